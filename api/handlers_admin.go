@@ -1,0 +1,181 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"sealvault/internal/identity"
+)
+
+// list is one page of a cursor-paginated list; NextCursor is empty on the last page.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func pageOf(c echo.Context) identity.Page {
+	limit, _ := strconv.Atoi(c.QueryParam("limit")) // range checked by the OpenAPI document
+	return identity.Page{After: c.QueryParam("after"), Limit: limit}
+}
+
+func newList[T any](items []T, p identity.Page, cursor func(T) string) list[T] {
+	l := list[T]{Items: items}
+	if l.Items == nil {
+		l.Items = []T{}
+	}
+	want := p.Limit
+	if want <= 0 {
+		want = 50
+	}
+	if len(items) > 0 && len(items) >= want {
+		l.NextCursor = cursor(items[len(items)-1])
+	}
+	return l
+}
+
+func pathID(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return id, invalidFields(map[string]string{"path.id": "is not a valid id"})
+	}
+	return id, nil
+}
+
+type departmentCreate struct {
+	Code     string     `json:"code"`
+	Name     string     `json:"name"`
+	Kind     string     `json:"kind"`
+	Level    string     `json:"level"`
+	ParentID *uuid.UUID `json:"parent_id"`
+}
+
+type departmentPatch struct {
+	Name     *string    `json:"name"`
+	Level    *string    `json:"level"`
+	ParentID *uuid.UUID `json:"parent_id"`
+}
+
+func (s *Server) listDepartments(c echo.Context) error {
+	p := pageOf(c)
+	ds, err := identity.ListDepartments(c.Request().Context(), s.deps.DB, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(ds, p, func(d identity.Department) string { return d.Code }))
+}
+
+func (s *Server) createDepartment(c echo.Context) error {
+	var req departmentCreate
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	d, err := identity.CreateDepartment(c.Request().Context(), s.deps.DB, identity.NewDepartment(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, d)
+}
+
+func (s *Server) getDepartment(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	d, err := identity.GetDepartment(c.Request().Context(), s.deps.DB, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (s *Server) updateDepartment(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req departmentPatch
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	d, err := identity.UpdateDepartment(c.Request().Context(), s.deps.DB, id, identity.DepartmentPatch(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+type userCreate struct {
+	Username     string          `json:"username"`
+	DisplayName  string          `json:"display_name"`
+	DepartmentID uuid.UUID       `json:"department_id"`
+	Roles        []identity.Role `json:"roles"`
+	Password     string          `json:"password"`
+}
+
+type userPatch struct {
+	DisplayName  *string          `json:"display_name"`
+	DepartmentID *uuid.UUID       `json:"department_id"`
+	Roles        *[]identity.Role `json:"roles"`
+	Disabled     *bool            `json:"disabled"`
+	Password     *string          `json:"password"`
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	p := pageOf(c)
+	var dept *uuid.UUID
+	if v := c.QueryParam("department_id"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return invalidFields(map[string]string{"query.department_id": "is not a valid id"})
+		}
+		dept = &id
+	}
+	us, err := identity.ListUsers(c.Request().Context(), s.deps.DB, dept, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, newList(us, p, func(u identity.User) string { return u.Username }))
+}
+
+func (s *Server) createUser(c echo.Context) error {
+	var req userCreate
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	u, err := identity.CreateUser(c.Request().Context(), s.deps.DB, identity.NewUser(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) getUser(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	u, err := identity.GetUser(c.Request().Context(), s.deps.DB, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+func (s *Server) updateUser(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req userPatch
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	u, err := identity.UpdateUser(c.Request().Context(), s.deps.DB, id, identity.UserPatch(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}

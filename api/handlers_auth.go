@@ -1,0 +1,119 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"sealvault/internal/identity"
+)
+
+// bind decodes the JSON body into v, refusing unknown fields and trailing data. The OpenAPI
+// validation has already run; this is the second line of defence.
+func bind(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return echo.ErrStatusRequestEntityTooLarge
+		}
+		return &apiError{kind: probMalformed, detailZh: "请求体无法解析为预期的 JSON 对象",
+			detailEn: "The request body is not the expected JSON object", cause: err}
+	}
+	if dec.More() {
+		return problem(probMalformed, "请求体只能包含一个 JSON 对象", "The request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	ExpiresIn   int       `json:"expires_in"`
+}
+
+// dummyHash is checked when the username is unknown, so a failed login takes as long
+// whether or not the account exists.
+const dummyHash = "$argon2id$v=19$m=65536,t=3,p=2$c2VhbHZhdWx0LWR1bW15$2d3XjKMA5p3N0LgYr2y6m9W4kd0vX0oYH3Wwz7l1b1s"
+
+func (s *Server) login(c echo.Context) error {
+	var req loginRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, err := identity.UserByUsername(ctx, s.deps.DB, req.Username)
+	if err != nil && !errors.Is(err, identity.ErrNotFound) {
+		return err
+	}
+	hash := u.PasswordHash
+	if err != nil {
+		hash = dummyHash
+	}
+	ok, herr := identity.CheckPassword(hash, req.Password)
+	if err != nil || herr != nil || !ok || u.Disabled {
+		s.deps.Log.Info("login failed", "request_id", requestID(c), "remote_ip", c.RealIP())
+		return problem(probLogin, "用户名或密码错误，或账号已停用", "Wrong username or password, or the account is disabled")
+	}
+	tok, exp, err := s.deps.Tokens.Issue(u.ID)
+	if err != nil {
+		return err
+	}
+	s.deps.Log.Info("login", "request_id", requestID(c), "user_id", u.ID.String())
+	return c.JSON(http.StatusOK, tokenResponse{
+		AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp,
+		ExpiresIn: int(time.Until(exp).Round(time.Second).Seconds()),
+	})
+}
+
+type meResponse struct {
+	identity.User
+	Department identity.Department `json:"department"`
+}
+
+func (s *Server) me(c echo.Context) error {
+	u := currentUser(c)
+	d, err := identity.GetDepartment(c.Request().Context(), s.deps.DB, u.DepartmentID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, meResponse{User: u, Department: d})
+}
+
+type passwordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+func (s *Server) changePassword(c echo.Context) error {
+	var req passwordRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	u := currentUser(c)
+	ok, err := identity.CheckPassword(u.PasswordHash, req.CurrentPassword)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalidFields(map[string]string{"current_password": "is not your current password"})
+	}
+	if _, err := identity.UpdateUser(c.Request().Context(), s.deps.DB, u.ID, identity.UserPatch{Password: &req.NewPassword}); err != nil {
+		var ie *identity.InvalidError
+		if errors.As(err, &ie) && ie.Fields["password"] != "" {
+			return invalidFields(map[string]string{"new_password": ie.Fields["password"]})
+		}
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

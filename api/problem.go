@@ -1,0 +1,189 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"sealvault/internal/identity"
+)
+
+// ProblemBase prefixes every problem type; the rest of the URI is a stable slug.
+const ProblemBase = "urn:sealvault:problem:"
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one invalid part of a request and why it is invalid.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// problemKind is one stable problem type with its status and titles.
+type problemKind struct {
+	slug    string
+	status  int
+	titleZh string
+	titleEn string
+}
+
+// The problem types the API returns. A slug is never renamed once released.
+var (
+	probMalformed   = problemKind{"malformed-request", 400, "请求格式错误", "Malformed request"}
+	probInvalid     = problemKind{"invalid-fields", 400, "请求内容有误", "Invalid fields"}
+	probUnauth      = problemKind{"unauthenticated", 401, "未登录或登录已失效", "Not authenticated"}
+	probLogin       = problemKind{"login-failed", 401, "登录失败", "Login failed"}
+	probForbidden   = problemKind{"forbidden", 403, "无权执行此操作", "Forbidden"}
+	probNotFound    = problemKind{"not-found", 404, "对象不存在", "Not found"}
+	probMethod      = problemKind{"method-not-allowed", 405, "不支持的请求方法", "Method not allowed"}
+	probConflict    = problemKind{"conflict", 409, "与现有数据冲突", "Conflict"}
+	probTooLarge    = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
+	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
+	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
+	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
+)
+
+// apiError is an error that already knows its problem response.
+type apiError struct {
+	kind     problemKind
+	detailZh string
+	detailEn string
+	fields   []FieldError
+	cause    error // logged, never shown
+}
+
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return e.kind.slug + ": " + e.detailEn + ": " + e.cause.Error()
+	}
+	return e.kind.slug + ": " + e.detailEn
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+// problem makes an apiError with a detail in Chinese and English.
+func problem(kind problemKind, zh, en string) *apiError {
+	return &apiError{kind: kind, detailZh: zh, detailEn: en}
+}
+
+// fieldErrors is satisfied by domain validation errors (identity.InvalidError and its
+// kind in other packages): every invalid field, each with its reason.
+type fieldErrors interface {
+	FieldErrors() map[string]string
+}
+
+func invalidFields(fields map[string]string) *apiError {
+	fe := make([]FieldError, 0, len(fields))
+	for f, r := range fields {
+		fe = append(fe, FieldError{Field: f, Reason: r})
+	}
+	sort.Slice(fe, func(i, j int) bool { return fe[i].Field < fe[j].Field })
+	names := make([]string, len(fe))
+	for i, f := range fe {
+		names[i] = f.Field
+	}
+	list := strings.Join(names, ", ")
+	e := problem(probInvalid, "以下字段有误："+list, "These fields are invalid: "+list)
+	e.fields = fe
+	return e
+}
+
+// toAPIError maps any error a handler or middleware returns to its problem.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var fe fieldErrors
+	if errors.As(err, &fe) {
+		return invalidFields(fe.FieldErrors())
+	}
+	var ce *identity.ConflictError
+	if errors.As(err, &ce) {
+		return problem(probConflict,
+			fmt.Sprintf("%s「%s」已被占用", ce.Field, ce.Value),
+			fmt.Sprintf("%s %q is already taken", ce.Field, ce.Value))
+	}
+	if errors.Is(err, identity.ErrNotFound) {
+		return problem(probNotFound, "请求的对象不存在", "The requested object does not exist")
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return problem(probNotFound, "没有这个地址", "No such resource")
+		case http.StatusMethodNotAllowed:
+			return problem(probMethod, "该地址不支持此请求方法", "This resource does not support the request method")
+		case http.StatusRequestEntityTooLarge:
+			return problem(probTooLarge, "请求内容超过了大小上限", "The request body exceeds the size limit")
+		case http.StatusUnsupportedMediaType:
+			return problem(probMediaType, "请求内容类型须为 application/json", "The request body must be application/json")
+		case http.StatusBadRequest:
+			return problem(probMalformed, "请求无法解析", "The request could not be parsed")
+		case http.StatusUnauthorized:
+			return problem(probUnauth, "请先登录", "Log in first")
+		}
+	}
+	return &apiError{kind: probInternal, detailZh: "请稍后重试；如持续出现请联系管理员并提供请求编号",
+		detailEn: "Try again later; if it persists, give the request id to an administrator", cause: err}
+}
+
+// english reports whether the client prefers English over Chinese.
+func english(r *http.Request) bool {
+	al := strings.ToLower(r.Header.Get("Accept-Language"))
+	if al == "" {
+		return false
+	}
+	first := strings.TrimSpace(strings.Split(strings.Split(al, ",")[0], ";")[0])
+	return strings.HasPrefix(first, "en")
+}
+
+// errorHandler is echo's HTTPErrorHandler: every error becomes a problem response; internal
+// causes go to the log with the request id, never to the client.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		ae := toAPIError(err)
+		p := Problem{
+			Type:      ProblemBase + ae.kind.slug,
+			Title:     ae.kind.titleZh,
+			Status:    ae.kind.status,
+			Detail:    ae.detailZh,
+			RequestID: requestID(c),
+			Errors:    ae.fields,
+		}
+		if english(c.Request()) {
+			p.Title, p.Detail = ae.kind.titleEn, ae.detailEn
+		}
+		if ae.kind.status >= 500 {
+			log.Error("request failed", "request_id", p.RequestID, "route", c.Path(), "error", err.Error())
+		}
+		h := c.Response().Header()
+		if ae.kind.status == http.StatusUnauthorized {
+			h.Set("WWW-Authenticate", `Bearer realm="sealvault"`)
+		}
+		h.Set(echo.HeaderContentType, "application/problem+json")
+		h.Set("Content-Language", map[bool]string{true: "en", false: "zh-CN"}[english(c.Request())])
+		c.Response().WriteHeader(p.Status)
+		if c.Request().Method == http.MethodHead {
+			return
+		}
+		_ = json.NewEncoder(c.Response()).Encode(p)
+	}
+}

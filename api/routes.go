@@ -1,0 +1,50 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"sealvault/internal/identity"
+)
+
+// route is one row of the route table: who may call what.
+type route struct {
+	Method  string
+	Path    string
+	Public  bool            // no token needed
+	Roles   []identity.Role // nil with Public false: any signed-in user
+	Handler echo.HandlerFunc
+}
+
+// anyone marks a route every signed-in user may call, whatever their roles.
+var anyone []identity.Role
+
+func roles(r ...identity.Role) []identity.Role { return r }
+
+// routes is the one table mapping every route to the roles allowed to call it. Every route
+// not marked Public requires a valid token; a route test enumerates the registered routes
+// and fails if one is missing here.
+func (s *Server) routes() []route {
+	admin := roles(identity.RoleAdmin)
+	return []route{
+		{Method: http.MethodGet, Path: "/healthz", Public: true, Handler: s.healthz},
+		{Method: http.MethodGet, Path: "/readyz", Public: true, Handler: s.readyz},
+		{Method: http.MethodGet, Path: "/metrics", Public: true, Handler: s.metrics},
+		{Method: http.MethodGet, Path: "/api/v1/openapi.json", Public: true, Handler: s.openapi},
+		{Method: http.MethodPost, Path: "/api/v1/auth/login", Public: true, Handler: s.login},
+
+		{Method: http.MethodGet, Path: "/api/v1/me", Roles: anyone, Handler: s.me},
+		{Method: http.MethodPost, Path: "/api/v1/me/password", Roles: anyone, Handler: s.changePassword},
+
+		{Method: http.MethodGet, Path: "/api/v1/departments", Roles: admin, Handler: s.listDepartments},
+		{Method: http.MethodPost, Path: "/api/v1/departments", Roles: admin, Handler: s.createDepartment},
+		{Method: http.MethodGet, Path: "/api/v1/departments/:id", Roles: admin, Handler: s.getDepartment},
+		{Method: http.MethodPatch, Path: "/api/v1/departments/:id", Roles: admin, Handler: s.updateDepartment},
+
+		{Method: http.MethodGet, Path: "/api/v1/users", Roles: admin, Handler: s.listUsers},
+		{Method: http.MethodPost, Path: "/api/v1/users", Roles: admin, Handler: s.createUser},
+		{Method: http.MethodGet, Path: "/api/v1/users/:id", Roles: admin, Handler: s.getUser},
+		{Method: http.MethodPatch, Path: "/api/v1/users/:id", Roles: admin, Handler: s.updateUser},
+	}
+}

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"sealvault/internal/dbtest"
+	"sealvault/internal/identity"
+)
+
+// bundle is what a test needs: a server on its own database, a center and a department,
+// and one signed-in user per role.
+type bundle struct {
+	srv    *Server
+	pool   *pgxpool.Pool
+	keys   *identity.Keyring
+	tokens *identity.Tokens
+	center identity.Department
+	dept   identity.Department
+	users  map[identity.Role]identity.User
+	token  map[identity.Role]string
+}
+
+const testPassword = "correct horse battery"
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := t.Context()
+	b := &bundle{pool: dbtest.Pool(t), users: map[identity.Role]identity.User{}, token: map[identity.Role]string{}}
+	var err error
+	if b.keys, err = identity.OpenKeyring(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	b.tokens = identity.NewTokens(b.keys, identity.TokenConfig{Issuer: "sealvault-test", Audience: "sealvault-api", TTL: 15 * time.Minute})
+	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Registry: prometheus.NewRegistry(), BodyLimit: "64K"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.center, err = identity.CreateDepartment(ctx, b.pool, identity.NewDepartment{Code: "C1", Name: "测试政务服务中心", Kind: identity.KindCenter, Level: "district"}); err != nil {
+		t.Fatal(err)
+	}
+	if b.dept, err = identity.CreateDepartment(ctx, b.pool, identity.NewDepartment{Code: "D1", Name: "市场监督管理局", Kind: identity.KindDepartment, Level: "district", ParentID: &b.center.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range identity.Roles() {
+		u, err := identity.CreateUser(ctx, b.pool, identity.NewUser{Username: "u-" + string(r), DisplayName: "用户 " + string(r),
+			DepartmentID: b.center.ID, Roles: []identity.Role{r}, Password: testPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.users[r] = u
+		if b.token[r], _, err = b.tokens.Issue(u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// do sends a request with an optional bearer token and JSON body (a string is sent as is).
+func (b *bundle) do(t *testing.T, method, path, token string, body any) *httptest.ResponseRecorder {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		js, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	b.srv.ServeHTTP(rec, req)
+	return rec
+}
+
+// problemOf decodes a problem response, failing the test if it is not one.
+func problemOf(t *testing.T, rec *httptest.ResponseRecorder) Problem {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("status %d: Content-Type %q, want application/problem+json; body %s", rec.Code, ct, rec.Body)
+	}
+	var p Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatalf("problem body: %v: %s", err, rec.Body)
+	}
+	if p.Status != rec.Code || p.Type == "" || p.Title == "" || p.Detail == "" || p.RequestID == "" {
+		t.Fatalf("incomplete problem for status %d: %+v", rec.Code, p)
+	}
+	return p
+}
+
+func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("decode %T: %v: %s", v, err, rec.Body)
+	}
+	return v
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, table string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+

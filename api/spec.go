@@ -1,0 +1,167 @@
+package api
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/labstack/echo/v4"
+)
+
+//go:embed openapi.yaml
+var specYAML []byte
+
+// spec is the OpenAPI document every request is validated against, so the document and the
+// code cannot drift apart.
+type spec struct {
+	doc    *openapi3.T
+	router routers.Router
+	json   []byte
+}
+
+func loadSpec() (*spec, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(specYAML)
+	if err != nil {
+		return nil, fmt.Errorf("api: openapi document: %w", err)
+	}
+	if err := doc.Validate(openapi3.NewLoader().Context); err != nil {
+		return nil, fmt.Errorf("api: openapi document invalid: %w", err)
+	}
+	// Requests are matched on path alone; the server URL in the document is informational.
+	doc.Servers = nil
+	r, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("api: openapi router: %w", err)
+	}
+	js, err := doc.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("api: openapi document: %w", err)
+	}
+	return &spec{doc: doc, router: r, json: js}, nil
+}
+
+// validate checks the request's parameters and body against the document and answers with
+// one problem listing every violation.
+func (s *spec) validate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		route, params, err := s.router.FindRoute(req)
+		if err != nil {
+			return fmt.Errorf("api: route %s %s is missing from the OpenAPI document: %w", req.Method, c.Path(), err)
+		}
+		err = openapi3filter.ValidateRequest(req.Context(), &openapi3filter.RequestValidationInput{
+			Request:    req,
+			PathParams: params,
+			Route:      route,
+			Options: &openapi3filter.Options{
+				MultiError:         true,
+				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			},
+		})
+		if err != nil {
+			return requestProblem(err)
+		}
+		return next(c)
+	}
+}
+
+var propertyRE = regexp.MustCompile(`^property "([^"]+)" is (missing|unsupported)$`)
+
+// requestProblem turns kin-openapi's validation errors into one problem.
+func requestProblem(err error) error {
+	fields := map[string]string{}
+	var walk func(error, string)
+	walk = func(err error, prefix string) {
+		var me openapi3.MultiError
+		var re *openapi3filter.RequestError
+		var se *openapi3.SchemaError
+		var pe *openapi3filter.ParseError
+		switch {
+		case errors.As(err, &me):
+			for _, e := range me {
+				walk(e, prefix)
+			}
+		case errors.As(err, &pe):
+			fields["body"] = "is not valid JSON"
+		case errors.As(err, &re) && re.Err == nil && re.RequestBody != nil && strings.Contains(re.Reason, "Content-Type"):
+			fields["Content-Type"] = "must be application/json"
+		case errors.As(err, &re) && re.Parameter != nil:
+			name := re.Parameter.In + "." + re.Parameter.Name
+			if re.Err != nil {
+				walk(re.Err, name)
+				if _, ok := fields[name]; !ok && len(fields) == 0 {
+					fields[name] = reasonOf(re.Err)
+				}
+			} else {
+				fields[name] = re.Reason
+			}
+		case errors.As(err, &re) && re.Err != nil:
+			walk(re.Err, prefix)
+			if len(fields) == 0 {
+				fields["body"] = reasonOf(re.Err)
+			}
+		case errors.As(err, &re):
+			fields["body"] = re.Reason
+		case errors.As(err, &se):
+			field := strings.Join(se.JSONPointer(), ".")
+			if m := propertyRE.FindStringSubmatch(se.Reason); m != nil {
+				if field != "" {
+					field += "."
+				}
+				field += m[1]
+				if m[2] == "missing" {
+					fields[field] = "is required"
+				} else {
+					fields[field] = "is not a known field"
+				}
+				return
+			}
+			if field == "" {
+				field = prefix
+			}
+			if field == "" {
+				field = "body"
+			}
+			fields[field] = se.Reason
+		default:
+			fields["request"] = err.Error()
+		}
+	}
+	walk(err, "")
+	if _, ok := fields["Content-Type"]; ok && len(fields) == 1 {
+		return problem(probMediaType, "请求内容类型须为 application/json", "The request body must be application/json")
+	}
+	if reason, ok := fields["body"]; ok && reason == "is not valid JSON" {
+		return &apiError{kind: probMalformed, detailZh: "请求体不是合法的 JSON", detailEn: "The request body is not valid JSON", cause: err}
+	}
+	return invalidFields(fields)
+}
+
+func reasonOf(err error) string {
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return err.Error()
+}
+
+// Paths returns every "METHOD /path" in the document, echo-style (":id"), sorted; tests
+// compare it with the registered routes.
+func (s *spec) paths() []string {
+	var out []string
+	for p, item := range s.doc.Paths.Map() {
+		ep := regexp.MustCompile(`\{([^}]+)\}`).ReplaceAllString(p, ":$1")
+		for m := range item.Operations() {
+			out = append(out, m+" "+ep)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/gommon/bytes"
+	"github.com/spf13/pflag"
+)
+
+// Config is every setting of sealvault. Each comes from a flag, else from its SEALVAULT_*
+// environment variable (or, for secrets, a file named by the variable with _FILE appended),
+// else from its default.
+type Config struct {
+	Listen          string
+	DatabaseURL     string
+	DataDir         string
+	PGPort          int
+	Migrate         bool
+	Demo            bool
+	TokenIssuer     string
+	TokenAudience   string
+	TokenTTL        time.Duration
+	TokenKeyDir     string
+	SSOIssuer       string
+	SSOAudience     string
+	SSOJWKSFile     string
+	BodyLimit       string
+	TrustedProxies  []string
+	ReadTimeout     time.Duration
+	WriteTimeout    time.Duration
+	IdleTimeout     time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	DBMaxConns      int
+}
+
+// secretAnnotation marks flags whose value may come from a file (SEALVAULT_X_FILE).
+const secretAnnotation = "sealvault_secret"
+
+// bindFlags registers every setting on fs.
+func (c *Config) bindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts the project-local cluster under <data-dir>/pg (DATABASE_URL is read too)")
+	fs.StringVar(&c.DataDir, "data-dir", "var", "directory for local state: PostgreSQL cluster, keys")
+	fs.IntVar(&c.PGPort, "pg-port", 55432, "port of the project-local PostgreSQL cluster (loopback only)")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending database migrations when serve starts")
+	fs.BoolVar(&c.Demo, "demo", false, "seed demo departments and accounts (idempotent) and print the logins")
+	fs.StringVar(&c.TokenIssuer, "token-issuer", "sealvault", "iss claim of access tokens")
+	fs.StringVar(&c.TokenAudience, "token-audience", "sealvault-api", "aud claim of access tokens")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "lifetime of an access token (1m–24h)")
+	fs.StringVar(&c.TokenKeyDir, "token-key-dir", "", "directory of the Ed25519 token signing keys (default <data-dir>/keys/jwt)")
+	fs.StringVar(&c.SSOIssuer, "sso-issuer", "", "iss of an external identity provider whose tokens are accepted (subject = username)")
+	fs.StringVar(&c.SSOAudience, "sso-audience", "", "aud the external identity provider's tokens must carry")
+	fs.StringVar(&c.SSOJWKSFile, "sso-jwks-file", "", "JWKS file with the external identity provider's public keys (EdDSA or ES256)")
+	fs.StringVar(&c.BodyLimit, "body-limit", "1M", "largest request body accepted (413 beyond it), e.g. 512K, 1M")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted; empty trusts none")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP read timeout (whole request)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "HTTP write timeout")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 120*time.Second, "HTTP keep-alive idle timeout")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
+	for _, name := range []string{"database-url"} {
+		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"})
+	}
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) string {
+	return "SEALVAULT_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// loadEnv fills every flag not given on the command line from the environment.
+func loadEnv(fs *pflag.FlagSet) error {
+	var errs []string
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		env := envName(f.Name)
+		val, ok := os.LookupEnv(env)
+		if !ok && f.Name == "database-url" {
+			env = "DATABASE_URL"
+			val, ok = os.LookupEnv(env)
+		}
+		if _, secret := f.Annotations[secretAnnotation]; secret && !ok {
+			if file, fok := os.LookupEnv(envName(f.Name) + "_FILE"); fok {
+				b, err := os.ReadFile(file)
+				if err != nil {
+					errs = append(errs, fmt.Sprintf("%s_FILE: cannot read %s: %v", envName(f.Name), file, err))
+					return
+				}
+				env, val, ok = envName(f.Name)+"_FILE", strings.TrimSpace(string(b)), true
+			}
+		}
+		if !ok {
+			return
+		}
+		if err := fs.Set(f.Name, val); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", env, err))
+		}
+	})
+	if len(errs) > 0 {
+		return fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
+
+// validate checks every setting and reports all problems at once.
+func (c *Config) validate() error {
+	var errs []string
+	bad := func(flag, msg string) {
+		errs = append(errs, fmt.Sprintf("--%s (%s): %s", flag, envName(flag), msg))
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be host:port, e.g. 127.0.0.1:8080")
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		bad("listen", "port must be a number from 0 to 65535")
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.PGPort < 1 || c.PGPort > 65535 {
+		bad("pg-port", "must be from 1 to 65535")
+	}
+	if c.TokenIssuer == "" {
+		bad("token-issuer", "must not be empty")
+	}
+	if c.TokenAudience == "" {
+		bad("token-audience", "must not be empty")
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		bad("token-ttl", "must be between 1m and 24h")
+	}
+	sso := []string{c.SSOIssuer, c.SSOAudience, c.SSOJWKSFile}
+	if set := len(strings.Join(sso, "")) > 0; set && (c.SSOIssuer == "" || c.SSOAudience == "" || c.SSOJWKSFile == "") {
+		bad("sso-issuer", "single sign-on needs all of --sso-issuer, --sso-audience and --sso-jwks-file")
+	}
+	if c.SSOIssuer != "" && c.SSOIssuer == c.TokenIssuer {
+		bad("sso-issuer", "must differ from --token-issuer")
+	}
+	if n, err := bytes.Parse(c.BodyLimit); err != nil || n <= 0 {
+		bad("body-limit", "must be a size such as 512K or 1M")
+	}
+	for _, cidr := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			bad("trusted-proxies", fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", cidr))
+		}
+	}
+	for flag, d := range map[string]time.Duration{"read-timeout": c.ReadTimeout, "write-timeout": c.WriteTimeout,
+		"idle-timeout": c.IdleTimeout, "shutdown-timeout": c.ShutdownTimeout} {
+		if d <= 0 {
+			bad(flag, "must be positive")
+		}
+	}
+	if _, err := c.level(); err != nil {
+		bad("log-level", "must be debug, info, warn or error")
+	}
+	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
+		bad("db-max-conns", "must be from 1 to 1000")
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	if c.TokenKeyDir == "" {
+		c.TokenKeyDir = filepath.Join(c.DataDir, "keys", "jwt")
+	}
+	return nil
+}
+
+func (c *Config) level() (slog.Level, error) {
+	var l slog.Level
+	err := l.UnmarshalText([]byte(c.LogLevel))
+	return l, err
+}
+
+func (c *Config) trustedProxies() []*net.IPNet {
+	var out []*net.IPNet
+	for _, cidr := range c.TrustedProxies {
+		if _, n, err := net.ParseCIDR(cidr); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// markdownTable renders every setting as the README's configuration table.
+func markdownTable(fs *pflag.FlagSet) string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := "`" + envName(f.Name) + "`"
+		if _, secret := f.Annotations[secretAnnotation]; secret {
+			env += ", `" + envName(f.Name) + "_FILE`"
+		}
+		if f.Name == "database-url" {
+			env += ", `DATABASE_URL`"
+		}
+		def := f.DefValue
+		if def == "" || def == "[]" {
+			def = "—"
+		} else {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", f.Name, env, def, f.Usage)
+	})
+	return b.String()
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"sealvault/internal/localpg"
+	"sealvault/migrations"
+)
+
+// database is an open pool and, when the project-local cluster was started for it, the
+// function that stops the cluster again.
+type database struct {
+	pool *pgxpool.Pool
+	stop func(context.Context) error
+}
+
+func (d *database) close(ctx context.Context) error {
+	d.pool.Close()
+	if d.stop != nil {
+		return d.stop(ctx)
+	}
+	return nil
+}
+
+// openDB connects to the configured database, starting the project-local cluster under
+// <data-dir>/pg when no URL is configured, and applies migrations when migrate is set.
+func (a *app) openDB(ctx context.Context, migrate bool) (*database, error) {
+	d := &database{}
+	url := a.cfg.DatabaseURL
+	if url == "" {
+		cl := &localpg.Cluster{Dir: filepath.Join(a.cfg.DataDir, "pg"), Port: a.cfg.PGPort, Fsync: true, Logger: a.log}
+		u, started, err := cl.Start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		url = u
+		if started {
+			d.stop = cl.Stop
+		}
+		a.log.Info("local database", "dir", cl.Dir, "port", a.cfg.PGPort, "started", started)
+	}
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	pc.MaxConns = int32(a.cfg.DBMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if d.stop != nil {
+			_ = d.stop(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("database: cannot connect to %s:%d/%s: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, pc.ConnConfig.Database, err)
+	}
+	d.pool = pool
+	if migrate {
+		db := stdlib.OpenDBFromPool(pool)
+		n, err := migrations.Up(ctx, db, a.log)
+		_ = db.Close()
+		if err != nil {
+			_ = d.close(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		a.log.Info("migrations", "applied", n)
+	}
+	return d, nil
+}

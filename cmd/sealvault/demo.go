@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"sealvault/internal/identity"
+)
+
+// demoLogin is one demo account printed at start.
+type demoLogin struct {
+	Role     identity.Role
+	Username string
+	Password string
+	Name     string
+}
+
+// demoDepartments is a small realistic tree: a district service center under the city's,
+// and three departments of the district.
+var demoDepartments = []struct {
+	code, name, kind, level, parent string
+}{
+	{"GZ-ZWFW", "广州市政务服务中心", identity.KindCenter, "city", ""},
+	{"TH-ZWFW", "天河区政务服务中心", identity.KindCenter, "district", "GZ-ZWFW"},
+	{"TH-SCJG", "天河区市场监督管理局", identity.KindDepartment, "district", "TH-ZWFW"},
+	{"TH-ZJJ", "天河区住房和城乡建设局", identity.KindDepartment, "district", "TH-ZWFW"},
+	{"TH-RSJ", "天河区人力资源和社会保障局", identity.KindDepartment, "district", "TH-ZWFW"},
+	{"GZ-SCJG", "广州市市场监督管理局", identity.KindDepartment, "city", "GZ-ZWFW"},
+}
+
+// demoUsers holds one account per role. The passwords are public: demo data is for a local
+// trial only and is never seeded unless --demo is given.
+var demoUsers = []struct {
+	username, name, dept string
+	role                 identity.Role
+	password             string
+}{
+	{"admin", "系统管理员 王敏", "TH-ZWFW", identity.RoleAdmin, "demo-admin-2026"},
+	{"window", "综合窗口 李娜", "TH-ZWFW", identity.RoleWindow, "demo-window-2026"},
+	{"sealer", "用印人 陈伟", "TH-SCJG", identity.RoleSealer, "demo-sealer-2026"},
+	{"custodian", "印章保管人 张强", "TH-SCJG", identity.RoleCustodian, "demo-custodian-2026"},
+	{"sealadmin", "印章管理员 刘洋", "TH-ZWFW", identity.RoleSealAdmin, "demo-sealadmin-2026"},
+	{"auditor", "审计员 赵静", "TH-ZWFW", identity.RoleAuditor, "demo-auditor-2026"},
+}
+
+// seedDemo creates the demo departments and accounts that do not exist yet, in one
+// transaction; running it again adds nothing and changes nothing.
+func seedDemo(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]demoLogin, error) {
+	created := 0
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Serialise concurrent first starts of several processes.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sealvault.demo'))`); err != nil {
+			return err
+		}
+		for _, d := range demoDepartments {
+			if _, err := identity.DepartmentByCode(ctx, tx, d.code); err == nil {
+				continue
+			} else if !errors.Is(err, identity.ErrNotFound) {
+				return err
+			}
+			nd := identity.NewDepartment{Code: d.code, Name: d.name, Kind: d.kind, Level: d.level}
+			if d.parent != "" {
+				p, err := identity.DepartmentByCode(ctx, tx, d.parent)
+				if err != nil {
+					return fmt.Errorf("demo parent %s: %w", d.parent, err)
+				}
+				nd.ParentID = &p.ID
+			}
+			if _, err := identity.CreateDepartment(ctx, tx, nd); err != nil {
+				return err
+			}
+			created++
+		}
+		for _, u := range demoUsers {
+			if _, err := identity.UserByUsername(ctx, tx, u.username); err == nil {
+				continue
+			} else if !errors.Is(err, identity.ErrNotFound) {
+				return err
+			}
+			d, err := identity.DepartmentByCode(ctx, tx, u.dept)
+			if err != nil {
+				return fmt.Errorf("demo department %s: %w", u.dept, err)
+			}
+			if _, err := identity.CreateUser(ctx, tx, identity.NewUser{
+				Username: u.username, DisplayName: u.name, DepartmentID: d.ID,
+				Roles: []identity.Role{u.role}, Password: u.password,
+			}); err != nil {
+				return err
+			}
+			created++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo data: %w", err)
+	}
+	log.Info("demo data", "created", created)
+	logins := make([]demoLogin, len(demoUsers))
+	for i, u := range demoUsers {
+		logins[i] = demoLogin{Role: u.role, Username: u.username, Password: u.password, Name: u.name}
+	}
+	return logins, nil
+}
+
+// printBanner tells a person at the terminal where the service is and how to log in.
+func printBanner(addr string, logins []demoLogin) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nsealvault is running at http://%s\n", addr)
+	fmt.Fprintf(&b, "  health: http://%s/readyz   API document: http://%s/api/v1/openapi.json\n", addr, addr)
+	if len(logins) > 0 {
+		b.WriteString("\nDemo accounts (演示账号) — log in with POST /api/v1/auth/login:\n")
+		fmt.Fprintf(&b, "  %-11s %-10s %-20s %s\n", "role", "username", "password", "name")
+		for _, l := range logins {
+			fmt.Fprintf(&b, "  %-11s %-10s %-20s %s\n", l.Role, l.Username, l.Password, l.Name)
+		}
+		fmt.Fprintf(&b, "\n  e.g. curl -s http://%s/api/v1/auth/login -H 'Content-Type: application/json' \\\n", addr)
+		fmt.Fprintf(&b, "         -d '{\"username\":\"%s\",\"password\":\"%s\"}'\n", logins[0].Username, logins[0].Password)
+	}
+	b.WriteString("\nPress Ctrl-C to stop.\n\n")
+	fmt.Fprint(os.Stdout, b.String())
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"sealvault/api"
+	"sealvault/internal/identity"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API (starts the project-local PostgreSQL when no database URL is set)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.serve(cmd.Context())
+		},
+	}
+}
+
+func (a *app) tokens() (*identity.Tokens, error) {
+	keys, err := identity.OpenKeyring(a.cfg.TokenKeyDir)
+	if err != nil {
+		return nil, err
+	}
+	tc := identity.TokenConfig{Issuer: a.cfg.TokenIssuer, Audience: a.cfg.TokenAudience, TTL: a.cfg.TokenTTL}
+	if a.cfg.SSOJWKSFile != "" {
+		if tc.External, err = identity.LoadExternalIssuer(a.cfg.SSOIssuer, a.cfg.SSOAudience, a.cfg.SSOJWKSFile); err != nil {
+			return nil, err
+		}
+	}
+	return identity.NewTokens(keys, tc), nil
+}
+
+// serve runs until ctx is cancelled (SIGINT or SIGTERM), then stops accepting connections,
+// drains in-flight requests, closes the pool and stops the local cluster it started.
+func (a *app) serve(ctx context.Context) (err error) {
+	tokens, err := a.tokens()
+	if err != nil {
+		return err
+	}
+	db, err := a.openDB(ctx, a.cfg.Migrate)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if cerr := db.close(cctx); cerr != nil {
+			a.log.Error("stop local database", "error", cerr.Error())
+			err = errors.Join(err, cerr)
+		}
+	}()
+	var logins []demoLogin
+	if a.cfg.Demo {
+		if logins, err = seedDemo(ctx, db.pool, a.log); err != nil {
+			return err
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := api.New(api.Deps{
+		DB: db.pool, Tokens: tokens, Log: a.log, Registry: reg,
+		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.log.Info("listening", "addr", ln.Addr().String())
+	printBanner(ln.Addr().String(), logins)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "drain_timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
