@@ -94,6 +94,21 @@ func (b *bundle) do(t *testing.T, method, path, token string, body any) *httptes
 	return rec
 }
 
+// doRaw sends body with the given content type and extra header pairs.
+func (b *bundle) doRaw(t *testing.T, method, path, contentType, body string, headers ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewBufferString(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := httptest.NewRecorder()
+	b.srv.ServeHTTP(rec, req)
+	return rec
+}
+
 // problemOf decodes a problem response, failing the test if it is not one.
 func problemOf(t *testing.T, rec *httptest.ResponseRecorder) Problem {
 	t.Helper()

@@ -110,12 +110,15 @@ func requestProblem(err error) error {
 		case errors.As(err, &re):
 			fields["body"] = re.Reason
 		case errors.As(err, &se):
-			field := strings.Join(se.JSONPointer(), ".")
+			ptr := se.JSONPointer()
+			field := strings.Join(ptr, ".")
 			if m := propertyRE.FindStringSubmatch(se.Reason); m != nil {
-				if field != "" {
-					field += "."
+				if len(ptr) == 0 || ptr[len(ptr)-1] != m[1] {
+					if field != "" {
+						field += "."
+					}
+					field += m[1]
 				}
-				field += m[1]
 				if m[2] == "missing" {
 					fields[field] = "is required"
 				} else {
@@ -129,7 +132,7 @@ func requestProblem(err error) error {
 			if field == "" {
 				field = "body"
 			}
-			fields[field] = se.Reason
+			fields[field] = friendly(se)
 		default:
 			fields["request"] = err.Error()
 		}
@@ -142,6 +145,21 @@ func requestProblem(err error) error {
 		return &apiError{kind: probMalformed, detailZh: "请求体不是合法的 JSON", detailEn: "The request body is not valid JSON", cause: err}
 	}
 	return invalidFields(fields)
+}
+
+// friendly rewords the schema errors whose kin-openapi wording would puzzle a user.
+func friendly(se *openapi3.SchemaError) string {
+	switch {
+	case se.SchemaField == "pattern" && strings.Contains(se.Schema.Pattern, "[0-9a-fA-F]{8}"):
+		return "must be an id (UUID)"
+	case se.SchemaField == "enum":
+		vals := make([]string, len(se.Schema.Enum))
+		for i, v := range se.Schema.Enum {
+			vals[i] = fmt.Sprint(v)
+		}
+		return "must be one of " + strings.Join(vals, ", ")
+	}
+	return se.Reason
 }
 
 func reasonOf(err error) string {

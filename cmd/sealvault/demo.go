@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -109,8 +109,8 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]demo
 	return logins, nil
 }
 
-// printBanner tells a person at the terminal where the service is and how to log in.
-func printBanner(addr string, logins []demoLogin) {
+// printBanner tells a person at the terminal (w) where the service is and how to log in.
+func printBanner(w io.Writer, addr string, logins []demoLogin) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nsealvault is running at http://%s\n", addr)
 	fmt.Fprintf(&b, "  health: http://%s/readyz   API document: http://%s/api/v1/openapi.json\n", addr, addr)
@@ -124,5 +124,5 @@ func printBanner(addr string, logins []demoLogin) {
 		fmt.Fprintf(&b, "         -d '{\"username\":\"%s\",\"password\":\"%s\"}'\n", logins[0].Username, logins[0].Password)
 	}
 	b.WriteString("\nPress Ctrl-C to stop.\n\n")
-	fmt.Fprint(os.Stdout, b.String())
+	fmt.Fprint(w, b.String())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -21,7 +22,7 @@ func (a *app) serveCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the HTTP API (starts the project-local PostgreSQL when no database URL is set)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.serve(cmd.Context())
+			return a.serve(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 }
@@ -41,8 +42,9 @@ func (a *app) tokens() (*identity.Tokens, error) {
 }
 
 // serve runs until ctx is cancelled (SIGINT or SIGTERM), then stops accepting connections,
-// drains in-flight requests, closes the pool and stops the local cluster it started.
-func (a *app) serve(ctx context.Context) (err error) {
+// drains in-flight requests, closes the pool and stops the local cluster it started. The
+// banner goes to out.
+func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	tokens, err := a.tokens()
 	if err != nil {
 		return err
@@ -89,7 +91,7 @@ func (a *app) serve(ctx context.Context) (err error) {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	a.log.Info("listening", "addr", ln.Addr().String())
-	printBanner(ln.Addr().String(), logins)
+	printBanner(out, ln.Addr().String(), logins)
 
 	select {
 	case err := <-errc:

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
+# server package (unless a database is configured) and the Go modules. As root it installs
+# with apt-get; otherwise it says what to install. With CI=true nothing is optional.
+set -euo pipefail
+mode=${1:-run} # run | test
+
+need=()
+have_pg() {
+  [ -n "${SEALVAULT_PG_BINDIR:-}" ] && [ -x "${SEALVAULT_PG_BINDIR}/initdb" ] && return 0
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+case $mode in
+  run) [ -z "${DATABASE_URL:-}${SEALVAULT_DATABASE_URL:-}${SEALVAULT_DATABASE_URL_FILE:-}" ] && ! have_pg && need+=(postgresql) ;;
+  test) [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql) ;;
+esac
+if ! command -v runuser >/dev/null; then need+=(util-linux); fi
+
+if ((${#need[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing Debian packages: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+go mod download
