@@ -87,10 +87,6 @@ func loadEnv(fs *pflag.FlagSet) error {
 		}
 		env := envName(f.Name)
 		val, ok := os.LookupEnv(env)
-		if !ok && f.Name == "database-url" {
-			env = "DATABASE_URL"
-			val, ok = os.LookupEnv(env)
-		}
 		if _, secret := f.Annotations[secretAnnotation]; secret && !ok {
 			if file, fok := os.LookupEnv(envName(f.Name) + "_FILE"); fok {
 				b, err := os.ReadFile(file)
@@ -100,6 +96,11 @@ func loadEnv(fs *pflag.FlagSet) error {
 				}
 				env, val, ok = envName(f.Name)+"_FILE", strings.TrimSpace(string(b)), true
 			}
+		}
+		// The generic variable comes last: the sealvault-specific ones are the more deliberate.
+		if !ok && f.Name == "database-url" {
+			env = "DATABASE_URL"
+			val, ok = os.LookupEnv(env)
 		}
 		if !ok {
 			return

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -46,7 +47,12 @@ const keyFilePrefix = "jwt-"
 
 // OpenKeyring loads the keys in dir, creating dir and a first key when there are none.
 func OpenKeyring(dir string) (*Keyring, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Only the key directory itself is private; its parents stay traversable (the local
+	// PostgreSQL cluster lives beside it and runs as another user).
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("identity: token key directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("identity: token key directory: %w", err)
 	}
 	k := &Keyring{dir: dir}
