@@ -48,7 +48,7 @@ const secretAnnotation = "sealvault_secret"
 // bindFlags registers every setting on fs.
 func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
-	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts the project-local cluster under <data-dir>/pg (DATABASE_URL is read too)")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts the project-local cluster in the pg directory under --data-dir")
 	fs.StringVar(&c.DataDir, "data-dir", "var", "directory for local state: PostgreSQL cluster, keys")
 	fs.IntVar(&c.PGPort, "pg-port", 55432, "port of the project-local PostgreSQL cluster (loopback only)")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending database migrations when serve starts")
@@ -56,7 +56,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TokenIssuer, "token-issuer", "sealvault", "iss claim of access tokens")
 	fs.StringVar(&c.TokenAudience, "token-audience", "sealvault-api", "aud claim of access tokens")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "lifetime of an access token (1m–24h)")
-	fs.StringVar(&c.TokenKeyDir, "token-key-dir", "", "directory of the Ed25519 token signing keys (default <data-dir>/keys/jwt)")
+	fs.StringVar(&c.TokenKeyDir, "token-key-dir", "", "directory of the Ed25519 token signing keys (empty: keys/jwt under --data-dir)")
 	fs.StringVar(&c.SSOIssuer, "sso-issuer", "", "iss of an external identity provider whose tokens are accepted (subject = username)")
 	fs.StringVar(&c.SSOAudience, "sso-audience", "", "aud the external identity provider's tokens must carry")
 	fs.StringVar(&c.SSOJWKSFile, "sso-jwks-file", "", "JWKS file with the external identity provider's public keys (EdDSA or ES256)")

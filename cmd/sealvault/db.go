@@ -29,7 +29,9 @@ func (d *database) close(ctx context.Context) error {
 
 // openDB connects to the configured database, starting the project-local cluster under
 // <data-dir>/pg when no URL is configured, and applies migrations when migrate is set.
-func (a *app) openDB(ctx context.Context, migrate bool) (*database, error) {
+// close stops that cluster again if this call started it or, with owner set (serve), in any
+// case: a cluster left running by a crashed run is stopped by the next run's shutdown.
+func (a *app) openDB(ctx context.Context, migrate, owner bool) (*database, error) {
 	d := &database{}
 	url := a.cfg.DatabaseURL
 	if url == "" {
@@ -39,7 +41,7 @@ func (a *app) openDB(ctx context.Context, migrate bool) (*database, error) {
 			return nil, err
 		}
 		url = u
-		if started {
+		if started || owner {
 			d.stop = cl.Stop
 		}
 		a.log.Info("local database", "dir", cl.Dir, "port", a.cfg.PGPort, "started", started)

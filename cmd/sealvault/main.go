@@ -14,6 +14,9 @@ import (
 )
 
 func main() {
+	// A closed stdout or stderr (e.g. `make run | tee` after Ctrl-C) must not kill the
+	// process before it has shut down cleanly.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {

@@ -15,7 +15,7 @@ func (a *app) migrateCmd() *cobra.Command {
 		Use:   "up",
 		Short: "Apply every pending migration",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.openDB(cmd.Context(), true)
+			db, err := a.openDB(cmd.Context(), true, false)
 			if err != nil {
 				return err
 			}
@@ -25,7 +25,7 @@ func (a *app) migrateCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Print the applied and the newest migration version",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.openDB(cmd.Context(), false)
+			db, err := a.openDB(cmd.Context(), false, false)
 			if err != nil {
 				return err
 			}

@@ -49,7 +49,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	db, err := a.openDB(ctx, a.cfg.Migrate)
+	db, err := a.openDB(ctx, a.cfg.Migrate, true)
 	if err != nil {
 		return err
 	}
