@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -80,31 +81,41 @@ func (s *Server) createDepartment(c echo.Context) error {
 }
 
 func (s *Server) getDepartment(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	d, err := identity.GetDepartment(c.Request().Context(), s.deps.DB, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, d)
+	return getByID(c, s.deps.DB, identity.GetDepartment)
 }
 
 func (s *Server) updateDepartment(c echo.Context) error {
+	return patchByID(c, s.deps.DB, func(p departmentPatch) identity.DepartmentPatch { return identity.DepartmentPatch(p) }, identity.UpdateDepartment)
+}
+
+// getByID answers GET …/:id with the object get finds.
+func getByID[T any](c echo.Context, db identity.DB, get func(context.Context, identity.DB, uuid.UUID) (T, error)) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	var req departmentPatch
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	d, err := identity.UpdateDepartment(c.Request().Context(), s.deps.DB, id, identity.DepartmentPatch(req))
+	v, err := get(c.Request().Context(), db, id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, d)
+	return c.JSON(http.StatusOK, v)
+}
+
+// patchByID answers PATCH …/:id: it decodes the body as R, converts it and applies it.
+func patchByID[R, P, T any](c echo.Context, db identity.DB, conv func(R) P, update func(context.Context, identity.DB, uuid.UUID, P) (T, error)) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req R
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	v, err := update(c.Request().Context(), db, id, conv(req))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 type userCreate struct {
@@ -153,29 +164,9 @@ func (s *Server) createUser(c echo.Context) error {
 }
 
 func (s *Server) getUser(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	u, err := identity.GetUser(c.Request().Context(), s.deps.DB, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, u)
+	return getByID(c, s.deps.DB, identity.GetUser)
 }
 
 func (s *Server) updateUser(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	var req userPatch
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	u, err := identity.UpdateUser(c.Request().Context(), s.deps.DB, id, identity.UserPatch(req))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, u)
+	return patchByID(c, s.deps.DB, func(p userPatch) identity.UserPatch { return identity.UserPatch(p) }, identity.UpdateUser)
 }

@@ -142,4 +142,3 @@ func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 	}
 	return n
 }
-
