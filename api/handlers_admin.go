@@ -2,7 +2,11 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"github.com/jackc/pgx/v5"
 	"net/http"
+	"sealvault/audit"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -73,7 +77,14 @@ func (s *Server) createDepartment(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	d, err := identity.CreateDepartment(c.Request().Context(), s.deps.DB, identity.NewDepartment(req))
+	var d identity.Department
+	err := s.inTx(c, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if d, err = identity.CreateDepartment(ctx, tx, identity.NewDepartment(req)); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, s.event(c, "department.create",
+			map[string]string{audit.SubjectDepartment: d.ID.String()}, map[string]any{"code": d.Code, "name": d.Name}))
+	})
 	if err != nil {
 		return err
 	}
@@ -85,7 +96,8 @@ func (s *Server) getDepartment(c echo.Context) error {
 }
 
 func (s *Server) updateDepartment(c echo.Context) error {
-	return patchByID(c, s.deps.DB, func(p departmentPatch) identity.DepartmentPatch { return identity.DepartmentPatch(p) }, identity.UpdateDepartment)
+	return patchByID(s, c, "department.update", audit.SubjectDepartment,
+		func(p departmentPatch) identity.DepartmentPatch { return identity.DepartmentPatch(p) }, identity.UpdateDepartment)
 }
 
 // getByID answers GET …/:id with the object get finds.
@@ -101,8 +113,10 @@ func getByID[T any](c echo.Context, db identity.DB, get func(context.Context, id
 	return c.JSON(http.StatusOK, v)
 }
 
-// patchByID answers PATCH …/:id: it decodes the body as R, converts it and applies it.
-func patchByID[R, P, T any](c echo.Context, db identity.DB, conv func(R) P, update func(context.Context, identity.DB, uuid.UUID, P) (T, error)) error {
+// patchByID answers PATCH …/:id: it decodes the body as R, converts it, applies it and
+// records action with the names of the changed fields (never their values: a password may
+// be one of them) in the same transaction.
+func patchByID[R, P, T any](s *Server, c echo.Context, action, subject string, conv func(R) P, update func(context.Context, identity.DB, uuid.UUID, P) (T, error)) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -111,7 +125,14 @@ func patchByID[R, P, T any](c echo.Context, db identity.DB, conv func(R) P, upda
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	v, err := update(c.Request().Context(), db, id, conv(req))
+	var v T
+	err = s.inTx(c, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if v, err = update(ctx, tx, id, conv(req)); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, s.event(c, action, map[string]string{subject: id.String()},
+			map[string]any{"changed": changedFields(req)}))
+	})
 	if err != nil {
 		return err
 	}
@@ -156,7 +177,14 @@ func (s *Server) createUser(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	u, err := identity.CreateUser(c.Request().Context(), s.deps.DB, identity.NewUser(req))
+	var u identity.User
+	err := s.inTx(c, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if u, err = identity.CreateUser(ctx, tx, identity.NewUser(req)); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, s.event(c, "user.create", map[string]string{audit.SubjectUser: u.ID.String()},
+			map[string]any{"username": u.Username, "department_id": u.DepartmentID, "roles": u.Roles}))
+	})
 	if err != nil {
 		return err
 	}
@@ -168,5 +196,21 @@ func (s *Server) getUser(c echo.Context) error {
 }
 
 func (s *Server) updateUser(c echo.Context) error {
-	return patchByID(c, s.deps.DB, func(p userPatch) identity.UserPatch { return identity.UserPatch(p) }, identity.UpdateUser)
+	return patchByID(s, c, "user.update", audit.SubjectUser,
+		func(p userPatch) identity.UserPatch { return identity.UserPatch(p) }, identity.UpdateUser)
+}
+
+// changedFields names the fields a PATCH body set.
+func changedFields(patch any) []string {
+	b, _ := json.Marshal(patch)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	var out []string
+	for k, v := range m {
+		if v != nil {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

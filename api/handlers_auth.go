@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"github.com/jackc/pgx/v5"
 	"net/http"
+	"sealvault/audit"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -63,13 +66,26 @@ func (s *Server) login(c echo.Context) error {
 	ok, herr := identity.CheckPassword(hash, req.Password)
 	if err != nil || herr != nil || !ok || u.Disabled {
 		s.deps.Log.Info("login failed", "request_id", requestID(c), "remote_ip", c.RealIP())
+		// What was typed as a username is not recorded unless it names an account: it could
+		// be anything, personal data included.
+		ev := s.event(c, "auth.login.failed", nil, map[string]string{"reason": "unknown account"})
+		if err == nil {
+			ev.Subjects = map[string]string{audit.SubjectUser: u.ID.String()}
+			ev.Details = map[string]string{"reason": map[bool]string{true: "account disabled", false: "wrong password"}[u.Disabled]}
+		}
+		if aerr := audit.Append(ctx, s.deps.DB, ev); aerr != nil {
+			return aerr
+		}
 		return problem(probLogin, "用户名或密码错误，或账号已停用", "Wrong username or password, or the account is disabled")
 	}
 	tok, exp, err := s.deps.Tokens.Issue(u.ID)
 	if err != nil {
 		return err
 	}
-	s.deps.Log.Info("login", "request_id", requestID(c), "user_id", u.ID.String())
+	c.Set(ctxUser, u)
+	if err := audit.Append(ctx, s.deps.DB, s.event(c, "auth.login", nil, nil)); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, tokenResponse{
 		AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp,
 		ExpiresIn: int(time.Until(exp).Round(time.Second).Seconds()),
@@ -108,11 +124,16 @@ func (s *Server) changePassword(c echo.Context) error {
 	if !ok {
 		return invalidFields(map[string]string{"current_password": "is not your current password"})
 	}
-	if _, err := identity.UpdateUser(c.Request().Context(), s.deps.DB, u.ID, identity.UserPatch{Password: &req.NewPassword}); err != nil {
-		var ie *identity.InvalidError
-		if errors.As(err, &ie) && ie.Fields["password"] != "" {
-			return invalidFields(map[string]string{"new_password": ie.Fields["password"]})
+	err = s.inTx(c, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := identity.UpdateUser(ctx, tx, u.ID, identity.UserPatch{Password: &req.NewPassword}); err != nil {
+			return err
 		}
+		return audit.Append(ctx, tx, s.event(c, "user.password.change", map[string]string{audit.SubjectUser: u.ID.String()}, nil))
+	})
+	var ie *identity.InvalidError
+	if errors.As(err, &ie) && ie.Fields["password"] != "" {
+		return invalidFields(map[string]string{"new_password": ie.Fields["password"]})
+	} else if err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"sealvault/audit"
 	"sealvault/internal/identity"
 )
 
@@ -24,7 +25,9 @@ import (
 type Deps struct {
 	DB     *pgxpool.Pool
 	Tokens *identity.Tokens
-	Log    *slog.Logger
+	// Audit is the audit trail every action writes to and auditors read.
+	Audit *audit.Log
+	Log   *slog.Logger
 	// Registry receives the HTTP and database pool metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	// BodyLimit is the largest request body accepted, e.g. "1M"; beyond it the answer is 413.

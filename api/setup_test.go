@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"sealvault/audit"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 )
@@ -23,6 +24,7 @@ type bundle struct {
 	pool   *pgxpool.Pool
 	keys   *identity.Keyring
 	tokens *identity.Tokens
+	audit  *audit.Log
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -40,7 +42,11 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.tokens = identity.NewTokens(b.keys, identity.TokenConfig{Issuer: "sealvault-test", Audience: "sealvault-api", TTL: 15 * time.Minute})
-	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	dir := t.TempDir()
+	if b.audit, err = audit.Open(b.pool, audit.Config{Origin: "test.sealvault/audit", KeyDir: dir + "/keys", CheckpointDir: dir + "/checkpoints"}); err != nil {
+		t.Fatal(err)
+	}
+	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K"})
 	if err != nil {
 		t.Fatal(err)

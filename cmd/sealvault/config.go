@@ -40,6 +40,13 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	DBMaxConns      int
+
+	AuditOrigin             string
+	AuditKeyDir             string
+	AuditCheckpointDir      string
+	AuditCheckpointEvery    int64
+	AuditCheckpointInterval time.Duration
+	AuditIntegrateInterval  time.Duration
 }
 
 // secretAnnotation marks flags whose value may come from a file (SEALVAULT_X_FILE).
@@ -68,6 +75,12 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
+	fs.StringVar(&c.AuditOrigin, "audit-origin", "sealvault/audit", "name of the audit log in its signed checkpoints (e.g. the center's domain + /audit)")
+	fs.StringVar(&c.AuditKeyDir, "audit-key-dir", "", "directory of the checkpoint signing key audit-note.key and its public audit-note.pub (empty: keys under --data-dir)")
+	fs.StringVar(&c.AuditCheckpointDir, "audit-checkpoint-dir", "", "directory outside the database where every signed checkpoint is also written (empty: audit/checkpoints under --data-dir)")
+	fs.Int64Var(&c.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "sign a checkpoint after this many new audit events")
+	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", time.Minute, "sign a checkpoint at least this often while events arrive")
+	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
 	for _, name := range []string{"database-url"} {
 		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"})
 	}
@@ -168,12 +181,30 @@ func (c *Config) validate() error {
 	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 		bad("db-max-conns", "must be from 1 to 1000")
 	}
+	if c.AuditOrigin == "" || strings.ContainsAny(c.AuditOrigin, "\n+ ") {
+		bad("audit-origin", "must be a non-empty name without spaces, '+' or line breaks")
+	}
+	if c.AuditCheckpointEvery < 1 {
+		bad("audit-checkpoint-every", "must be at least 1")
+	}
+	if c.AuditCheckpointInterval < time.Second {
+		bad("audit-checkpoint-interval", "must be at least 1s")
+	}
+	if c.AuditIntegrateInterval < 10*time.Millisecond || c.AuditIntegrateInterval > time.Minute {
+		bad("audit-integrate-interval", "must be between 10ms and 1m")
+	}
 	if len(errs) > 0 {
 		sort.Strings(errs)
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
 	}
 	if c.TokenKeyDir == "" {
 		c.TokenKeyDir = filepath.Join(c.DataDir, "keys", "jwt")
+	}
+	if c.AuditKeyDir == "" {
+		c.AuditKeyDir = filepath.Join(c.DataDir, "keys")
+	}
+	if c.AuditCheckpointDir == "" {
+		c.AuditCheckpointDir = filepath.Join(c.DataDir, "audit", "checkpoints")
 	}
 	return nil
 }

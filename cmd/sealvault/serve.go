@@ -67,10 +67,14 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 			return err
 		}
 	}
+	alog, err := a.auditLog(db.pool)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := api.New(api.Deps{
-		DB: db.pool, Tokens: tokens, Log: a.log, Registry: reg,
+		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
 	})
 	if err != nil {
@@ -90,6 +94,12 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	// The integrator runs until the HTTP server has drained, then sequences what is left
+	// and signs a final checkpoint.
+	actx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() { defer close(auditDone); alog.Run(actx, a.cfg.AuditIntegrateInterval) }()
+	defer func() { stopAudit(); <-auditDone }()
 	a.log.Info("listening", "addr", ln.Addr().String())
 	printBanner(out, ln.Addr().String(), logins)
 

@@ -1,0 +1,336 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Damage kinds a verification can report.
+const (
+	DamageEdited     = "edited"            // an event's bytes differ from what the tree committed to
+	DamageDeleted    = "deleted"           // a sequence number is missing
+	DamageReordered  = "reordered"         // an event sits at another position than it was committed at
+	DamageTruncated  = "truncated"         // a checkpoint covers events that are gone
+	DamageForged     = "forged-checkpoint" // a checkpoint's signature does not verify
+	DamageTreeDiffer = "tree-differs"      // the tree differs from a signed checkpoint, hashes rewritten too
+)
+
+// Damage is one finding of a verification: its kind and the first sequence number affected.
+type Damage struct {
+	Kind   string `json:"kind"`
+	Seq    int64  `json:"seq"`
+	Detail string `json:"detail"`
+}
+
+func (d Damage) String() string { return fmt.Sprintf("%s at seq %d: %s", d.Kind, d.Seq, d.Detail) }
+
+// Report is the outcome of a verification.
+type Report struct {
+	Events      int64       `json:"events"`
+	Checkpoints int         `json:"checkpoints"`
+	Root        tlog.Hash   `json:"root"`
+	Damage      []Damage    `json:"damage,omitempty"`
+	Newest      *Checkpoint `json:"newest_checkpoint,omitempty"`
+}
+
+// OK reports whether nothing was found.
+func (r *Report) OK() bool { return len(r.Damage) == 0 }
+
+// First returns the finding with the lowest sequence number.
+func (r *Report) First() Damage {
+	best := r.Damage[0]
+	for _, d := range r.Damage[1:] {
+		if d.Seq < best.Seq {
+			best = d
+		}
+	}
+	return best
+}
+
+// Entry is one sequenced event as a verifier sees it: its position, its exact bytes and the
+// leaf hash recorded for it when it was sequenced.
+type Entry struct {
+	Seq  int64
+	Body []byte
+	Leaf tlog.Hash
+}
+
+// Checker recomputes the tree from entries given in sequence order and checks it against
+// signed checkpoints. It needs no database; both verification modes feed it.
+type Checker struct {
+	hashes   []tlog.Hash // stored hashes of the recomputed tree
+	recorded []tlog.Hash // leaf hash recorded with each entry
+	computed []tlog.Hash // leaf hash computed from each entry's bytes
+	next     int64
+	damage   []Damage
+}
+
+// memHashes reads the checker's in-memory stored hashes.
+type memHashes []tlog.Hash
+
+func (m *memHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(*m)) {
+			return nil, fmt.Errorf("audit: hash %d not computed", x)
+		}
+		out[i] = (*m)[x]
+	}
+	return out, nil
+}
+
+// Add takes the next entry.
+func (c *Checker) Add(e Entry) error {
+	switch {
+	case e.Seq > c.next:
+		c.damage = append(c.damage, Damage{DamageDeleted, c.next,
+			fmt.Sprintf("sequence jumps from %d to %d: %d event(s) missing", c.next-1, e.Seq, e.Seq-c.next)})
+	case e.Seq < c.next:
+		c.damage = append(c.damage, Damage{DamageReordered, e.Seq,
+			fmt.Sprintf("seq %d appears after seq %d", e.Seq, c.next-1)})
+	}
+	leaf := tlog.RecordHash(e.Body)
+	m := memHashes(c.hashes)
+	hs, err := tlog.StoredHashesForRecordHash(int64(len(c.computed)), leaf, &m)
+	if err != nil {
+		return err
+	}
+	c.hashes = append(c.hashes, hs...)
+	c.computed = append(c.computed, leaf)
+	c.recorded = append(c.recorded, e.Leaf)
+	c.next = max(c.next, e.Seq) + 1
+	return nil
+}
+
+// Finish classifies leaf mismatches, checks every checkpoint (signed notes) against the
+// recomputed tree, and returns the report.
+func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report, error) {
+	n := int64(len(c.computed))
+	r := &Report{Events: n, Checkpoints: len(checkpoints), Damage: c.damage}
+	c.classifyLeaves(r)
+	m := memHashes(c.hashes)
+	if n > 0 {
+		root, err := tlog.TreeHash(n, &m)
+		if err != nil {
+			return nil, err
+		}
+		r.Root = root
+	}
+	for _, msg := range checkpoints {
+		cp, err := ParseCheckpoint(msg, verifier)
+		if err != nil {
+			size := int64(-1)
+			if lines := bytes.SplitN(msg, []byte("\n"), 3); len(lines) == 3 {
+				size, _ = strconv.ParseInt(string(lines[1]), 10, 64)
+			}
+			r.Damage = append(r.Damage, Damage{DamageForged, size, err.Error()})
+			continue
+		}
+		if r.Newest == nil || cp.Size > r.Newest.Size {
+			cp := cp
+			r.Newest = &cp
+		}
+		if cp.Size > n {
+			r.Damage = append(r.Damage, Damage{DamageTruncated, n,
+				fmt.Sprintf("a signed checkpoint covers %d events but only %d are present; seq %d onward is gone", cp.Size, n, n)})
+			continue
+		}
+		if cp.Size == 0 {
+			continue
+		}
+		root, err := tlog.TreeHash(cp.Size, &m)
+		if err != nil {
+			return nil, err
+		}
+		if root != cp.Root && !c.explained(r, cp.Size) {
+			r.Damage = append(r.Damage, Damage{DamageTreeDiffer, 0,
+				fmt.Sprintf("the tree of the first %d events does not match its signed checkpoint, though every recorded leaf hash matches its event: the recorded hashes were rewritten too", cp.Size)})
+		}
+	}
+	return r, nil
+}
+
+// explained reports whether a finding already accounts for a root mismatch within size.
+func (c *Checker) explained(r *Report, size int64) bool {
+	for _, d := range r.Damage {
+		if d.Kind != DamageForged && d.Kind != DamageTruncated && d.Seq < size {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyLeaves compares each entry's bytes with the leaf hash recorded for it: an entry
+// whose hash was recorded at another position was moved; otherwise it was edited.
+func (c *Checker) classifyLeaves(r *Report) {
+	var bad []int
+	for i := range c.computed {
+		if c.recorded[i] != (tlog.Hash{}) && c.computed[i] != c.recorded[i] {
+			bad = append(bad, i)
+		}
+	}
+	if len(bad) == 0 {
+		return
+	}
+	at := make(map[tlog.Hash]int, len(bad))
+	for _, i := range bad {
+		at[c.recorded[i]] = i
+	}
+	for _, i := range bad {
+		if j, ok := at[c.computed[i]]; ok && j != i {
+			r.Damage = append(r.Damage, Damage{DamageReordered, int64(i),
+				fmt.Sprintf("the event at seq %d was committed at seq %d", i, j)})
+		} else {
+			r.Damage = append(r.Damage, Damage{DamageEdited, int64(i),
+				fmt.Sprintf("the event at seq %d differs from the bytes committed to the tree", i)})
+		}
+	}
+}
+
+// WriteExportLine writes one line of the JSON Lines export: {"seq":N,"leaf":"…","event":{…}}
+// with the event's exact bytes.
+func WriteExportLine(w io.Writer, seq int64, leaf tlog.Hash, body []byte) error {
+	_, err := fmt.Fprintf(w, `{"seq":%d,"leaf":"%s","event":%s}`+"\n", seq, base64.StdEncoding.EncodeToString(leaf[:]), body)
+	return err
+}
+
+// ParseExportLine splits an export line into its entry; the event bytes are taken exactly
+// as they stand in the line.
+func ParseExportLine(line []byte) (Entry, error) {
+	var e Entry
+	rest, ok := bytes.CutPrefix(line, []byte(`{"seq":`))
+	if !ok {
+		return e, fmt.Errorf("line does not start with {\"seq\":")
+	}
+	i := bytes.IndexByte(rest, ',')
+	if i < 0 {
+		return e, fmt.Errorf("no seq")
+	}
+	seq, err := strconv.ParseInt(string(rest[:i]), 10, 64)
+	if err != nil {
+		return e, fmt.Errorf("seq: %w", err)
+	}
+	rest, ok = bytes.CutPrefix(rest[i:], []byte(`,"leaf":"`))
+	if !ok || len(rest) < 44 {
+		return e, fmt.Errorf("no leaf hash")
+	}
+	var leaf [32]byte
+	if n, err := base64.StdEncoding.Decode(leaf[:], rest[:44]); err != nil || n != 32 {
+		return e, fmt.Errorf("leaf hash is not base64 of 32 bytes")
+	}
+	body, ok := bytes.CutPrefix(rest[44:], []byte(`","event":`))
+	if !ok {
+		return e, fmt.Errorf("no event")
+	}
+	body, ok = bytes.CutSuffix(bytes.TrimRight(body, "\r\n"), []byte("}"))
+	if !ok || len(body) == 0 || body[0] != '{' {
+		return e, fmt.Errorf("event is not an object")
+	}
+	return Entry{Seq: seq, Body: body, Leaf: leaf}, nil
+}
+
+// VerifyExport checks an export read from r against signed checkpoints, without a
+// database. progress, if not nil, is told how many bytes have been read.
+func VerifyExport(r io.Reader, checkpoints [][]byte, verifier note.Verifier, progress func(bytes int)) (*Report, error) {
+	var c Checker
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if progress != nil {
+			progress(len(sc.Bytes()) + 1)
+		}
+		e, err := ParseExportLine(sc.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("audit: export line %d: %w", line, err)
+		}
+		if err := c.Add(e); err != nil {
+			return nil, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("audit: read export: %w", err)
+	}
+	return c.Finish(checkpoints, verifier)
+}
+
+// Export streams every sequenced event with seq in [from, to) as JSON Lines.
+func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
+	return l.scan(ctx, from, to, func(e Entry) error { return WriteExportLine(w, e.Seq, e.Leaf, e.Body) })
+}
+
+// scan calls fn for each sequenced event in seq order within [from, to).
+func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry) error) error {
+	rows, err := l.db.Query(ctx, `
+		SELECT l.seq, e.body, l.leaf FROM audit_log l JOIN audit_events e ON e.id = l.event_id
+		WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq`, from, to)
+	if err != nil {
+		return fmt.Errorf("audit: scan: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Entry
+		var body string
+		var leaf []byte
+		if err := rows.Scan(&e.Seq, &body, &leaf); err != nil {
+			return fmt.Errorf("audit: scan: %w", err)
+		}
+		e.Body = []byte(body)
+		copy(e.Leaf[:], leaf)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Verify recomputes the tree from the database rows and checks it against every checkpoint
+// stored in the database and in the checkpoint directory. progress, if not nil, is told
+// of each event checked.
+func (l *Log) Verify(ctx context.Context, progress func()) (*Report, error) {
+	var c Checker
+	err := l.scan(ctx, 0, 1<<62, func(e Entry) error {
+		if progress != nil {
+			progress()
+		}
+		return c.Add(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := l.db.Query(ctx, `SELECT note FROM audit_checkpoints ORDER BY size`)
+	if err != nil {
+		return nil, fmt.Errorf("audit: checkpoints: %w", err)
+	}
+	var cps [][]byte
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		cps = append(cps, []byte(n))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if l.cfg.CheckpointDir != "" {
+		ext, err := ExternalCheckpoints(l.cfg.CheckpointDir)
+		if err != nil {
+			return nil, err
+		}
+		cps = append(cps, ext...)
+	}
+	return c.Finish(cps, l.verifier)
+}
+
+// Verifier returns the checkpoint verifier of the log's key.
+func (l *Log) Verifier() note.Verifier { return l.verifier }
