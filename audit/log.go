@@ -104,39 +104,90 @@ func loadOrCreateKey(dir, origin string) (skey, vkey string, err error) {
 		return "", "", fmt.Errorf("audit: key directory: %w", err)
 	}
 	kf, pf := filepath.Join(dir, "audit-note.key"), filepath.Join(dir, "audit-note.pub")
-	if b, err := os.ReadFile(kf); err == nil {
-		p, perr := os.ReadFile(pf)
-		if perr != nil {
-			return "", "", fmt.Errorf("audit: verifier key: %w", perr)
+	for attempt := 0; ; attempt++ {
+		b, err := os.ReadFile(kf)
+		if errors.Is(err, os.ErrNotExist) {
+			if err := createKey(dir, kf, pf, origin); err != nil {
+				return "", "", err
+			}
+			continue // read what is there now: this process's key or a faster one's
+		} else if err != nil {
+			return "", "", fmt.Errorf("audit: signing key: %w", err)
 		}
-		return strings.TrimSpace(string(b)), strings.TrimSpace(string(p)), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", "", fmt.Errorf("audit: signing key: %w", err)
+		p, perr := os.ReadFile(pf)
+		skey, vkey = strings.TrimSpace(string(b)), strings.TrimSpace(string(p))
+		if perr == nil && keyPair(skey, vkey) {
+			return skey, vkey, nil
+		}
+		// The process creating the key may not have finished writing both halves.
+		if attempt == 100 {
+			if perr != nil {
+				return "", "", fmt.Errorf("audit: verifier key: %w", perr)
+			}
+			return "", "", fmt.Errorf("audit: %s and %s are not one key pair", kf, pf)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// createKey makes a key pair unless the private key file exists. The public half goes
+// through a file of its own name, so processes creating keys at once cannot mix halves.
+func createKey(dir, kf, pf, origin string) error {
 	name := strings.NewReplacer("+", "-", " ", "-").Replace(origin)
-	skey, vkey, err = note.GenerateKey(rand.Reader, name)
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
 	if err != nil {
-		return "", "", fmt.Errorf("audit: generate key: %w", err)
+		return fmt.Errorf("audit: generate key: %w", err)
 	}
-	// The public half is written first: a reader that finds the private key finds both.
-	if err := os.WriteFile(pf+".tmp", []byte(vkey+"\n"), 0o644); err != nil {
-		return "", "", fmt.Errorf("audit: write key: %w", err)
+	tmp, err := os.CreateTemp(dir, "audit-note.pub.tmp*")
+	if err != nil {
+		return fmt.Errorf("audit: write key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(vkey + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("audit: write key: %w", err)
 	}
 	f, err := os.OpenFile(kf, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		_ = os.Remove(pf + ".tmp")
-		time.Sleep(50 * time.Millisecond) // the other process is writing it
-		return loadOrCreateKey(dir, origin)
+		return nil // another process is making the key
 	} else if err != nil {
-		return "", "", fmt.Errorf("audit: write key: %w", err)
+		return fmt.Errorf("audit: write key: %w", err)
 	}
-	if err := os.Rename(pf+".tmp", pf); err != nil {
-		return "", "", fmt.Errorf("audit: write key: %w", err)
+	_, err = f.WriteString(skey + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		return "", "", fmt.Errorf("audit: write key: %w", err)
+	if err == nil {
+		err = os.Rename(tmp.Name(), pf)
 	}
-	return skey, vkey, f.Close()
+	if err != nil {
+		return fmt.Errorf("audit: write key: %w", err)
+	}
+	return nil
+}
+
+// keyPair reports whether vkey verifies what skey signs.
+func keyPair(skey, vkey string) bool {
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return false
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return false
+	}
+	msg, err := note.Sign(&note.Note{Text: "key pair\n"}, s)
+	if err != nil {
+		return false
+	}
+	_, err = note.Open(msg, note.VerifierList(v))
+	return err == nil
 }
 
 // batchHashes reads stored hashes for one integration: the ones it adds, from memory; older

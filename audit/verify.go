@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/note"
@@ -69,7 +71,9 @@ type Checker struct {
 	hashes   []tlog.Hash // stored hashes of the recomputed tree
 	recorded []tlog.Hash // leaf hash recorded with each entry
 	computed []tlog.Hash // leaf hash computed from each entry's bytes
-	next     int64
+	seqs     []int64     // seq each entry is labelled with
+	next     int64       // one past the highest seq seen
+	gaps     [][2]int64  // seq ranges [from, to) skipped and not seen since, in order
 	damage   []Damage
 }
 
@@ -91,11 +95,12 @@ func (m *memHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 func (c *Checker) Add(e Entry) error {
 	switch {
 	case e.Seq > c.next:
-		c.damage = append(c.damage, Damage{DamageDeleted, c.next,
-			fmt.Sprintf("sequence jumps from %d to %d: %d event(s) missing", c.next-1, e.Seq, e.Seq-c.next)})
+		// Missing unless it turns up later: reported by Finish.
+		c.gaps = append(c.gaps, [2]int64{c.next, e.Seq})
 	case e.Seq < c.next:
 		c.damage = append(c.damage, Damage{DamageReordered, e.Seq,
 			fmt.Sprintf("seq %d appears after seq %d", e.Seq, c.next-1)})
+		c.fill(e.Seq)
 	}
 	leaf := tlog.RecordHash(e.Body)
 	m := memHashes(c.hashes)
@@ -106,15 +111,45 @@ func (c *Checker) Add(e Entry) error {
 	c.hashes = append(c.hashes, hs...)
 	c.computed = append(c.computed, leaf)
 	c.recorded = append(c.recorded, e.Leaf)
-	c.next = max(c.next, e.Seq) + 1
+	c.seqs = append(c.seqs, e.Seq)
+	c.next = max(c.next, e.Seq+1)
 	return nil
+}
+
+// fill takes seq out of the gaps: it came out of order, it is not missing.
+func (c *Checker) fill(seq int64) {
+	i, found := slices.BinarySearchFunc(c.gaps, seq, func(g [2]int64, s int64) int {
+		switch {
+		case g[1] <= s:
+			return -1
+		case g[0] > s:
+			return 1
+		}
+		return 0
+	})
+	if !found {
+		return
+	}
+	g := c.gaps[i]
+	var rest [][2]int64
+	if g[0] < seq {
+		rest = append(rest, [2]int64{g[0], seq})
+	}
+	if seq+1 < g[1] {
+		rest = append(rest, [2]int64{seq + 1, g[1]})
+	}
+	c.gaps = slices.Replace(c.gaps, i, i+1, rest...)
 }
 
 // Finish classifies leaf mismatches, checks every checkpoint (signed notes) against the
 // recomputed tree, and returns the report.
 func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report, error) {
 	n := int64(len(c.computed))
-	r := &Report{Events: n, Checkpoints: len(checkpoints), Damage: c.damage}
+	r := &Report{Events: n, Checkpoints: len(checkpoints), Damage: slices.Clone(c.damage)}
+	for _, g := range c.gaps {
+		r.Damage = append(r.Damage, Damage{DamageDeleted, g[0],
+			fmt.Sprintf("sequence jumps from %d to %d: %d event(s) missing", g[0]-1, g[1], g[1]-g[0])})
+	}
 	c.classifyLeaves(r)
 	m := memHashes(c.hashes)
 	if n > 0 {
@@ -124,7 +159,13 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 		}
 		r.Root = root
 	}
+	var matched, differ []int64 // sizes of checkpoints the tree matches, and does not for no known reason
+	seen := make(map[string]bool, len(checkpoints))
 	for _, msg := range checkpoints {
+		if seen[string(msg)] {
+			continue // the same checkpoint from the table and from a file
+		}
+		seen[string(msg)] = true
 		cp, err := ParseCheckpoint(msg, verifier)
 		if err != nil {
 			size := int64(-1)
@@ -138,22 +179,44 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 			cp := cp
 			r.Newest = &cp
 		}
-		if cp.Size > n {
-			r.Damage = append(r.Damage, Damage{DamageTruncated, n,
-				fmt.Sprintf("a signed checkpoint covers %d events but only %d are present; seq %d onward is gone", cp.Size, n, n)})
+		if cp.Size > c.next {
+			r.Damage = append(r.Damage, Damage{DamageTruncated, c.next,
+				fmt.Sprintf("a signed checkpoint covers %d events but none is present from seq %d on; seq %d onward is gone", cp.Size, c.next, c.next)})
 			continue
 		}
 		if cp.Size == 0 {
+			continue
+		}
+		if cp.Size > n {
+			// Fewer events than seqs below cp.Size: the missing ones account for it.
+			if !c.explained(r, cp.Size) {
+				differ = append(differ, cp.Size)
+			}
 			continue
 		}
 		root, err := tlog.TreeHash(cp.Size, &m)
 		if err != nil {
 			return nil, err
 		}
-		if root != cp.Root && !c.explained(r, cp.Size) {
-			r.Damage = append(r.Damage, Damage{DamageTreeDiffer, 0,
-				fmt.Sprintf("the tree of the first %d events does not match its signed checkpoint, though every recorded leaf hash matches its event: the recorded hashes were rewritten too", cp.Size)})
+		if root == cp.Root {
+			matched = append(matched, cp.Size)
+		} else if !c.explained(r, cp.Size) {
+			differ = append(differ, cp.Size)
 		}
+	}
+	// The damage lies past the largest checkpoint below that still matches.
+	for _, size := range differ {
+		from := int64(0)
+		for _, ok := range matched {
+			if ok < size {
+				from = max(from, ok)
+			}
+		}
+		detail := fmt.Sprintf("the tree of the first %d events does not match its signed checkpoint, though every recorded leaf hash matches its event: the recorded hashes were rewritten too", size)
+		if from > 0 {
+			detail += fmt.Sprintf(" (the first %d events match their checkpoint)", from)
+		}
+		r.Damage = append(r.Damage, Damage{DamageTreeDiffer, from, detail})
 	}
 	return r, nil
 }
@@ -186,11 +249,11 @@ func (c *Checker) classifyLeaves(r *Report) {
 	}
 	for _, i := range bad {
 		if j, ok := at[c.computed[i]]; ok && j != i {
-			r.Damage = append(r.Damage, Damage{DamageReordered, int64(i),
-				fmt.Sprintf("the event at seq %d was committed at seq %d", i, j)})
+			r.Damage = append(r.Damage, Damage{DamageReordered, c.seqs[i],
+				fmt.Sprintf("the event at seq %d was committed at seq %d", c.seqs[i], c.seqs[j])})
 		} else {
-			r.Damage = append(r.Damage, Damage{DamageEdited, int64(i),
-				fmt.Sprintf("the event at seq %d differs from the bytes committed to the tree", i)})
+			r.Damage = append(r.Damage, Damage{DamageEdited, c.seqs[i],
+				fmt.Sprintf("the event at seq %d differs from the bytes committed to the tree", c.seqs[i])})
 		}
 	}
 }
@@ -222,7 +285,7 @@ func ParseExportLine(line []byte) (Entry, error) {
 	if !ok || len(rest) < 44 {
 		return e, fmt.Errorf("no leaf hash")
 	}
-	var leaf [32]byte
+	var leaf [33]byte // 44 characters without padding decode to 33 bytes
 	if n, err := base64.StdEncoding.Decode(leaf[:], rest[:44]); err != nil || n != 32 {
 		return e, fmt.Errorf("leaf hash is not base64 of 32 bytes")
 	}
@@ -231,10 +294,10 @@ func ParseExportLine(line []byte) (Entry, error) {
 		return e, fmt.Errorf("no event")
 	}
 	body, ok = bytes.CutSuffix(bytes.TrimRight(body, "\r\n"), []byte("}"))
-	if !ok || len(body) == 0 || body[0] != '{' {
+	if !ok || len(body) == 0 || body[0] != '{' || !json.Valid(body) {
 		return e, fmt.Errorf("event is not an object")
 	}
-	return Entry{Seq: seq, Body: body, Leaf: leaf}, nil
+	return Entry{Seq: seq, Body: body, Leaf: tlog.Hash(leaf[:32])}, nil
 }
 
 // VerifyExport checks an export read from r against signed checkpoints, without a
