@@ -581,12 +581,14 @@ func (l *Log) ProveConsistency(ctx context.Context, from, to int64) (Consistency
 func (l *Log) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	step := func(ctx context.Context) {
+	step := func(ctx context.Context, force bool) {
 		if _, err := l.IntegrateAll(ctx); err != nil {
-			l.cfg.Log.Error("audit integrate", "error", err.Error())
+			if ctx.Err() == nil {
+				l.cfg.Log.Error("audit integrate", "error", err.Error())
+			}
 			return
 		}
-		if _, err := l.Checkpoint(ctx, false); err != nil {
+		if _, err := l.Checkpoint(ctx, force); err != nil && !errors.Is(err, ErrNoCheckpoint) && ctx.Err() == nil {
 			l.cfg.Log.Error("audit checkpoint", "error", err.Error())
 		}
 	}
@@ -594,13 +596,11 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			if _, err := l.IntegrateAll(fctx); err == nil {
-				_, _ = l.Checkpoint(fctx, true)
-			}
+			step(fctx, true)
 			cancel()
 			return
 		case <-t.C:
-			step(ctx)
+			step(ctx, false)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -108,6 +109,13 @@ reordered, truncated, forged-checkpoint) and exit 1 when anything is found.`,
 }
 
 func (a *app) withLog(ctx context.Context, fn func(context.Context, *audit.Log) error) error {
+	// Opening the log makes a key pair where none is found: here that would be a key other
+	// than the server's, checkpoints signed with it, or every stored one reported forged.
+	if _, err := os.Stat(filepath.Join(a.cfg.AuditKeyDir, "audit-note.key")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no checkpoint signing key audit-note.key in %s: set --data-dir (or --audit-key-dir) to the server's", a.cfg.AuditKeyDir)
+	} else if err != nil {
+		return fmt.Errorf("checkpoint signing key: %w", err)
+	}
 	db, err := a.openDB(ctx, false, false)
 	if err != nil {
 		return err
