@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/sealvault
 
-.PHONY: run test build prereqs prereqs-test vet clean
+.PHONY: run test build prereqs prereqs-test vet clean versitygw
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sealvault
@@ -25,7 +25,7 @@ vet:
 
 # Everything, against real PostgreSQL: a throw-away cluster (fsync off) is started for the
 # run and stopped afterwards; each test clones its own database from a migrated template.
-test: prereqs-test build vet
+test: prereqs-test build vet versitygw
 	@if [ -n "$${SEALVAULT_TEST_DATABASE_URL:-}" ]; then \
 		$(GO) test -race -count=1 ./...; \
 	else \
@@ -33,6 +33,17 @@ test: prereqs-test build vet
 		url=$$(./$(BIN) localdb start --dir "$$dir" --port 0 --fsync=false --max-connections 500); \
 		trap './$(BIN) localdb stop --dir "'"$$dir"'"' EXIT; \
 		SEALVAULT_TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 ./...; \
+	fi
+
+# The S3 server the tests run against (internal/s3test): versitygw at the version pinned in
+# tools/go.mod, a module of its own so it stays out of the main go.mod. Built into
+# bin/versitygw when missing or of another version (a few minutes the first time).
+versitygw:
+	@want=$$(cd tools && $(GO) list -m -f '{{.Version}}' github.com/versity/versitygw); \
+	have=$$([ -x bin/versitygw ] && $(GO) version -m bin/versitygw | awk '$$1 == "mod" && $$2 == "github.com/versity/versitygw" { print $$3 }' || true); \
+	if [ "$$have" != "$$want" ]; then \
+		echo "building versitygw $$want into bin/versitygw (a few minutes the first time)" >&2; \
+		cd tools && GOBIN=$(CURDIR)/bin $(GO) install github.com/versity/versitygw/cmd/versitygw; \
 	fi
 
 clean:

@@ -47,6 +47,18 @@ type Config struct {
 	AuditCheckpointEvery    int64
 	AuditCheckpointInterval time.Duration
 	AuditIntegrateInterval  time.Duration
+
+	BlobStore         string
+	BlobDir           string
+	S3Endpoint        string
+	S3Insecure        bool
+	S3Region          string
+	S3AccessKey       string
+	S3SecretKey       string
+	S3Bucket          string
+	S3Prefix          string
+	S3SpoolDir        string
+	S3DisableChecksum bool
 }
 
 // secretAnnotation marks flags whose value may come from a file (SEALVAULT_X_FILE).
@@ -81,7 +93,18 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "sign a checkpoint after this many new audit events")
 	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", time.Minute, "sign a checkpoint at least this often while events arrive")
 	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
-	for _, name := range []string{"database-url"} {
+	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
+	fs.StringVar(&c.BlobDir, "blob-dir", "", "directory of the fs blob store (empty: blobs under --data-dir)")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 service host[:port], e.g. minio.internal:9000 or s3.amazonaws.com")
+	fs.BoolVar(&c.S3Insecure, "s3-insecure", false, "talk plain HTTP to the S3 service")
+	fs.StringVar(&c.S3Region, "s3-region", "", "S3 region (empty: ask the service)")
+	fs.StringVar(&c.S3AccessKey, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", "", "S3 bucket (must exist)")
+	fs.StringVar(&c.S3Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. blobs/")
+	fs.StringVar(&c.S3SpoolDir, "s3-spool-dir", "", "local directory for uploads in flight (empty: the system temporary directory)")
+	fs.BoolVar(&c.S3DisableChecksum, "s3-disable-checksum", false, "do not send x-amz-checksum-sha256 (for services that refuse it)")
+	for _, name := range []string{"database-url", "s3-secret-key"} {
 		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"})
 	}
 }
@@ -193,6 +216,15 @@ func (c *Config) validate() error {
 	if c.AuditIntegrateInterval < 10*time.Millisecond || c.AuditIntegrateInterval > time.Minute {
 		bad("audit-integrate-interval", "must be between 10ms and 1m")
 	}
+	switch c.BlobStore {
+	case "fs":
+	case "s3":
+		if c.S3Endpoint == "" || c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == "" {
+			bad("blob-store", "s3 needs --s3-endpoint, --s3-bucket, --s3-access-key and --s3-secret-key")
+		}
+	default:
+		bad("blob-store", "must be fs or s3")
+	}
 	if len(errs) > 0 {
 		sort.Strings(errs)
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(errs, "\n  "))
@@ -202,6 +234,9 @@ func (c *Config) validate() error {
 	}
 	if c.AuditKeyDir == "" {
 		c.AuditKeyDir = filepath.Join(c.DataDir, "keys")
+	}
+	if c.BlobDir == "" {
+		c.BlobDir = filepath.Join(c.DataDir, "blobs")
 	}
 	if c.AuditCheckpointDir == "" {
 		c.AuditCheckpointDir = filepath.Join(c.DataDir, "audit", "checkpoints")
