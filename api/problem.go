@@ -12,6 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/internal/identity"
+	"sealvault/vault"
+	"sealvault/vault/pages"
 )
 
 // ProblemBase prefixes every problem type; the rest of the URI is a stable slug.
@@ -53,6 +55,7 @@ var (
 	probConflict    = problemKind{"conflict", 409, "与现有数据冲突", "Conflict"}
 	probTooLarge    = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
 	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
+	probRejected    = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
 	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
 )
@@ -111,6 +114,15 @@ func toAPIError(err error) *apiError {
 	var fe fieldErrors
 	if errors.As(err, &fe) {
 		return invalidFields(fe.FieldErrors())
+	}
+	var re *pages.RejectError
+	if errors.As(err, &re) {
+		e := problem(probRejected, fmt.Sprintf("文件「%s」%s", re.File, re.ReasonZh), fmt.Sprintf("File %q %s", re.File, re.Reason))
+		e.fields = []FieldError{{Field: re.File, Reason: re.Reason}}
+		return e
+	}
+	if errors.Is(err, vault.ErrNotFound) {
+		return problem(probNotFound, "请求的对象不存在", "The requested object does not exist")
 	}
 	var ce *identity.ConflictError
 	if errors.As(err, &ce) {

@@ -13,6 +13,7 @@ type route struct {
 	Method  string
 	Path    string
 	Public  bool            // no token needed
+	Upload  bool            // takes large bodies (Deps.UploadLimit instead of BodyLimit)
 	Roles   []identity.Role // nil with Public false: any signed-in user
 	Handler echo.HandlerFunc
 }
@@ -30,6 +31,7 @@ func roles(r ...identity.Role) []identity.Role { return r }
 func (s *Server) routes() []route {
 	admin := roles(identity.RoleAdmin)
 	auditors := roles(identity.RoleAuditor, identity.RoleAdmin)
+	readers := roles(identity.RoleWindow, identity.RoleAdmin)
 	return []route{
 		{Method: http.MethodGet, Path: "/healthz", Public: true, Handler: s.healthz},
 		{Method: http.MethodGet, Path: "/readyz", Public: true, Handler: s.readyz},
@@ -49,6 +51,13 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/users", Roles: admin, Handler: s.createUser},
 		{Method: http.MethodGet, Path: "/api/v1/users/:id", Roles: admin, Handler: s.getUser},
 		{Method: http.MethodPatch, Path: "/api/v1/users/:id", Roles: admin, Handler: s.updateUser},
+
+		{Method: http.MethodPost, Path: "/api/v1/materials", Roles: roles(identity.RoleWindow), Upload: true, Handler: s.createMaterial},
+		{Method: http.MethodGet, Path: "/api/v1/materials", Roles: readers, Handler: s.listMaterials},
+		{Method: http.MethodPost, Path: "/api/v1/materials/search", Roles: readers, Handler: s.searchMaterials},
+		{Method: http.MethodGet, Path: "/api/v1/materials/:id", Roles: readers, Handler: s.getMaterial},
+		{Method: http.MethodGet, Path: "/api/v1/materials/:id/content", Roles: readers, Handler: s.materialContent},
+		{Method: http.MethodGet, Path: "/api/v1/materials/:id/thumbnail", Roles: readers, Handler: s.materialThumbnail},
 
 		{Method: http.MethodGet, Path: "/api/v1/audit/events", Roles: auditors, Handler: s.auditEvents},
 		{Method: http.MethodGet, Path: "/api/v1/audit/checkpoint", Roles: auditors, Handler: s.auditCheckpoint},

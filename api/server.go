@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +20,8 @@ import (
 
 	"sealvault/audit"
 	"sealvault/internal/identity"
+	"sealvault/vault"
+	"sealvault/vault/pages"
 )
 
 // Deps is everything the HTTP layer needs; cmd/sealvault builds it.
@@ -32,6 +35,14 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// BodyLimit is the largest request body accepted, e.g. "1M"; beyond it the answer is 413.
 	BodyLimit string
+	// UploadLimit is the largest body of an upload route (materials), e.g. "100M".
+	UploadLimit string
+	// Blobs holds the documents' bytes; Ingester records new materials; HolderKeys hash and
+	// encrypt holder numbers; PageLimits bound one uploaded file.
+	Blobs      vault.Backend
+	Ingester   *vault.Ingester
+	HolderKeys *vault.HolderKeys
+	PageLimits pages.Limits
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for the client
 	// address; empty means the TCP peer address is the client address.
 	TrustedProxies []*net.IPNet
@@ -69,10 +80,13 @@ func New(d Deps) (*Server, error) {
 	for _, r := range s.routes() {
 		known[r.Method+" "+r.Path] = true
 	}
-	e.Use(withRequestID, observe(d.Log, newMetrics(d.Registry), known), secureHeaders,
-		middleware.BodyLimit(d.BodyLimit))
+	e.Use(withRequestID, observe(d.Log, newMetrics(d.Registry), known), secureHeaders)
 	for _, r := range s.routes() {
-		var mw []echo.MiddlewareFunc
+		limit := d.BodyLimit
+		if r.Upload {
+			limit = d.UploadLimit
+		}
+		mw := []echo.MiddlewareFunc{middleware.BodyLimit(limit)}
 		if !r.Public {
 			mw = append(mw, authenticate(d.Tokens, s, r.Roles))
 		}
@@ -107,7 +121,15 @@ func (s *Server) readyz(c echo.Context) error {
 		return &apiError{kind: probUnavailable, detailZh: "数据库不可达", detailEn: "The database is unreachable",
 			cause: fmt.Errorf("readyz: %w", err)}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
+	if s.deps.Blobs != nil {
+		// A missing object answers ErrNotFound from a reachable store; anything else means
+		// the store cannot be used.
+		if _, err := s.deps.Blobs.Stat(ctx, vault.Digest{}); err != nil && !errors.Is(err, vault.ErrNotFound) {
+			return &apiError{kind: probUnavailable, detailZh: "文件存储不可达", detailEn: "The blob store is unreachable",
+				cause: fmt.Errorf("readyz: %w", err)}
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": "ok", "blob_store": "ok"})
 }
 
 func (s *Server) metrics(c echo.Context) error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 	"sealvault/audit"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
+	"sealvault/vault"
+	"sealvault/vault/fsstore"
+	"sealvault/vault/pages"
 )
 
 // bundle is what a test needs: a server on its own database, a center and a department,
@@ -25,6 +29,9 @@ type bundle struct {
 	keys   *identity.Keyring
 	tokens *identity.Tokens
 	audit  *audit.Log
+	blobs  *fsstore.Store
+	keysH  *vault.HolderKeys
+	logs   syncBuffer // the server's JSON log lines
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -46,8 +53,18 @@ func setup(t *testing.T) *bundle {
 	if b.audit, err = audit.Open(b.pool, audit.Config{Origin: "test.sealvault/audit", KeyDir: dir + "/keys", CheckpointDir: dir + "/checkpoints"}); err != nil {
 		t.Fatal(err)
 	}
-	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Registry: prometheus.NewRegistry(), BodyLimit: "64K"})
+	if b.blobs, err = fsstore.New(dir + "/blobs"); err != nil {
+		t.Fatal(err)
+	}
+	if b.keysH, err = vault.ParseHolderKeys(vault.GenerateHolderKeys()); err != nil {
+		t.Fatal(err)
+	}
+	lim := pages.DefaultLimits()
+	lim.MaxPages = 5
+	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
+		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
+		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim,
+		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,4 +164,22 @@ func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

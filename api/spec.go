@@ -63,6 +63,9 @@ func (s *spec) validate(next echo.HandlerFunc) echo.HandlerFunc {
 			Options: &openapi3filter.Options{
 				MultiError:         true,
 				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+				// Uploads are streamed to their handler, which checks each part itself;
+				// validating them here would hold the whole body in memory.
+				ExcludeRequestBody: strings.HasPrefix(req.Header.Get(echo.HeaderContentType), "multipart/"),
 			},
 		})
 		if err != nil {

@@ -12,7 +12,10 @@ have_pg() {
 }
 case $mode in
   run) [ -z "${DATABASE_URL:-}${SEALVAULT_DATABASE_URL:-}${SEALVAULT_DATABASE_URL_FILE:-}" ] && ! have_pg && need+=(postgresql) ;;
-  test) [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql) ;;
+  test)
+    [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql)
+    # PDF checks in the tests use poppler (pdfinfo, pdftoppm).
+    command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils) ;;
 esac
 if ! command -v runuser >/dev/null; then need+=(util-linux); fi
 

@@ -48,6 +48,9 @@ type Config struct {
 	AuditCheckpointInterval time.Duration
 	AuditIntegrateInterval  time.Duration
 
+	HolderKey   string
+	UploadLimit string
+
 	BlobStore         string
 	BlobDir           string
 	S3Endpoint        string
@@ -93,6 +96,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.AuditCheckpointEvery, "audit-checkpoint-every", 1000, "sign a checkpoint after this many new audit events")
 	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", time.Minute, "sign a checkpoint at least this often while events arrive")
 	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
+	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
+	fs.StringVar(&c.UploadLimit, "upload-limit", "100M", "largest upload body (material scans and PDFs), e.g. 100M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
 	fs.StringVar(&c.BlobDir, "blob-dir", "", "directory of the fs blob store (empty: blobs under --data-dir)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 service host[:port], e.g. minio.internal:9000 or s3.amazonaws.com")
@@ -104,7 +109,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.S3Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. blobs/")
 	fs.StringVar(&c.S3SpoolDir, "s3-spool-dir", "", "local directory for uploads in flight (empty: the system temporary directory)")
 	fs.BoolVar(&c.S3DisableChecksum, "s3-disable-checksum", false, "do not send x-amz-checksum-sha256 (for services that refuse it)")
-	for _, name := range []string{"database-url", "s3-secret-key"} {
+	for _, name := range []string{"database-url", "s3-secret-key", "holder-key"} {
 		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"})
 	}
 }
@@ -215,6 +220,9 @@ func (c *Config) validate() error {
 	}
 	if c.AuditIntegrateInterval < 10*time.Millisecond || c.AuditIntegrateInterval > time.Minute {
 		bad("audit-integrate-interval", "must be between 10ms and 1m")
+	}
+	if n, err := bytes.Parse(c.UploadLimit); err != nil || n <= 0 {
+		bad("upload-limit", "must be a size such as 100M")
 	}
 	switch c.BlobStore {
 	case "fs":

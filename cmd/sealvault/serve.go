@@ -15,6 +15,8 @@ import (
 
 	"sealvault/api"
 	"sealvault/internal/identity"
+	"sealvault/vault"
+	"sealvault/vault/pages"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -71,11 +73,22 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	blobs, err := a.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	hkeys, err := a.holderKeys()
+	if err != nil {
+		return err
+	}
+	limits := pages.DefaultLimits()
+	ingester := &vault.Ingester{DB: db.pool, Blobs: blobs, Pins: vault.NewPins(db.pool), Keys: hkeys, Limits: limits}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := api.New(api.Deps{
 		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
+		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits,
 	})
 	if err != nil {
 		return err

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -65,4 +70,48 @@ func (a *app) scrubCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// holderKeys returns the configured holder-number keys, or those in <data-dir>/keys/holder.key,
+// made on first start (exclusive create: processes starting together agree on one).
+func (a *app) holderKeys() (*vault.HolderKeys, error) {
+	if a.cfg.HolderKey != "" {
+		return vault.ParseHolderKeys(a.cfg.HolderKey)
+	}
+	dir := filepath.Join(a.cfg.DataDir, "keys")
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("holder key: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("holder key: %w", err)
+	}
+	file := filepath.Join(dir, "holder.key")
+	for range 50 {
+		if b, err := os.ReadFile(file); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			return vault.ParseHolderKeys(string(bytes.TrimSpace(b)))
+		} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("holder key: %w", err)
+		}
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			time.Sleep(20 * time.Millisecond) // another process is writing it
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("holder key: %w", err)
+		}
+		key := vault.GenerateHolderKeys()
+		_, err = f.WriteString(key + "\n")
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("holder key: %w", err)
+		}
+		a.log.Info("holder key created", "file", file)
+		return vault.ParseHolderKeys(key)
+	}
+	return nil, fmt.Errorf("holder key: %s stays empty", file)
 }

@@ -1,0 +1,294 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"sealvault/audit"
+	"sealvault/internal/identity"
+	"sealvault/vault"
+	"sealvault/vault/pages"
+)
+
+// materialMeta is the "metadata" part of an ingest request.
+type materialMeta struct {
+	HolderKind       vault.HolderKind `json:"holder_kind"`
+	HolderNumber     string           `json:"holder_number"`
+	TypeCode         string           `json:"type_code"`
+	Title            string           `json:"title"`
+	Source           string           `json:"source"`
+	IssuingAuthority string           `json:"issuing_authority"`
+	IssuedOn         string           `json:"issued_on"`
+	ValidUntil       string           `json:"valid_until"`
+	LongTerm         bool             `json:"long_term"`
+	OriginalVerified bool             `json:"original_verified"`
+	Supersedes       *uuid.UUID       `json:"supersedes"`
+}
+
+func viewerOf(c echo.Context) vault.Viewer {
+	u := currentUser(c)
+	return vault.Viewer{UserID: u.ID, DepartmentID: u.DepartmentID, All: u.HasRole(identity.RoleAdmin)}
+}
+
+// createMaterial records a material from a multipart upload: a "metadata" JSON part and
+// either "pages" (page images, in order) or one "pdf".
+func (s *Server) createMaterial(c echo.Context) error {
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return problem(probMediaType, "请以 multipart/form-data 上传：metadata 与 pages 或 pdf",
+			"Upload as multipart/form-data: metadata plus pages or pdf")
+	}
+	// The parts are read in order; files are buffered in memory up to the page limits
+	// (pages.Inspect and CheckPDF need the whole file).
+	var meta *materialMeta
+	var req vault.IngestRequest
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return tooLargeOr(err, problem(probMalformed, "上传内容不完整或格式错误", "The upload is incomplete or malformed"))
+		}
+		switch part.FormName() {
+		case "metadata":
+			meta = &materialMeta{}
+			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(meta); err != nil {
+				return &apiError{kind: probMalformed, detailZh: "metadata 不是预期的 JSON 对象：" + jsonReason(err),
+					detailEn: "metadata is not the expected JSON object: " + jsonReason(err), cause: err}
+			}
+		case "pages", "pdf":
+			data, err := readPart(part, s.deps.PageLimits.MaxFileBytes)
+			if err != nil {
+				return err
+			}
+			f := vault.File{Name: partName(part), Body: strings.NewReader(string(data))}
+			if part.FormName() == "pdf" {
+				if req.PDF != nil {
+					return invalidFields(map[string]string{"pdf": "only one PDF per material"})
+				}
+				req.PDF = &f
+			} else {
+				req.Pages = append(req.Pages, f)
+			}
+		default:
+			return invalidFields(map[string]string{part.FormName(): "is not a known part (metadata, pages, pdf)"})
+		}
+	}
+	if meta == nil {
+		return invalidFields(map[string]string{"metadata": "is required"})
+	}
+	u := currentUser(c)
+	req.Info = vault.MaterialInfo(*meta)
+	req.IdempotencyKey = c.Request().Header.Get("Idempotency-Key")
+	if len(req.IdempotencyKey) > 200 {
+		return invalidFields(map[string]string{"Idempotency-Key": "must be at most 200 characters"})
+	}
+	req.By = vault.Capturer{UserID: u.ID, DepartmentID: u.DepartmentID, RequestID: requestID(c), ClientIP: c.RealIP()}
+	for _, r := range u.Roles {
+		req.By.Roles = append(req.By.Roles, string(r))
+	}
+	m, created, err := s.deps.Ingester.Ingest(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/materials/"+m.ID.String())
+	return c.JSON(status, m)
+}
+
+func partName(p *multipart.Part) string {
+	if n := p.FileName(); n != "" {
+		return n
+	}
+	return p.FormName()
+}
+
+func readPart(p *multipart.Part, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(p, limit+1))
+	if err != nil {
+		return nil, tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
+	}
+	if int64(len(data)) > limit {
+		return nil, &pages.RejectError{File: partName(p), Reason: fmt.Sprintf("is larger than %d bytes", limit),
+			ReasonZh: fmt.Sprintf("文件超过 %d 字节上限", limit)}
+	}
+	return data, nil
+}
+
+func tooLargeOr(err error, other error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return echo.ErrStatusRequestEntityTooLarge
+	}
+	return other
+}
+
+func jsonReason(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return fmt.Sprintf("field %s must be %s", ute.Field, ute.Type)
+	}
+	if strings.HasPrefix(err.Error(), "json: unknown field") {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "not valid JSON"
+}
+
+type materialList struct {
+	Items      []vault.Material `json:"items"`
+	NextCursor string           `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) materialPage(c echo.Context, f vault.MaterialFilter) error {
+	ms, err := vault.ListMaterials(c.Request().Context(), s.deps.DB, s.deps.HolderKeys, viewerOf(c), f)
+	if err != nil {
+		return err
+	}
+	out := materialList{Items: ms}
+	if out.Items == nil {
+		out.Items = []vault.Material{}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	if len(ms) == limit {
+		out.NextCursor = ms[len(ms)-1].ID.String()
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func cursorOf(v string, bad map[string]string, field string) *uuid.UUID {
+	if v == "" {
+		return nil
+	}
+	id, err := uuid.Parse(v)
+	if err != nil {
+		bad[field] = "must be the next_cursor of the previous page"
+		return nil
+	}
+	return &id
+}
+
+func (s *Server) listMaterials(c echo.Context) error {
+	bad := map[string]string{}
+	f := vault.MaterialFilter{TypeCode: c.QueryParam("type"), Status: c.QueryParam("status"),
+		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
+		Before:       cursorOf(c.QueryParam("after"), bad, "query.after")}
+	f.Limit, _ = strconv.Atoi(c.QueryParam("limit")) // range checked by the OpenAPI document
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	return s.materialPage(c, f)
+}
+
+type materialSearch struct {
+	HolderKind   vault.HolderKind `json:"holder_kind"`
+	HolderNumber string           `json:"holder_number"`
+	TypeCode     string           `json:"type_code"`
+	Status       string           `json:"status"`
+	After        string           `json:"after"`
+	Limit        int              `json:"limit"`
+}
+
+// searchMaterials finds materials by holder. The number travels in the body, not the URL,
+// so it is not written to access logs on the way.
+func (s *Server) searchMaterials(c echo.Context) error {
+	var req materialSearch
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	bad := map[string]string{}
+	f := vault.MaterialFilter{HolderKind: req.HolderKind, HolderNumber: req.HolderNumber, TypeCode: req.TypeCode,
+		Status: req.Status, Before: cursorOf(req.After, bad, "after"), Limit: req.Limit}
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	return s.materialPage(c, f)
+}
+
+func (s *Server) material(c echo.Context) (vault.Material, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return vault.Material{}, err
+	}
+	m, err := vault.GetMaterial(c.Request().Context(), s.deps.DB, viewerOf(c), id)
+	if errors.Is(err, vault.ErrNotVisible) || errors.Is(err, vault.ErrNotFound) {
+		return m, problem(probNotFound, "材料不存在，或不属于您的部门", "No such material in your department")
+	}
+	return m, err
+}
+
+func (s *Server) getMaterial(c echo.Context) error {
+	m, err := s.material(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+// materialContent streams the material's PDF. The download is recorded first; the bytes
+// are verified as they stream, and a mismatch aborts the response instead of completing
+// it, so a client never receives corrupt bytes as a success.
+func (s *Server) materialContent(c echo.Context) error {
+	return s.sendObject(c, "material.download", func(m vault.Material) (vault.Digest, string, string) {
+		return m.Content, m.ContentType, m.ID.String() + ".pdf"
+	})
+}
+
+func (s *Server) materialThumbnail(c echo.Context) error {
+	return s.sendObject(c, "material.thumbnail", func(m vault.Material) (vault.Digest, string, string) {
+		if m.Thumbnail == nil {
+			return vault.Digest{}, "", ""
+		}
+		return *m.Thumbnail, "image/png", m.ID.String() + ".png"
+	})
+}
+
+func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Material) (vault.Digest, string, string)) error {
+	m, err := s.material(c)
+	if err != nil {
+		return err
+	}
+	d, ctype, name := pick(m)
+	if d.IsZero() {
+		return problem(probNotFound, "该材料没有缩略图", "This material has no thumbnail")
+	}
+	ctx := c.Request().Context()
+	rc, err := vault.Open(ctx, s.deps.Blobs, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := audit.Append(ctx, s.deps.DB, s.event(c, action,
+		map[string]string{audit.SubjectMaterial: m.ID.String(), audit.SubjectObject: d.String()}, nil)); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, ctype)
+	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s"`, name))
+	h.Set("Last-Modified", m.CapturedAt.UTC().Format(http.TimeFormat))
+	h.Set("ETag", `"`+d.String()+`"`)
+	c.Response().WriteHeader(http.StatusOK)
+	if _, err := io.Copy(c.Response(), rc); err != nil {
+		s.deps.Log.Error("object download aborted", "request_id", requestID(c), "object", d.String(), "error", err.Error())
+		// The status line is sent: only aborting the connection tells the client the body
+		// is not whole.
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}

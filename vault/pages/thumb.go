@@ -1,0 +1,53 @@
+package pages
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+
+	"golang.org/x/image/draw"
+)
+
+// ThumbWidth is the widest Thumbnail makes.
+const ThumbWidth = 320
+
+// Thumbnail returns a PNG of p's image scaled down to ThumbWidth pixels wide at most, with
+// p's aspect ratio; a narrower image keeps its size. Transparent parts show as white paper,
+// as they do on the assembled PDF page. Grey and bilevel pages give a grey PNG.
+func Thumbnail(p Page) ([]byte, error) {
+	k := sniff(p.Data)
+	if k.format == "" {
+		return nil, notPageImage(p.Name, k)
+	}
+	src, err := decode(k.format, p.Data)
+	if err != nil {
+		return nil, undecodable(p.Name, k, err)
+	}
+	sb := src.Bounds()
+	if sb.Empty() {
+		return nil, undecodable(p.Name, k, nil)
+	}
+	w, h := sb.Dx(), sb.Dy()
+	if w > ThumbWidth {
+		w, h = ThumbWidth, max(1, (h*ThumbWidth+sb.Dx()/2)/sb.Dx())
+	}
+
+	r := image.Rect(0, 0, w, h)
+	var dst draw.Image
+	switch src.ColorModel() {
+	case color.GrayModel, color.Gray16Model:
+		dst = image.NewGray(r)
+	default:
+		dst = image.NewRGBA(r)
+	}
+	draw.Draw(dst, r, image.White, image.Point{}, draw.Src)
+	draw.CatmullRom.Scale(dst, r, src, sb, draw.Over, nil)
+
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, dst); err != nil {
+		return nil, fmt.Errorf("pages: thumbnail %q: %w", clip(p.Name), err)
+	}
+	return buf.Bytes(), nil
+}
