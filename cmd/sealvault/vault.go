@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,9 +42,14 @@ func (a *app) scrubCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Objects named by rows will be checked for presence once material records exist;
-			// until then scrub checks every stored object's bytes against its name.
-			var expected iter.Seq2[vault.Digest, error]
+			db, err := a.openDB(ctx, false, false)
+			if err != nil {
+				return err
+			}
+			defer db.close(context.WithoutCancel(ctx))
+			// Every object a material names must be present; every object present must
+			// match its name.
+			expected := vault.MaterialDigests(ctx, db.pool)
 			bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("scrubbing objects"), progressbar.OptionShowBytes(true),
 				progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
@@ -69,6 +73,38 @@ func (a *app) scrubCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func (a *app) gcCmd() *cobra.Command {
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete stored objects no record names, older than the grace period (never a referenced or recently uploaded one)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if grace < time.Hour {
+				return fmt.Errorf("--grace %s is too short: an upload in flight could lose its bytes (at least 1h)", grace)
+			}
+			b, err := a.blobStore(ctx)
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB(ctx, false, false)
+			if err != nil {
+				return err
+			}
+			defer db.close(context.WithoutCancel(ctx))
+			rep, err := vault.GC(ctx, b, vault.NewPins(db.pool), vault.MaterialReferences(db.pool), grace, time.Now())
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		},
+	}
+	cmd.Flags().DurationVar(&grace, "grace", vault.DefaultGrace, "keep unreferenced objects younger than this")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"sealvault/internal/dbtest"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 )
@@ -15,6 +16,7 @@ import (
 // `sealvault scrub` as an operator would: it exits non-zero and names the corrupt digest.
 func TestScrubFindsAFlippedByte(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "blobs")
+	dbURL := dbtest.URL(t)
 	st, err := fsstore.New(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +34,7 @@ func TestScrubFindsAFlippedByte(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetErr(&out)
-		root.SetArgs([]string{"scrub", "--blob-dir", dir, "--data-dir", t.TempDir()})
+		root.SetArgs([]string{"scrub", "--blob-dir", dir, "--data-dir", t.TempDir(), "--database-url", dbURL})
 		err := root.ExecuteContext(t.Context())
 		return out.String(), err
 	}
