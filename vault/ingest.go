@@ -84,7 +84,7 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	if bad != nil {
 		return Material{}, false, bad
 	}
-	doc, err := in.prepare(req)
+	doc, err := in.prepare(ctx, req)
 	if err != nil {
 		return Material{}, false, err
 	}
@@ -93,8 +93,16 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	}
 	m, err := in.record(ctx, req, v, doc)
 	if errors.Is(err, ErrNotFound) {
-		// A blob vanished between Put and Hold (GC after a stale pin): store again, once.
-		if err = in.putAll(ctx, doc); err == nil {
+		// A blob vanished between Put and Hold (GC after a stale pin), or an earlier
+		// assembly being reused is gone: make and store everything again, once.
+		err = nil
+		if doc.reused {
+			err = assemble(&doc)
+		}
+		if err == nil {
+			err = in.putAll(ctx, doc)
+		}
+		if err == nil {
 			m, err = in.record(ctx, req, v, doc)
 		}
 	}
@@ -109,15 +117,22 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	return m, err == nil, err
 }
 
-// prepared is what an upload becomes before anything is stored.
+// prepared is what an upload becomes before anything is stored. When the same page files
+// were assembled before, the earlier PDF and thumbnail are reused (reused set, pdf and
+// thumbnail nil): identical scans make identical materials' content, one object each.
 type prepared struct {
 	pdf       []byte
 	thumbnail []byte
 	pages     []pages.Page
 	pageCount int
+
+	reused     bool
+	content    Digest
+	size       int64
+	thumbDigst *Digest
 }
 
-func (in *Ingester) prepare(req IngestRequest) (prepared, error) {
+func (in *Ingester) prepare(ctx context.Context, req IngestRequest) (prepared, error) {
 	var doc prepared
 	lim := in.Limits
 	if req.PDF != nil {
@@ -128,7 +143,7 @@ func (in *Ingester) prepare(req IngestRequest) (prepared, error) {
 		if doc.pageCount, err = pages.CheckPDF(req.PDF.Name, data, lim); err != nil {
 			return doc, err
 		}
-		doc.pdf = data
+		doc.pdf, doc.content, doc.size = data, Sum(data), int64(len(data))
 		return doc, nil
 	}
 	if len(req.Pages) > lim.MaxPages {
@@ -143,15 +158,63 @@ func (in *Ingester) prepare(req IngestRequest) (prepared, error) {
 		}
 		doc.pages = append(doc.pages, p)
 	}
+	doc.pageCount = len(doc.pages)
+	if found, err := in.assembledBefore(ctx, &doc); err != nil || found {
+		return doc, err
+	}
+	return doc, assemble(&doc)
+}
+
+// assemble makes the PDF and thumbnail of doc's pages.
+func assemble(doc *prepared) error {
 	var err error
+	doc.reused = false
 	if doc.pdf, err = pages.Assemble(doc.pages); err != nil {
-		return doc, fmt.Errorf("vault: assemble pages: %w", err)
+		return fmt.Errorf("vault: assemble pages: %w", err)
 	}
 	if doc.thumbnail, err = pages.Thumbnail(doc.pages[0]); err != nil {
-		return doc, fmt.Errorf("vault: thumbnail: %w", err)
+		return fmt.Errorf("vault: thumbnail: %w", err)
 	}
-	doc.pageCount = len(doc.pages)
-	return doc, nil
+	doc.content, doc.size = Sum(doc.pdf), int64(len(doc.pdf))
+	t := Sum(doc.thumbnail)
+	doc.thumbDigst = &t
+	return nil
+}
+
+// assembledBefore looks for a material made of exactly these page files, in this order,
+// and takes its PDF and thumbnail (the PDF writer stamps the time, so assembling again
+// would give other bytes for the same scan).
+func (in *Ingester) assembledBefore(ctx context.Context, doc *prepared) (bool, error) {
+	digests := make([]string, len(doc.pages))
+	for i, p := range doc.pages {
+		digests[i] = Sum(p.Data).String()
+	}
+	var content string
+	var size int64
+	var thumb *string
+	err := in.DB.QueryRow(ctx, `
+		SELECT m.content_digest, m.content_size, m.thumbnail_digest
+		FROM material_pages first JOIN materials m ON m.id = first.material_id
+		WHERE first.page_no = 1 AND first.digest = $1 AND m.page_count = $2
+		  AND (SELECT array_agg(digest ORDER BY page_no) FROM material_pages WHERE material_id = m.id) = $3::text[]
+		LIMIT 1`, digests[0], len(digests), digests).Scan(&content, &size, &thumb)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("vault: earlier assembly: %w", err)
+	}
+	if doc.content, err = ParseDigest(content); err != nil {
+		return false, err
+	}
+	doc.reused, doc.size = true, size
+	if thumb != nil {
+		t, err := ParseDigest(*thumb)
+		if err != nil {
+			return false, err
+		}
+		doc.thumbDigst = &t
+	}
+	return true, nil
 }
 
 func readLimited(f *File, limit int64) ([]byte, error) {
@@ -168,9 +231,11 @@ func readLimited(f *File, limit int64) ([]byte, error) {
 
 // putAll stores every blob of doc (blob first, row second).
 func (in *Ingester) putAll(ctx context.Context, doc prepared) error {
-	blobs := [][]byte{doc.pdf}
-	if doc.thumbnail != nil {
-		blobs = append(blobs, doc.thumbnail)
+	var blobs [][]byte
+	for _, b := range [][]byte{doc.pdf, doc.thumbnail} {
+		if b != nil {
+			blobs = append(blobs, b)
+		}
 	}
 	for _, p := range doc.pages {
 		blobs = append(blobs, p.Data)
@@ -188,13 +253,12 @@ func (in *Ingester) putAll(ctx context.Context, doc prepared) error {
 func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, doc prepared) (Material, error) {
 	var id uuid.UUID
 	err := pgx.BeginFunc(ctx, in.DB, func(tx pgx.Tx) error {
-		content := Sum(doc.pdf)
+		content := doc.content
 		digests := []Digest{content}
 		var thumb *string
-		if doc.thumbnail != nil {
-			t := Sum(doc.thumbnail)
-			digests = append(digests, t)
-			s := t.String()
+		if doc.thumbDigst != nil {
+			digests = append(digests, *doc.thumbDigst)
+			s := doc.thumbDigst.String()
 			thumb = &s
 		}
 		for _, p := range doc.pages {
@@ -226,7 +290,7 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 			v.holder.Kind, v.holder.Lookup, v.holder.Sealed, v.holder.Masked, info.TypeCode, info.Title,
 			doc.pageCount, info.Source, info.IssuingAuthority, dateArg(v.issuedOn), dateArg(v.validUntil),
 			info.LongTerm, req.By.UserID, req.By.DepartmentID, info.OriginalVerified, info.Supersedes,
-			content.String(), len(doc.pdf), thumb, idem).Scan(&id)
+			content.String(), doc.size, thumb, idem).Scan(&id)
 		if err != nil {
 			return err
 		}
