@@ -17,6 +17,18 @@ import (
 type database struct {
 	pool *pgxpool.Pool
 	stop func(context.Context) error
+	// adopt, set when the local cluster was already running, makes close stop it too once
+	// the caller says it ran to a clean end (a cluster left running by a crashed run).
+	adopt func(context.Context) error
+}
+
+// ranCleanly tells close that the caller served and shut down normally, so an adopted
+// local cluster is stopped as well. A run that fails at start (say, its port is taken by
+// another run using the same cluster) leaves a cluster it did not start alone.
+func (d *database) ranCleanly() {
+	if d.stop == nil {
+		d.stop = d.adopt
+	}
 }
 
 func (d *database) close(ctx context.Context) error {
@@ -29,8 +41,8 @@ func (d *database) close(ctx context.Context) error {
 
 // openDB connects to the configured database, starting the project-local cluster under
 // <data-dir>/pg when no URL is configured, and applies migrations when migrate is set.
-// close stops that cluster again if this call started it or, with owner set (serve), in any
-// case: a cluster left running by a crashed run is stopped by the next run's shutdown.
+// close stops that cluster again if this call started it or, with owner set (serve) and
+// ranCleanly called, in any case.
 func (a *app) openDB(ctx context.Context, migrate, owner bool) (*database, error) {
 	d := &database{}
 	url := a.cfg.DatabaseURL
@@ -41,8 +53,10 @@ func (a *app) openDB(ctx context.Context, migrate, owner bool) (*database, error
 			return nil, err
 		}
 		url = u
-		if started || owner {
+		if started {
 			d.stop = cl.Stop
+		} else if owner {
+			d.adopt = cl.Stop
 		}
 		a.log.Info("local database", "dir", cl.Dir, "port", a.cfg.PGPort, "started", started)
 	}

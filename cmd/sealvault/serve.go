@@ -128,5 +128,6 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
 	a.log.Info("stopped")
+	db.ranCleanly()
 	return nil
 }
