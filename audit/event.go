@@ -149,9 +149,19 @@ func Append(ctx context.Context, db DB, e Event) error {
 	if err != nil {
 		return err
 	}
+	sub := func(k string) *string {
+		if v, ok := e.Subjects[k]; ok && v != "" {
+			return &v
+		}
+		return nil
+	}
 	if _, err := db.Exec(ctx, `
-		WITH e AS (INSERT INTO audit_events (body) VALUES ($1) RETURNING id)
-		INSERT INTO audit_pending (event_id) SELECT id FROM e`, string(b)); err != nil {
+		WITH e AS (
+			INSERT INTO audit_events (body, at, action, actor_id, department_id, seal_id, case_id, material_id)
+			VALUES ($1, $2, $3, nullif($4, ''), nullif($5, ''), $6, $7, $8) RETURNING id)
+		INSERT INTO audit_pending (event_id) SELECT id FROM e`,
+		string(b), e.Time.UTC().Format(TimeFormat), e.Action, e.Actor.UserID, e.Actor.DepartmentID,
+		sub(SubjectSeal), sub(SubjectCase), sub(SubjectMaterial)); err != nil {
 		return fmt.Errorf("audit: append %s: %w", e.Action, err)
 	}
 	return nil

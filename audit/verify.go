@@ -333,13 +333,37 @@ func VerifyExport(r io.Reader, checkpoints [][]byte, verifier note.Verifier, pro
 
 // Export streams every sequenced event with seq in [from, to) as JSON Lines.
 func (l *Log) Export(ctx context.Context, w io.Writer, from, to int64) error {
-	return l.scan(ctx, from, to, func(e Entry) error { return WriteExportLine(w, e.Seq, e.Leaf, e.Body) })
+	return l.scan(ctx, from, to, func(e Entry, _ columns) error { return WriteExportLine(w, e.Seq, e.Leaf, e.Body) })
 }
 
-// scan calls fn for each sequenced event in seq order within [from, to).
-func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry) error) error {
+// columns are an event row's query columns, as stored ("" for NULL).
+type columns [7]string
+
+// columnNames name columns' entries, for reports.
+var columnNames = [7]string{"at", "action", "actor_id", "department_id", "seal_id", "case_id", "material_id"}
+
+// columnsOf derives the query columns from an event's bytes, as Append writes them.
+func columnsOf(body []byte) (columns, error) {
+	var b struct {
+		Time     string            `json:"time"`
+		Action   string            `json:"action"`
+		Actor    Actor             `json:"actor"`
+		Subjects map[string]string `json:"subjects"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return columns{}, err
+	}
+	return columns{b.Time, b.Action, b.Actor.UserID, b.Actor.DepartmentID,
+		b.Subjects[SubjectSeal], b.Subjects[SubjectCase], b.Subjects[SubjectMaterial]}, nil
+}
+
+// scan calls fn for each sequenced event in seq order within [from, to), with its query
+// columns.
+func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry, columns) error) error {
 	rows, err := l.db.Query(ctx, `
-		SELECT l.seq, e.body, l.leaf FROM audit_log l JOIN audit_events e ON e.id = l.event_id
+		SELECT l.seq, e.body, l.leaf, coalesce(e.at, ''), coalesce(e.action, ''), coalesce(e.actor_id, ''),
+			coalesce(e.department_id, ''), coalesce(e.seal_id, ''), coalesce(e.case_id, ''), coalesce(e.material_id, '')
+		FROM audit_log l JOIN audit_events e ON e.id = l.event_id
 		WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq`, from, to)
 	if err != nil {
 		return fmt.Errorf("audit: scan: %w", err)
@@ -349,12 +373,13 @@ func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry) error) er
 		var e Entry
 		var body string
 		var leaf []byte
-		if err := rows.Scan(&e.Seq, &body, &leaf); err != nil {
+		var cols columns
+		if err := rows.Scan(&e.Seq, &body, &leaf, &cols[0], &cols[1], &cols[2], &cols[3], &cols[4], &cols[5], &cols[6]); err != nil {
 			return fmt.Errorf("audit: scan: %w", err)
 		}
 		e.Body = []byte(body)
 		copy(e.Leaf[:], leaf)
-		if err := fn(e); err != nil {
+		if err := fn(e, cols); err != nil {
 			return err
 		}
 	}
@@ -366,9 +391,20 @@ func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry) error) er
 // of each event checked.
 func (l *Log) Verify(ctx context.Context, progress func()) (*Report, error) {
 	var c Checker
-	err := l.scan(ctx, 0, 1<<62, func(e Entry) error {
+	err := l.scan(ctx, 0, 1<<62, func(e Entry, stored columns) error {
 		if progress != nil {
 			progress()
+		}
+		// The query columns must say what the bytes say: a column edited on its own would
+		// hide an event from the auditors' searches.
+		if want, err := columnsOf(e.Body); err == nil && want != stored {
+			for i := range want {
+				if want[i] != stored[i] {
+					c.damage = append(c.damage, Damage{DamageEdited, e.Seq,
+						fmt.Sprintf("the %s column of the event at seq %d disagrees with its bytes", columnNames[i], e.Seq)})
+					break
+				}
+			}
 		}
 		return c.Add(e)
 	})
