@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"github.com/jackc/pgx/v5"
 	"net/http"
-	"sealvault/audit"
 	"slices"
 	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"sealvault/audit"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/jackc/pgx/v5"
 	"net/http"
-	"sealvault/audit"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"sealvault/audit"
 
 	"github.com/labstack/echo/v4"
 

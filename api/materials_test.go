@@ -3,10 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -17,6 +13,7 @@ import (
 	"testing"
 
 	"sealvault/internal/identity"
+	"sealvault/internal/testkit"
 	"sealvault/vault"
 )
 
@@ -25,28 +22,6 @@ const (
 	idNumber      = "11010519491231002X"
 	idNumberOther = " １１０１０５１９４９１２３１００２ｘ "
 )
-
-// scanPage makes a page image of w×h pixels, shaded by n so pages differ.
-func scanPage(t *testing.T, format string, w, h, n int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x * n), uint8(y), uint8(n * 40), 255})
-		}
-	}
-	var b bytes.Buffer
-	var err error
-	if format == "png" {
-		err = png.Encode(&b, img)
-	} else {
-		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 80})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 type part struct {
 	field, name string
@@ -94,9 +69,9 @@ func idCardMeta() map[string]any {
 
 func (b *bundle) threePages(t *testing.T) []part {
 	return []part{
-		{"pages", "page1.png", scanPage(t, "png", 420, 594, 1)},
-		{"pages", "page2.jpg", scanPage(t, "jpeg", 594, 420, 2)},
-		{"pages", "page3.png", scanPage(t, "png", 300, 300, 3)},
+		{"pages", "page1.png", testkit.PageImage(t, "png", 420, 594, 1)},
+		{"pages", "page2.jpg", testkit.PageImage(t, "jpeg", 594, 420, 2)},
+		{"pages", "page3.png", testkit.PageImage(t, "png", 300, 300, 3)},
 	}
 }
 
@@ -205,7 +180,7 @@ func pdfinfo(t *testing.T, file string) string {
 func TestIngestRejections(t *testing.T) {
 	b := setup(t)
 	win := b.token[identity.RoleWindow]
-	good := scanPage(t, "png", 300, 400, 1)
+	good := testkit.PageImage(t, "png", 300, 400, 1)
 	badNumber := idCardMeta()
 	badNumber["holder_number"] = "110105194912310021" // check digit wrong
 	pdfAndPages := []part{{"pages", "p1.png", good}, {"pdf", "doc.pdf", []byte("%PDF-1.4")}}
@@ -260,7 +235,7 @@ func zipBytes(t *testing.T) []byte {
 // read or download the material; admins can.
 func TestMaterialsStayInTheirDepartment(t *testing.T) {
 	b := setup(t)
-	rec := b.upload(t, b.token[identity.RoleWindow], "", idCardMeta(), part{"pages", "p.png", scanPage(t, "png", 300, 400, 1)})
+	rec := b.upload(t, b.token[identity.RoleWindow], "", idCardMeta(), part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 1)})
 	m := decode[vault.Material](t, rec)
 	other, err := identity.CreateUser(t.Context(), b.pool, identity.NewUser{Username: "other-window", DisplayName: "他部门窗口",
 		DepartmentID: b.dept.ID, Roles: []identity.Role{identity.RoleWindow}, Password: testPassword})
@@ -286,11 +261,11 @@ func TestMaterialsStayInTheirDepartment(t *testing.T) {
 func TestCorrectionSupersedes(t *testing.T) {
 	b := setup(t)
 	win := b.token[identity.RoleWindow]
-	first := decode[vault.Material](t, b.upload(t, win, "", idCardMeta(), part{"pages", "p.png", scanPage(t, "png", 300, 400, 1)}))
+	first := decode[vault.Material](t, b.upload(t, win, "", idCardMeta(), part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 1)}))
 	meta := idCardMeta()
 	meta["supersedes"] = first.ID
 	meta["title"] = "居民身份证（重新扫描）"
-	rec := b.upload(t, win, "", meta, part{"pages", "p.png", scanPage(t, "png", 300, 400, 2)})
+	rec := b.upload(t, win, "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 2)})
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("correction: %d %s", rec.Code, rec.Body)
 	}
@@ -300,7 +275,7 @@ func TestCorrectionSupersedes(t *testing.T) {
 		t.Errorf("old %+v, new %+v", old, second)
 	}
 	// Correcting the superseded version again is refused.
-	if rec := b.upload(t, win, "", meta, part{"pages", "p.png", scanPage(t, "png", 300, 400, 3)}); rec.Code != 400 {
+	if rec := b.upload(t, win, "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 3)}); rec.Code != 400 {
 		t.Errorf("second correction of the same version: %d %s", rec.Code, rec.Body)
 	}
 	// And the table itself refuses edits.
@@ -314,7 +289,7 @@ func TestCorrectionSupersedes(t *testing.T) {
 func TestCorruptDownloadFails(t *testing.T) {
 	b := setup(t)
 	win := b.token[identity.RoleWindow]
-	m := decode[vault.Material](t, b.upload(t, win, "", idCardMeta(), part{"pages", "p.png", scanPage(t, "png", 300, 400, 1)}))
+	m := decode[vault.Material](t, b.upload(t, win, "", idCardMeta(), part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 1)}))
 	var path string
 	filepath.WalkDir(b.blobs.Root(), func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.Name() == m.Content.String() {
@@ -354,7 +329,7 @@ func TestCorruptDownloadFails(t *testing.T) {
 func TestReassembleWhenEarlierPDFIsGone(t *testing.T) {
 	b := setup(t)
 	win := b.token[identity.RoleWindow]
-	pg := part{"pages", "p.png", scanPage(t, "png", 300, 400, 1)}
+	pg := part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 1)}
 	first := decode[vault.Material](t, b.upload(t, win, "", idCardMeta(), pg))
 	if err := b.blobs.Delete(t.Context(), first.Content); err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"sealvault/audit"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
+	"sealvault/internal/testkit"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 	"sealvault/vault/pages"
@@ -31,7 +31,7 @@ type bundle struct {
 	audit  *audit.Log
 	blobs  *fsstore.Store
 	keysH  *vault.HolderKeys
-	logs   syncBuffer // the server's JSON log lines
+	logs   testkit.SyncBuffer // the server's JSON log lines
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -164,22 +164,4 @@ func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -27,6 +27,7 @@ import (
 
 	"sealvault/audit"
 	"sealvault/internal/dbtest"
+	"sealvault/internal/testkit"
 )
 
 // buildSealvault builds the command into a temporary directory and returns the binary.
@@ -61,8 +62,8 @@ type serveProc struct {
 	name   string
 	base   string
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testkit.SyncBuffer
+	stderr *testkit.SyncBuffer
 	exited chan struct{}
 }
 
@@ -71,7 +72,7 @@ type serveProc struct {
 func startServeProc(t *testing.T, bin, name string, args ...string) *serveProc {
 	t.Helper()
 	addr := freeAddr(t)
-	p := &serveProc{name: name, base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &serveProc{name: name, base: "http://" + addr, stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve", "--demo", "--listen", addr}, args...)...)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

@@ -5,10 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"sealvault/internal/dbtest"
+	"sealvault/internal/testkit"
 	"sealvault/vault/pages"
 )
 
@@ -37,32 +34,10 @@ const (
 	ingestTimeout      = 2 * time.Minute
 )
 
-// ingestImage makes a w×h page image, shaded by n so pages differ.
-func ingestImage(t *testing.T, format string, w, h, n int) []byte {
-	t.Helper()
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			img.Set(x, y, color.RGBA{uint8(x * n), uint8(y), uint8(n * 40), 255})
-		}
-	}
-	var b bytes.Buffer
-	var err error
-	if format == "png" {
-		err = png.Encode(&b, img)
-	} else {
-		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: 80})
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 // ingestPDF makes a one-page PDF of a scanned page.
 func ingestPDF(t *testing.T) []byte {
 	t.Helper()
-	p, err := pages.Inspect("page.png", bytes.NewReader(ingestImage(t, "png", 400, 560, 5)), pages.Limits{})
+	p, err := pages.Inspect("page.png", bytes.NewReader(testkit.PageImage(t, "png", 400, 560, 5)), pages.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,13 +220,13 @@ func TestIngestUploadsResumesAndReports(t *testing.T) {
 
 	dir := t.TempDir()
 	ingestFiles(t, dir, map[string][]byte{
-		"id/front.png":        ingestImage(t, "png", 420, 594, 1),
-		"id/back.jpg":         ingestImage(t, "jpeg", 594, 420, 2),
-		"id/stamp.png":        ingestImage(t, "png", 300, 300, 3),
-		ingestHolder + ".jpg": ingestImage(t, "jpeg", 500, 700, 4), // filed under the holder's number
+		"id/front.png":        testkit.PageImage(t, "png", 420, 594, 1),
+		"id/back.jpg":         testkit.PageImage(t, "jpeg", 594, 420, 2),
+		"id/stamp.png":        testkit.PageImage(t, "png", 300, 300, 3),
+		ingestHolder + ".jpg": testkit.PageImage(t, "jpeg", 500, 700, 4), // filed under the holder's number
 		"passport.pdf":        ingestPDF(t),
 		"scan.png":            []byte("notes from the window, not a scan\n"),
-		"unlisted.jpeg":       ingestImage(t, "jpeg", 200, 200, 6),
+		"unlisted.jpeg":       testkit.PageImage(t, "jpeg", 200, 200, 6),
 	})
 	manifest := filepath.Join(t.TempDir(), "batch.csv")
 	ingestFiles(t, filepath.Dir(manifest), map[string][]byte{"batch.csv": []byte("\uFEFF" + ingestHeader +
@@ -361,7 +336,7 @@ func TestIngestUploadsResumesAndReports(t *testing.T) {
 	})
 
 	t.Run("with the bad file replaced the batch completes", func(t *testing.T) {
-		ingestFiles(t, dir, map[string][]byte{"scan.png": ingestImage(t, "png", 400, 400, 7)})
+		ingestFiles(t, dir, map[string][]byte{"scan.png": testkit.PageImage(t, "png", 400, 400, 7)})
 		run := runIngestCLI(t, append(args, "--password-file", passwordFile)...)
 		noSecrets(t, run, report, state)
 		if run.err != nil {
@@ -392,7 +367,7 @@ func TestIngestRejectsInvalidManifest(t *testing.T) {
 	dbURL := dbtest.URL(t)
 	srv := startServe(t, dbURL, t.TempDir())
 	dir := t.TempDir()
-	ingestFiles(t, dir, map[string][]byte{"a.png": ingestImage(t, "png", 300, 400, 1)})
+	ingestFiles(t, dir, map[string][]byte{"a.png": testkit.PageImage(t, "png", 300, 400, 1)})
 	t.Setenv(ingestPasswordEnv, ingestPassword)
 
 	t.Run("every wrong line is listed and nothing is sent", func(t *testing.T) {

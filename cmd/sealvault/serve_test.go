@@ -20,30 +20,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"sealvault/internal/dbtest"
+	"sealvault/internal/testkit"
 )
 
 const (
 	readyTimeout = 30 * time.Second
 	stopTimeout  = 60 * time.Second
 )
-
-// syncBuffer is a bytes.Buffer safe for the serving goroutine to write while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr(t *testing.T) string {
@@ -63,7 +46,7 @@ func freeAddr(t *testing.T) string {
 type service struct {
 	addr   string
 	base   string
-	out    *syncBuffer // what serve printed: the banner
+	out    *testkit.SyncBuffer // what serve printed: the banner
 	client *http.Client
 
 	cancel context.CancelFunc // what SIGINT or SIGTERM does in main
@@ -83,7 +66,7 @@ func startServe(t *testing.T, dbURL, dataDir string) *service {
 	s := &service{
 		addr:   addr,
 		base:   "http://" + addr,
-		out:    &syncBuffer{},
+		out:    &testkit.SyncBuffer{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}},
 		cancel: cancel,
 		done:   make(chan error, 1),

@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"sealvault/internal/localpg"
+	"sealvault/internal/testkit"
 	"sealvault/migrations"
 )
 
@@ -80,7 +81,7 @@ func setup() (*harness, error) {
 
 	adminURL := os.Getenv(EnvURL)
 	if adminURL == "" {
-		root, err := moduleRoot()
+		root, err := testkit.ModuleRoot()
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errNoServer, err)
 		}
@@ -115,24 +116,6 @@ func setup() (*harness, error) {
 		return nil, err
 	}
 	return h, nil
-}
-
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or above it")
-		}
-		dir = parent
-	}
 }
 
 // ensureTemplate makes sure the template database exists and is completely migrated,

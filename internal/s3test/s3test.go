@@ -28,6 +28,8 @@ import (
 	"testing"
 	"time"
 
+	"sealvault/internal/testkit"
+
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -114,7 +116,7 @@ func start() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := moduleRoot()
+	root, err := testkit.ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func binary() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := moduleRoot()
+	root, err := testkit.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -259,22 +261,4 @@ func tail(file string) string {
 		b = b[len(b)-2000:]
 	}
 	return string(b)
-}
-
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("s3test: no go.mod in the working directory or above it")
-		}
-		dir = parent
-	}
 }
