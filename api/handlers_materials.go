@@ -269,6 +269,10 @@ func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Mater
 		return problem(probNotFound, "该材料没有缩略图", "This material has no thumbnail")
 	}
 	ctx := c.Request().Context()
+	info, err := s.deps.Blobs.Stat(ctx, d)
+	if err != nil {
+		return err
+	}
 	rc, err := vault.Open(ctx, s.deps.Blobs, d)
 	if err != nil {
 		return err
@@ -278,12 +282,25 @@ func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Mater
 		map[string]string{audit.SubjectMaterial: m.ID.String(), audit.SubjectObject: d.String()}, nil)); err != nil {
 		return err
 	}
+	// Objects up to verifyFirst are read and checked before the answer starts, so damage is
+	// reported as a problem; larger ones are checked as they stream.
+	var body []byte
+	if info.Size <= verifyFirst {
+		if body, err = io.ReadAll(rc); err != nil {
+			return err
+		}
+	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, ctype)
 	h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s"`, name))
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(info.Size, 10))
 	h.Set("Last-Modified", m.CapturedAt.UTC().Format(http.TimeFormat))
 	h.Set("ETag", `"`+d.String()+`"`)
 	c.Response().WriteHeader(http.StatusOK)
+	if body != nil {
+		_, err := c.Response().Write(body)
+		return err
+	}
 	if _, err := io.Copy(c.Response(), rc); err != nil {
 		s.deps.Log.Error("object download aborted", "request_id", requestID(c), "object", d.String(), "error", err.Error())
 		// The status line is sent: only aborting the connection tells the client the body
@@ -292,3 +309,6 @@ func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Mater
 	}
 	return nil
 }
+
+// verifyFirst is the largest object checked in full before its download starts.
+const verifyFirst = 32 << 20

@@ -57,6 +57,7 @@ var (
 	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
 	probRejected    = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
+	probCorrupt     = problemKind{"stored-object-corrupt", 500, "存储的文件已损坏", "Stored object corrupt"}
 	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
 )
 
@@ -120,6 +121,10 @@ func toAPIError(err error) *apiError {
 		e := problem(probRejected, fmt.Sprintf("文件「%s」%s", re.File, re.ReasonZh), fmt.Sprintf("File %q %s", re.File, re.Reason))
 		e.fields = []FieldError{{Field: re.File, Reason: re.Reason}}
 		return e
+	}
+	if errors.Is(err, vault.ErrCorrupt) {
+		return &apiError{kind: probCorrupt, detailZh: "存储的文件未通过完整性校验，未予返回；请联系管理员运行 sealvault scrub 并从备份恢复",
+			detailEn: "The stored file failed its integrity check and was not returned; ask an administrator to run sealvault scrub and restore it from backup", cause: err}
 	}
 	if errors.Is(err, vault.ErrNotFound) {
 		return problem(probNotFound, "请求的对象不存在", "The requested object does not exist")
