@@ -1,0 +1,451 @@
+package vault_test
+
+// Benchmarks of material ingest. None of them runs in a plain `go test`; see
+// docs/BENCHMARKS.md ("Vault benchmarks") for the commands and the results.
+//
+//	BenchmarkIngest/{fs,s3}/c=N   one Ingester.Ingest of a material of one 1 MiB JPEG page
+//	                              image (distinct bytes every op), from N goroutines, on the
+//	                              filesystem store or an S3 bucket (versitygw)
+//	BenchmarkRawPut/{fs,s3}/c=N   the peer: one vault.Put of distinct 1 MiB byte slices of
+//	                              the same kind, same store, same concurrency, no pins
+//	BenchmarkIngestMemory/{image,pdf}/mb=M
+//	                              one ingest of a single M MiB page image or PDF, one at a
+//	                              time (fs store); reports the peak heap and RSS it needed
+//
+// The database is a fresh clone on the test cluster (internal/dbtest), opened with a pool of
+// 40 connections.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"sealvault/internal/dbtest"
+	"sealvault/internal/identity"
+	"sealvault/internal/s3test"
+	"sealvault/vault"
+	"sealvault/vault/fsstore"
+	"sealvault/vault/pages"
+	"sealvault/vault/s3store"
+)
+
+const (
+	benchHolder   = "11010519491231002X"
+	benchPageSize = 1 << 20
+	// benchStamp marks the 16 bytes of a JPEG comment segment that each op overwrites with a
+	// counter, so every op stores bytes no earlier op stored (no dedupe, no reused assembly).
+	benchStamp = "SVBENCHSTAMP0000"
+)
+
+var benchConcurrency = []int{1, 4, 16}
+
+// benchSeq numbers the stamped copies across the whole process.
+var benchSeq atomic.Uint64
+
+// ---------------------------------------------------------------------------------------
+// Page images
+
+// benchJPEG returns a baseline JPEG of about size bytes and exactly size bytes long: an A4-
+// proportioned page (a light gradient with noise, so it compresses like a dense colour scan)
+// whose dimensions are scaled to come close to size, padded with comment segments to size.
+// The first comment segment holds benchStamp.
+func benchJPEG(tb testing.TB, size int) []byte {
+	tb.Helper()
+	encode := func(w int) []byte {
+		h := w * 1414 / 1000
+		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+		r := rand.New(rand.NewPCG(uint64(w), 42))
+		for y := range h {
+			for x := range w {
+				img.Y[y*img.YStride+x] = uint8(150 + (x+y)%64 + r.IntN(42))
+			}
+		}
+		for i := range img.Cb {
+			img.Cb[i], img.Cr[i] = uint8(118+r.IntN(20)), uint8(118+r.IntN(20))
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+			tb.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	// Bytes grow with the pixel count: calibrate on a small page, then aim 3% low.
+	const w0 = 400
+	trial := encode(w0)
+	w := int(float64(w0) * sqrt(0.97*float64(size)/float64(len(trial))))
+	data := encode(w)
+	for len(data)+24 > size {
+		w = w * 98 / 100
+		data = encode(w)
+	}
+	// SOI, stamp comment, padding comments, rest of the image.
+	out := make([]byte, 0, size)
+	out = append(out, data[:2]...)
+	out = appendCOM(out, []byte(benchStamp))
+	rest := data[2:]
+	for pad := size - len(out) - len(rest); pad > 0; {
+		n := min(pad-4, 65533-2) // a segment is 4 bytes of marker and length plus its payload
+		if pad-4-n > 0 && pad-4-n < 4 {
+			n -= 4 // leave room for a final segment of at least its header
+		}
+		if n < 0 {
+			tb.Fatalf("cannot pad JPEG by %d bytes", pad)
+		}
+		out = appendCOM(out, bytes.Repeat([]byte{' '}, n))
+		pad -= 4 + n
+	}
+	out = append(out, rest...)
+	if len(out) != size {
+		tb.Fatalf("benchJPEG: made %d bytes, want %d", len(out), size)
+	}
+	return out
+}
+
+func appendCOM(b, payload []byte) []byte {
+	n := len(payload) + 2
+	return append(append(b, 0xFF, 0xFE, byte(n>>8), byte(n)), payload...)
+}
+
+func sqrt(x float64) float64 {
+	z := x
+	for range 40 {
+		z = (z + x/z) / 2
+	}
+	return z
+}
+
+// stamper makes distinct copies of a template holding benchStamp.
+type stamper struct {
+	tmpl []byte
+	at   int
+}
+
+func newStamper(tb testing.TB, tmpl []byte) stamper {
+	tb.Helper()
+	at := bytes.Index(tmpl, []byte(benchStamp))
+	if at < 0 || bytes.Index(tmpl[at+1:], []byte(benchStamp)) >= 0 {
+		tb.Fatal("template must hold the stamp exactly once")
+	}
+	return stamper{tmpl: tmpl, at: at}
+}
+
+// next copies the template into buf (allocated if nil) with a new stamp.
+func (s stamper) next(buf []byte) []byte {
+	if buf == nil {
+		buf = make([]byte, len(s.tmpl))
+	}
+	copy(buf, s.tmpl)
+	n := benchSeq.Add(1)
+	copy(buf[s.at:s.at+len(benchStamp)], fmt.Sprintf("SV%014d", n))
+	return buf
+}
+
+// ---------------------------------------------------------------------------------------
+// Environment
+
+type benchEnv struct {
+	pool  *pgxpool.Pool
+	keys  *vault.HolderKeys
+	user  identity.User
+	dept  identity.Department
+	pins  *vault.Pins
+	fs    *fsstore.Store
+	s3    *s3store.Store
+	page  stamper // 1 MiB JPEG
+	limit pages.Limits
+}
+
+// newBenchEnv opens a fresh database with a department and a window clerk in it, a
+// filesystem store and (if withS3) a store on a fresh S3 bucket.
+func newBenchEnv(b *testing.B, withS3 bool) *benchEnv {
+	b.Helper()
+	ctx := b.Context()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = 40
+	e := &benchEnv{limit: pages.DefaultLimits()}
+	if e.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(e.pool.Close)
+	if e.keys, err = vault.ParseHolderKeys(vault.GenerateHolderKeys()); err != nil {
+		b.Fatal(err)
+	}
+	center, err := identity.CreateDepartment(ctx, e.pool, identity.NewDepartment{Code: "C1", Name: "政务服务中心",
+		Kind: identity.KindCenter, Level: "district"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if e.dept, err = identity.CreateDepartment(ctx, e.pool, identity.NewDepartment{Code: "D1", Name: "市场监督管理局",
+		Kind: identity.KindDepartment, Level: "district", ParentID: &center.ID}); err != nil {
+		b.Fatal(err)
+	}
+	if e.user, err = identity.CreateUser(ctx, e.pool, identity.NewUser{Username: "window1", DisplayName: "窗口一",
+		DepartmentID: e.dept.ID, Roles: []identity.Role{identity.RoleWindow}, Password: "correct horse battery"}); err != nil {
+		b.Fatal(err)
+	}
+	e.pins = vault.NewPins(e.pool)
+	if e.fs, err = fsstore.New(filepath.Join(b.TempDir(), "blobs")); err != nil {
+		b.Fatal(err)
+	}
+	if withS3 {
+		endpoint, access, secret := s3test.Server(b)
+		if e.s3, err = s3store.New(ctx, s3store.Config{Endpoint: endpoint, AccessKey: access, SecretKey: secret,
+			Bucket: s3test.Bucket(b), SpoolDir: b.TempDir()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e.page = newStamper(b, benchJPEG(b, benchPageSize))
+	return e
+}
+
+func (e *benchEnv) backends() []struct {
+	name string
+	b    vault.Backend
+} {
+	return []struct {
+		name string
+		b    vault.Backend
+	}{{"fs", e.fs}, {"s3", e.s3}}
+}
+
+func (e *benchEnv) ingester(blobs vault.Backend) *vault.Ingester {
+	return &vault.Ingester{DB: e.pool, Blobs: blobs, Pins: e.pins, Keys: e.keys, Limits: e.limit}
+}
+
+func (e *benchEnv) request(name string, data []byte, pdf bool) vault.IngestRequest {
+	req := vault.IngestRequest{
+		Info: vault.MaterialInfo{HolderKind: vault.HolderIDCard, HolderNumber: benchHolder, TypeCode: "id.card",
+			Title: "居民身份证", Source: vault.SourceScan, IssuingAuthority: "北京市公安局朝阳分局",
+			IssuedOn: "2020-01-02", ValidUntil: "2040-01-02", OriginalVerified: true},
+		By: vault.Capturer{UserID: e.user.ID, DepartmentID: e.dept.ID, Roles: []string{string(identity.RoleWindow)},
+			RequestID: "bench", ClientIP: "10.0.0.1"},
+	}
+	f := vault.File{Name: name, Body: bytes.NewReader(data)}
+	if pdf {
+		req.PDF = &f
+	} else {
+		req.Pages = []vault.File{f}
+	}
+	return req
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput
+
+// runConcurrent runs op b.N times from c goroutines, each with its own 1 MiB buffer, and
+// reports MB/s (from SetBytes), uploads/s and the p50 and p99 latency of op.
+func runConcurrent(b *testing.B, c int, op func(ctx context.Context, buf []byte) error) {
+	b.Helper()
+	ctx := b.Context()
+	b.SetBytes(benchPageSize)
+	var next atomic.Int64
+	lat := make([][]time.Duration, c)
+	errs := make(chan error, c)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range c {
+		wg.Go(func() {
+			buf := make([]byte, benchPageSize)
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				if err := op(ctx, buf); err != nil {
+					errs <- err
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "uploads/s")
+	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(all[min(len(all)-1, len(all)*99/100)].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkIngest: one op = Ingester.Ingest of one material of one distinct 1 MiB JPEG
+// page: inspect (decode), assemble the PDF, make the thumbnail, Put PDF, thumbnail and page
+// (each pinned), then the recording transaction with its audit event.
+func BenchmarkIngest(b *testing.B) {
+	e := newBenchEnv(b, true)
+	for _, be := range e.backends() {
+		in := e.ingester(be.b)
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", be.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func(ctx context.Context, buf []byte) error {
+					data := e.page.next(buf)
+					m, created, err := in.Ingest(ctx, e.request("page.jpg", data, false))
+					if err == nil && (!created || m.PageCount != 1) {
+						err = fmt.Errorf("ingest: created %v, %d pages", created, m.PageCount)
+					}
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkRawPut is BenchmarkIngest's peer: one op = vault.Put of one distinct 1 MiB slice
+// (the same JPEG bytes, stamped the same way) to the same store, without pins.
+func BenchmarkRawPut(b *testing.B) {
+	e := newBenchEnv(b, true)
+	for _, be := range e.backends() {
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", be.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func(ctx context.Context, buf []byte) error {
+					data := e.page.next(buf)
+					_, n, err := vault.Put(ctx, be.b, bytes.NewReader(data), nil)
+					if err == nil && n != benchPageSize {
+						err = fmt.Errorf("put: %d bytes", n)
+					}
+					return err
+				})
+			})
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory
+
+// BenchmarkIngestMemory: one op = one Ingest of a single large page image or PDF (fs store),
+// run alone. Before each op the heap is collected and the process's peak RSS reset
+// (/proc/self/clear_refs); a sampler reads the heap every millisecond while the op runs.
+// Reported per op (the maximum over the ops): peak-heap-inuse-B (HeapInuse above the level
+// before the op), alloc-B (TotalAlloc delta), peak-rss-B (VmHWM, or Sys if the peak cannot
+// be reset: then rss-is-sys is 1), rss-growth-B (VmHWM above VmRSS before the op),
+// heap-per-file-byte (peak-heap-inuse-B / file size).
+func BenchmarkIngestMemory(b *testing.B) {
+	e := newBenchEnv(b, false)
+	in := e.ingester(e.fs)
+	for _, kind := range []string{"image", "pdf"} {
+		for _, mb := range []int{5, 10, 19} {
+			b.Run(fmt.Sprintf("%s/mb=%d", kind, mb), func(b *testing.B) {
+				size := mb << 20
+				var tmpl []byte
+				if kind == "image" {
+					tmpl = benchJPEG(b, size)
+				} else {
+					// A PDF of one page whose embedded JPEG makes it size bytes, give or take
+					// the PDF's own few hundred bytes.
+					pdf, err := pages.Assemble([]pages.Page{{Name: "p.jpg", Data: benchJPEG(b, size-4096)}})
+					if err != nil {
+						b.Fatal(err)
+					}
+					tmpl = pdf
+				}
+				st := newStamper(b, tmpl)
+				ctx := b.Context()
+				var peakHeap, alloc, peakRSS, rssGrowth uint64
+				rssIsSys := false
+				b.SetBytes(int64(len(tmpl)))
+				b.ResetTimer()
+				for range b.N {
+					b.StopTimer()
+					data := st.next(nil)
+					req := e.request("big."+map[string]string{"image": "jpg", "pdf": "pdf"}[kind], data, kind == "pdf")
+					runtime.GC()
+					var m0 runtime.MemStats
+					runtime.ReadMemStats(&m0)
+					resetOK := resetPeakRSS()
+					rss0, _ := procStatus("VmRSS:")
+					stop := make(chan struct{})
+					peak := make(chan uint64)
+					go func() {
+						top := m0.HeapInuse
+						t := time.NewTicker(time.Millisecond)
+						defer t.Stop()
+						var m runtime.MemStats
+						for {
+							select {
+							case <-stop:
+								runtime.ReadMemStats(&m)
+								peak <- max(top, m.HeapInuse)
+								return
+							case <-t.C:
+								runtime.ReadMemStats(&m)
+								top = max(top, m.HeapInuse)
+							}
+						}
+					}()
+					b.StartTimer()
+					_, created, err := in.Ingest(ctx, req)
+					b.StopTimer()
+					close(stop)
+					top := <-peak
+					if err != nil || !created {
+						b.Fatalf("ingest: created %v, %v", created, err)
+					}
+					var m1 runtime.MemStats
+					runtime.ReadMemStats(&m1)
+					peakHeap = max(peakHeap, top-m0.HeapInuse)
+					alloc = max(alloc, m1.TotalAlloc-m0.TotalAlloc)
+					if hwm, ok := procStatus("VmHWM:"); ok && resetOK {
+						peakRSS = max(peakRSS, hwm)
+						rssGrowth = max(rssGrowth, hwm-min(hwm, rss0))
+					} else {
+						peakRSS, rssIsSys = max(peakRSS, m1.Sys), true
+					}
+					runtime.KeepAlive(data)
+					b.StartTimer()
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(len(tmpl)), "file-B")
+				b.ReportMetric(float64(peakHeap), "peak-heap-inuse-B")
+				b.ReportMetric(float64(alloc), "alloc-B")
+				b.ReportMetric(float64(peakRSS), "peak-rss-B")
+				b.ReportMetric(float64(rssGrowth), "rss-growth-B")
+				b.ReportMetric(float64(peakHeap)/float64(len(tmpl)), "heap-per-file-byte")
+				if rssIsSys {
+					b.ReportMetric(1, "rss-is-sys")
+				}
+			})
+		}
+	}
+}
+
+// resetPeakRSS resets VmHWM to the current RSS (Linux: "5" to /proc/self/clear_refs).
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// procStatus returns a size field of /proc/self/status ("VmHWM:", "VmRSS:") in bytes.
+func procStatus(field string) (uint64, bool) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
