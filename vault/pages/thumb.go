@@ -43,10 +43,13 @@ func Thumbnail(p Page) ([]byte, error) {
 		dst = image.NewRGBA(r)
 	}
 	draw.Draw(dst, r, image.White, image.Point{}, draw.Src)
-	draw.CatmullRom.Scale(dst, r, src, sb, draw.Over, nil)
+	// Bilinear with its support scaled to the reduction still averages every source pixel
+	// (no aliasing on text), at a quarter of Catmull-Rom's taps; this is a preview.
+	draw.BiLinear.Scale(dst, r, src, sb, draw.Over, nil)
 
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, dst); err != nil {
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&buf, dst); err != nil {
 		return nil, fmt.Errorf("pages: thumbnail %q: %w", clip(p.Name), err)
 	}
 	return buf.Bytes(), nil
