@@ -923,7 +923,7 @@ func runIngest(ctx context.Context, o ingestOptions, password string, log *slog.
 	defer state.close()
 
 	results := make([]rowResult, len(rows))
-	var todo []int
+	var pending []int
 	for i, r := range rows {
 		results[i] = rowResult{line: r.line, files: r.redact(strings.Join(r.files, ";"))}
 		if r.err != nil {
@@ -933,11 +933,11 @@ func runIngest(ctx context.Context, o ingestOptions, password string, log *slog.
 			results[i].status, results[i].id = rowSkipped, id
 			fmt.Fprintf(stderr, "line %d: skipped (already stored as material %s)\n", r.line, id)
 		} else {
-			todo = append(todo, i)
+			pending = append(pending, i)
 		}
 	}
 	var sent int64
-	if len(todo) > 0 {
+	if len(pending) > 0 {
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		transport.MaxIdleConnsPerHost = o.parallel
 		transport.ResponseHeaderTimeout = 10 * time.Minute
@@ -948,7 +948,7 @@ func runIngest(ctx context.Context, o ingestOptions, password string, log *slog.
 		if err := u.retrying(ctx, func() (bool, error) { _, err := u.api.bearer(ctx); return false, err }); err != nil {
 			return err
 		}
-		sent = u.uploadAll(ctx, rows, todo, results, o.parallel, stderr)
+		sent = u.uploadAll(ctx, rows, pending, results, o.parallel, stderr)
 	}
 
 	counts := map[string]int{}
@@ -1010,16 +1010,16 @@ func hashAll(dir string, rows []*ingestRow, n int) {
 	wg.Wait()
 }
 
-// uploadAll uploads rows[i] for each i in todo, n at a time, with a progress bar on
+// uploadAll uploads rows[i] for each i in pending, n at a time, with a progress bar on
 // stderr, and fills in results[i]. It returns the bytes of the rows the server has now.
-func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, todo []int, results []rowResult, n int, stderr io.Writer) int64 {
+func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, pending []int, results []rowResult, n int, stderr io.Writer) int64 {
 	var total int64
-	for _, i := range todo {
+	for _, i := range pending {
 		total += rows[i].size
 	}
 	bar := progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", len(todo))),
+		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", len(pending))),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
@@ -1049,12 +1049,12 @@ func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, todo []int,
 					_, _ = progressbar.Bprintf(bar, "line %d: failed: %s\n", r.line, res.reason)
 				}
 				// The row's line is printed before the bar is complete, which flushes it.
-				bar.Describe(fmt.Sprintf("files %d/%d", done.Add(1), len(todo)))
+				bar.Describe(fmt.Sprintf("files %d/%d", done.Add(1), len(pending)))
 				p.finish()
 			}
 		})
 	}
-	for _, i := range todo {
+	for _, i := range pending {
 		next <- i
 	}
 	close(next)
