@@ -16,7 +16,6 @@ import (
 	"sealvault/audit"
 	"sealvault/internal/identity"
 	"sealvault/vault"
-	"sealvault/vault/pages"
 )
 
 // materialMeta is the "metadata" part of an ingest request.
@@ -47,10 +46,16 @@ func (s *Server) createMaterial(c echo.Context) error {
 		return problem(probMediaType, "请以 multipart/form-data 上传：metadata 与 pages 或 pdf",
 			"Upload as multipart/form-data: metadata plus pages or pdf")
 	}
-	// The parts are read in order; files are buffered in memory up to the page limits
-	// (pages.Inspect and CheckPDF need the whole file).
+	// The parts are read in order; each file is spooled to a temporary file as it arrives
+	// (hashed on the way), so no upload is held in memory; the files go when this returns.
 	var meta *materialMeta
 	var req vault.IngestRequest
+	defer func() {
+		req.PDF.Remove()
+		for _, f := range req.Pages {
+			f.Remove()
+		}
+	}()
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -68,16 +73,22 @@ func (s *Server) createMaterial(c echo.Context) error {
 					detailEn: "metadata is not the expected JSON object: " + jsonReason(err), cause: err}
 			}
 		case "pages", "pdf":
-			data, err := readPart(part, s.deps.PageLimits.MaxFileBytes)
-			if err != nil {
-				return err
-			}
-			f := vault.File{Name: partName(part), Body: strings.NewReader(string(data))}
+			lim := s.deps.PageLimits.MaxFileBytes
 			if part.FormName() == "pdf" {
 				if req.PDF != nil {
 					return invalidFields(map[string]string{"pdf": "only one PDF per material"})
 				}
-				req.PDF = &f
+				lim = s.deps.PageLimits.MaxPDFBytes
+			}
+			f, err := vault.Spool(s.deps.Ingester.WorkDir, partName(part), part, lim)
+			var rerr *vault.UploadReadError
+			if errors.As(err, &rerr) {
+				return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
+			} else if err != nil {
+				return err
+			}
+			if part.FormName() == "pdf" {
+				req.PDF = f
 			} else {
 				req.Pages = append(req.Pages, f)
 			}
@@ -115,18 +126,6 @@ func partName(p *multipart.Part) string {
 		return n
 	}
 	return p.FormName()
-}
-
-func readPart(p *multipart.Part, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(p, limit+1))
-	if err != nil {
-		return nil, tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
-	}
-	if int64(len(data)) > limit {
-		return nil, &pages.RejectError{File: partName(p), Reason: fmt.Sprintf("is larger than %d bytes", limit),
-			ReasonZh: fmt.Sprintf("文件超过 %d 字节上限", limit)}
-	}
-	return data, nil
 }
 
 func tooLargeOr(err error, other error) error {

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"image/png"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
 	"sealvault/vault"
+	"sealvault/vault/pages"
 )
 
 // A resident ID number that passes the GB 11643 check, and the same in another spelling.
@@ -194,6 +196,7 @@ func TestIngestRejections(t *testing.T) {
 		{"text file as a page", idCardMeta(), []part{{"pages", "page1.jpg", []byte("这不是图片 not an image at all")}}, 422, "file-rejected", "page1.jpg"},
 		{"zip as a page", idCardMeta(), []part{{"pages", "scan.png", zipBytes(t)}}, 422, "file-rejected", "scan.png"},
 		{"garbage PDF", idCardMeta(), []part{{"pdf", "licence.pdf", []byte("%PDF-1.7 garbage")}}, 422, "file-rejected", "licence.pdf"},
+		{"page image over the size limit", idCardMeta(), []part{{"pages", "p1.png", good}, {"pages", "扫描件-2.png", make([]byte, 300<<10)}}, 422, "file-rejected", "扫描件-2.png"},
 		{"too many pages", idCardMeta(), []part{{"pages", "1.png", good}, {"pages", "2.png", good}, {"pages", "3.png", good}, {"pages", "4.png", good}, {"pages", "5.png", good}, {"pages", "6.png", good}}, 422, "file-rejected", "6.png"},
 		{"wrong check digit", badNumber, []part{{"pages", "p1.png", good}}, 400, "invalid-fields", "holder_number"},
 		{"no files", idCardMeta(), nil, 400, "invalid-fields", "files"},
@@ -222,6 +225,53 @@ func TestIngestRejections(t *testing.T) {
 	if n := count(t, b.pool, "materials"); n != 0 {
 		t.Errorf("%d materials recorded by rejected uploads", n)
 	}
+	b.workIsEmpty(t)
+}
+
+// workIsEmpty fails unless every spooled upload and worker output is gone.
+func (b *bundle) workIsEmpty(t *testing.T) {
+	t.Helper()
+	left, err := os.ReadDir(b.work)
+	if err != nil || len(left) != 0 {
+		t.Errorf("temporary files left behind: %v %v", left, err)
+	}
+}
+
+// TestIngestPDF: an uploaded PDF larger than the page-image limit is accepted (PDFs have
+// their own), stored as it is, and gets a thumbnail of its first page rendered by poppler.
+func TestIngestPDF(t *testing.T) {
+	b := setup(t)
+	win := b.token[identity.RoleWindow]
+	var ps []pages.Page
+	for i := range 3 {
+		ps = append(ps, pages.Page{Name: "p.jpg", Data: testkit.PageImage(t, "jpeg", 1240, 1754, i+1)})
+	}
+	pdf, err := pages.Assemble(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pdf) <= 256<<10 {
+		t.Fatalf("the PDF has %d bytes; the test needs it over the page-image limit", len(pdf))
+	}
+	meta := idCardMeta()
+	meta["source"] = "upload"
+	rec := b.upload(t, win, "", meta, part{"pdf", "营业执照.pdf", pdf})
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("ingest: %d %s", rec.Code, rec.Body)
+	}
+	m := decode[vault.Material](t, rec)
+	if m.PageCount != 3 || m.Content != vault.Sum(pdf) || m.Thumbnail == nil {
+		t.Fatalf("material %s", rec.Body)
+	}
+	rec = b.do(t, http.MethodGet, "/api/v1/materials/"+m.ID.String()+"/thumbnail", win, nil)
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" {
+		t.Fatalf("thumbnail: %d %s", rec.Code, rec.Body)
+	}
+	img, err := png.Decode(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil || img.Bounds().Dx() != pages.ThumbWidth || img.Bounds().Dy() < 400 {
+		t.Errorf("thumbnail is not a %d pixel wide portrait PNG: %v %v", pages.ThumbWidth, img.Bounds(), err)
+	}
+	b.workIsEmpty(t)
 }
 
 func zipBytes(t *testing.T) []byte {

@@ -32,6 +32,7 @@ type bundle struct {
 	blobs  *fsstore.Store
 	keysH  *vault.HolderKeys
 	logs   testkit.SyncBuffer // the server's JSON log lines
+	work   string             // where uploads are spooled and worked on
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -61,10 +62,12 @@ func setup(t *testing.T) *bundle {
 	}
 	lim := pages.DefaultLimits()
 	lim.MaxPages = 5
+	lim.MaxFileBytes = 256 << 10 // a page image; PDFs keep the default
+	b.work = t.TempDir()
 	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
 		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim,
-		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim}})
+		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
-# server package (unless a database is configured) and the Go modules. As root it installs
+# server package (unless a database is configured), poppler-utils and the Go modules. As root it installs
 # with apt-get; otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
 mode=${1:-run} # run | test
@@ -13,10 +13,11 @@ have_pg() {
 case $mode in
   run) [ -z "${DATABASE_URL:-}${SEALVAULT_DATABASE_URL:-}${SEALVAULT_DATABASE_URL_FILE:-}" ] && ! have_pg && need+=(postgresql) ;;
   test)
-    [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql)
-    # PDF checks in the tests use poppler (pdfinfo, pdftoppm).
-    command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils) ;;
+    [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql) ;;
 esac
+# The service renders thumbnails of uploaded PDFs with poppler's pdftoppm; the tests check
+# PDFs with pdfinfo as well.
+command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if ! command -v runuser >/dev/null; then need+=(util-linux); fi
 
 if ((${#need[@]})); then

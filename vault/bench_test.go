@@ -9,8 +9,10 @@ package vault_test
 //	BenchmarkRawPut/{fs,s3}/c=N   the peer: one vault.Put of distinct 1 MiB byte slices of
 //	                              the same kind, same store, same concurrency, no pins
 //	BenchmarkIngestMemory/{image,pdf}/mb=M
-//	                              one ingest of a single M MiB page image or PDF, one at a
-//	                              time (fs store); reports the peak heap and RSS it needed
+//	                              one upload of a single M MiB page image or an M-page,
+//	                              M MiB PDF, spooled from disk and ingested, one at a time
+//	                              (fs store); reports the peak heap and RSS of this process
+//	                              and of the page worker
 //
 // The database is a fresh clone on the test cluster (internal/dbtest), opened with a pool of
 // 40 connections.
@@ -21,10 +23,12 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,7 +234,7 @@ func (e *benchEnv) ingester(blobs vault.Backend) *vault.Ingester {
 	return &vault.Ingester{DB: e.pool, Blobs: blobs, Pins: e.pins, Keys: e.keys, Limits: e.limit}
 }
 
-func (e *benchEnv) request(name string, data []byte, pdf bool) vault.IngestRequest {
+func (e *benchEnv) request(tb testing.TB, name string, data io.Reader, pdf bool) vault.IngestRequest {
 	req := vault.IngestRequest{
 		Info: vault.MaterialInfo{HolderKind: vault.HolderIDCard, HolderNumber: benchHolder, TypeCode: "id.card",
 			Title: "居民身份证", Source: vault.SourceScan, IssuingAuthority: "北京市公安局朝阳分局",
@@ -238,13 +242,24 @@ func (e *benchEnv) request(name string, data []byte, pdf bool) vault.IngestReque
 		By: vault.Capturer{UserID: e.user.ID, DepartmentID: e.dept.ID, Roles: []string{string(identity.RoleWindow)},
 			RequestID: "bench", ClientIP: "10.0.0.1"},
 	}
-	f := vault.File{Name: name, Body: bytes.NewReader(data)}
+	f, err := vault.Spool("", name, data, 1<<40)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if pdf {
-		req.PDF = &f
+		req.PDF = f
 	} else {
-		req.Pages = []vault.File{f}
+		req.Pages = []*vault.Spooled{f}
 	}
 	return req
+}
+
+// release removes req's spooled files.
+func release(req vault.IngestRequest) {
+	req.PDF.Remove()
+	for _, f := range req.Pages {
+		f.Remove()
+	}
 }
 
 // ---------------------------------------------------------------------------------------
@@ -300,7 +315,9 @@ func BenchmarkIngest(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/c=%d", be.name, c), func(b *testing.B) {
 				runConcurrent(b, c, func(ctx context.Context, buf []byte) error {
 					data := e.page.next(buf)
-					m, created, err := in.Ingest(ctx, e.request("page.jpg", data, false))
+					req := e.request(b, "page.jpg", bytes.NewReader(data), false)
+					defer release(req)
+					m, created, err := in.Ingest(ctx, req)
 					if err == nil && (!created || m.PageCount != 1) {
 						err = fmt.Errorf("ingest: created %v, %d pages", created, m.PageCount)
 					}
@@ -334,100 +351,128 @@ func BenchmarkRawPut(b *testing.B) {
 // ---------------------------------------------------------------------------------------
 // Memory
 
-// BenchmarkIngestMemory: one op = one Ingest of a single large page image or PDF (fs store),
-// run alone. Before each op the heap is collected and the process's peak RSS reset
+// BenchmarkIngestMemory: one op = one upload of a large page image or PDF, from a file on
+// disk through vault.Spool and Ingest (fs store), run alone, as the API does it. Before each
+// op the heap is collected and returned to the system, and the process's peak RSS reset
 // (/proc/self/clear_refs); a sampler reads the heap every millisecond while the op runs.
 // Reported per op (the maximum over the ops): peak-heap-inuse-B (HeapInuse above the level
-// before the op), alloc-B (TotalAlloc delta), peak-rss-B (VmHWM, or Sys if the peak cannot
-// be reset: then rss-is-sys is 1), rss-growth-B (VmHWM above VmRSS before the op),
-// heap-per-file-byte (peak-heap-inuse-B / file size).
+// before the op), alloc-B (TotalAlloc delta), rss-growth-B (VmHWM above VmRSS before the
+// op; -1 if the peak cannot be reset), and worker-peak-rss-B: the peak RSS of the page
+// worker process doing this upload's job (pages.Run, run once more on its own afterwards;
+// the kernel's figure for the worker, not counting pdftoppm under it).
 func BenchmarkIngestMemory(b *testing.B) {
 	e := newBenchEnv(b, false)
 	in := e.ingester(e.fs)
-	for _, kind := range []string{"image", "pdf"} {
-		for _, mb := range []int{5, 10, 19} {
-			b.Run(fmt.Sprintf("%s/mb=%d", kind, mb), func(b *testing.B) {
-				size := mb << 20
-				var tmpl []byte
-				if kind == "image" {
-					tmpl = benchJPEG(b, size)
-				} else {
-					// A PDF of one page whose embedded JPEG makes it size bytes, give or take
-					// the PDF's own few hundred bytes.
-					pdf, err := pages.Assemble([]pages.Page{{Name: "p.jpg", Data: benchJPEG(b, size-4096)}})
-					if err != nil {
-						b.Fatal(err)
-					}
-					tmpl = pdf
-				}
-				st := newStamper(b, tmpl)
-				ctx := b.Context()
-				var peakHeap, alloc, peakRSS, rssGrowth uint64
-				rssIsSys := false
-				b.SetBytes(int64(len(tmpl)))
-				b.ResetTimer()
-				for range b.N {
-					b.StopTimer()
-					data := st.next(nil)
-					req := e.request("big."+map[string]string{"image": "jpg", "pdf": "pdf"}[kind], data, kind == "pdf")
-					runtime.GC()
-					var m0 runtime.MemStats
-					runtime.ReadMemStats(&m0)
-					resetOK := resetPeakRSS()
-					rss0, _ := procStatus("VmRSS:")
-					stop := make(chan struct{})
-					peak := make(chan uint64)
-					go func() {
-						top := m0.HeapInuse
-						t := time.NewTicker(time.Millisecond)
-						defer t.Stop()
-						var m runtime.MemStats
-						for {
-							select {
-							case <-stop:
-								runtime.ReadMemStats(&m)
-								peak <- max(top, m.HeapInuse)
-								return
-							case <-t.C:
-								runtime.ReadMemStats(&m)
-								top = max(top, m.HeapInuse)
-							}
-						}
-					}()
-					b.StartTimer()
-					_, created, err := in.Ingest(ctx, req)
-					b.StopTimer()
-					close(stop)
-					top := <-peak
-					if err != nil || !created {
-						b.Fatalf("ingest: created %v, %v", created, err)
-					}
-					var m1 runtime.MemStats
-					runtime.ReadMemStats(&m1)
-					peakHeap = max(peakHeap, top-m0.HeapInuse)
-					alloc = max(alloc, m1.TotalAlloc-m0.TotalAlloc)
-					if hwm, ok := procStatus("VmHWM:"); ok && resetOK {
-						peakRSS = max(peakRSS, hwm)
-						rssGrowth = max(rssGrowth, hwm-min(hwm, rss0))
-					} else {
-						peakRSS, rssIsSys = max(peakRSS, m1.Sys), true
-					}
-					runtime.KeepAlive(data)
-					b.StartTimer()
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(len(tmpl)), "file-B")
-				b.ReportMetric(float64(peakHeap), "peak-heap-inuse-B")
-				b.ReportMetric(float64(alloc), "alloc-B")
-				b.ReportMetric(float64(peakRSS), "peak-rss-B")
-				b.ReportMetric(float64(rssGrowth), "rss-growth-B")
-				b.ReportMetric(float64(peakHeap)/float64(len(tmpl)), "heap-per-file-byte")
-				if rssIsSys {
-					b.ReportMetric(1, "rss-is-sys")
-				}
-			})
-		}
+	type size struct {
+		kind string
+		mb   int
 	}
+	for _, sz := range []size{{"image", 5}, {"image", 10}, {"image", 19}, {"pdf", 25}, {"pdf", 50}, {"pdf", 100}, {"pdf", 190}} {
+		b.Run(fmt.Sprintf("%s/mb=%d", sz.kind, sz.mb), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "upload")
+			fileSize := writeBenchUpload(b, path, sz.kind, sz.mb)
+			ctx := b.Context()
+			var peakHeap, alloc uint64
+			var rssGrowth int64
+			b.SetBytes(fileSize)
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				debug.FreeOSMemory()
+				var m0 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				resetOK := resetPeakRSS()
+				rss0, _ := procStatus("VmRSS:")
+				stop := make(chan struct{})
+				peak := make(chan uint64)
+				go func() {
+					top := m0.HeapInuse
+					t := time.NewTicker(time.Millisecond)
+					defer t.Stop()
+					var m runtime.MemStats
+					for {
+						select {
+						case <-stop:
+							runtime.ReadMemStats(&m)
+							peak <- max(top, m.HeapInuse)
+							return
+						case <-t.C:
+							runtime.ReadMemStats(&m)
+							top = max(top, m.HeapInuse)
+						}
+					}
+				}()
+				b.StartTimer()
+				req := e.request(b, "big."+map[string]string{"image": "jpg", "pdf": "pdf"}[sz.kind], f, sz.kind == "pdf")
+				_, created, err := in.Ingest(ctx, req)
+				b.StopTimer()
+				release(req)
+				f.Close()
+				close(stop)
+				top := <-peak
+				if err != nil || !created {
+					b.Fatalf("ingest: created %v, %v", created, err)
+				}
+				var m1 runtime.MemStats
+				runtime.ReadMemStats(&m1)
+				peakHeap = max(peakHeap, top-m0.HeapInuse)
+				alloc = max(alloc, m1.TotalAlloc-m0.TotalAlloc)
+				if hwm, ok := procStatus("VmHWM:"); ok && resetOK {
+					rssGrowth = max(rssGrowth, int64(hwm)-int64(min(hwm, rss0)))
+				} else {
+					rssGrowth = -1
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			kind := map[string]string{"image": "pages", "pdf": "pdf"}[sz.kind]
+			res, err := pages.Run(ctx, pages.Job{Kind: kind, Files: []pages.JobFile{{Name: "big", Path: path}}, OutDir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(fileSize), "file-B")
+			b.ReportMetric(float64(peakHeap), "peak-heap-inuse-B")
+			b.ReportMetric(float64(alloc), "alloc-B")
+			b.ReportMetric(float64(rssGrowth), "rss-growth-B")
+			b.ReportMetric(float64(res.PeakRSS), "worker-peak-rss-B")
+		})
+	}
+}
+
+// writeBenchUpload writes to path a page image of mb MiB (kind "image") or a PDF of mb
+// pages of distinct 1 MiB JPEGs (kind "pdf"), stamped apart from every other op, and
+// returns its size. Everything it allocated is returned to the system before measuring.
+func writeBenchUpload(b *testing.B, path, kind string, mb int) int64 {
+	b.Helper()
+	var data []byte
+	if kind == "image" {
+		st := newStamper(b, benchJPEG(b, mb<<20))
+		data = st.next(nil)
+	} else {
+		st := newStamper(b, benchJPEG(b, benchPageSize))
+		ps := make([]pages.Page, mb)
+		for i := range ps {
+			ps[i] = pages.Page{Name: fmt.Sprintf("p%d.jpg", i+1), Data: st.next(nil)}
+		}
+		pdf, err := pages.Assemble(ps)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = pdf
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	n := int64(len(data))
+	data = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	return n
 }
 
 // resetPeakRSS resets VmHWM to the current RSS (Linux: "5" to /proc/self/clear_refs).
@@ -448,4 +493,9 @@ func procStatus(field string) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+func TestMain(m *testing.M) {
+	pages.WorkerMain()
+	os.Exit(m.Run())
 }

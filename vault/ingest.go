@@ -1,17 +1,18 @@
 package vault
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"sealvault/audit"
 	"sealvault/vault/pages"
@@ -25,14 +26,14 @@ type Ingester struct {
 	Pins   *Pins
 	Keys   *HolderKeys
 	Limits pages.Limits
+	// WorkDir holds the worker's output while an ingest runs (the system temporary
+	// directory if empty).
+	WorkDir string
+	// Log receives warnings (e.g. a PDF whose first page could not be rendered as a
+	// thumbnail); nil discards them.
+	Log *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-}
-
-// File is one uploaded file.
-type File struct {
-	Name string
-	Body io.Reader
 }
 
 // Capturer is the authenticated user recording a material and the request it came in.
@@ -45,11 +46,11 @@ type Capturer struct {
 }
 
 // IngestRequest is one material to record: its metadata and either page images (in page
-// order) or one PDF.
+// order) or one PDF, spooled (the caller removes the files afterwards).
 type IngestRequest struct {
 	Info  MaterialInfo
-	Pages []File
-	PDF   *File
+	Pages []*Spooled
+	PDF   *Spooled
 	// IdempotencyKey makes a retried request return the material the first one recorded.
 	IdempotencyKey string
 	By             Capturer
@@ -84,24 +85,23 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	if bad != nil {
 		return Material{}, false, bad
 	}
-	doc, err := in.prepare(ctx, req)
+	doc, err := in.prepare(ctx, req, false)
+	defer doc.cleanup()
 	if err != nil {
 		return Material{}, false, err
 	}
-	if err := in.putAll(ctx, doc); err != nil {
+	if err := in.putAll(ctx, &doc); err != nil {
 		return Material{}, false, err
 	}
 	m, err := in.record(ctx, req, v, doc)
 	if errors.Is(err, ErrNotFound) {
 		// A blob vanished between Put and Hold (GC after a stale pin), or an earlier
 		// assembly being reused is gone: make and store everything again, once.
-		err = nil
-		if doc.reused {
-			err = assemble(&doc)
+		doc.cleanup()
+		if doc, err = in.prepare(ctx, req, true); err == nil {
+			err = in.putAll(ctx, &doc)
 		}
-		if err == nil {
-			err = in.putAll(ctx, doc)
-		}
+		defer doc.cleanup()
 		if err == nil {
 			m, err = in.record(ctx, req, v, doc)
 		}
@@ -118,86 +118,93 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 }
 
 // prepared is what an upload becomes before anything is stored. When the same page files
-// were assembled before, the earlier PDF and thumbnail are reused (reused set, pdf and
-// thumbnail nil): identical scans make identical materials' content, one object each.
+// were assembled before, the earlier PDF and thumbnail are reused (reused set, no files):
+// identical scans make identical materials' content, one object each.
 type prepared struct {
-	pdf       []byte
-	thumbnail []byte
-	pages     []pages.Page
+	pages     []pages.Page // what each page image is; Data is not filled in
+	pageFiles []*Spooled
 	pageCount int
 
-	reused     bool
-	content    Digest
-	size       int64
-	thumbDigst *Digest
+	contentFile string // the PDF to store, unless reused
+	thumbFile   string // the thumbnail to store, if any and not reused
+
+	reused  bool
+	content Digest
+	size    int64
+	thumb   *Digest
+
+	workDir string
 }
 
-func (in *Ingester) prepare(ctx context.Context, req IngestRequest) (prepared, error) {
-	var doc prepared
+func (p *prepared) cleanup() {
+	if p.workDir != "" {
+		os.RemoveAll(p.workDir)
+		p.workDir = ""
+	}
+}
+
+// prepare checks the upload in a worker process (pages.Run) and, for page images, has it
+// assembled, unless the same page files were assembled before (and assemble is false).
+func (in *Ingester) prepare(ctx context.Context, req IngestRequest, assemble bool) (prepared, error) {
+	doc := prepared{pageFiles: req.Pages}
 	lim := in.Limits
+	job := pages.Job{Kind: "pages", Limits: lim}
 	if req.PDF != nil {
-		data, err := readLimited(req.PDF, lim.MaxFileBytes)
-		if err != nil {
-			return doc, err
+		job.Kind = "pdf"
+		job.Files = []pages.JobFile{{Name: req.PDF.Name, Path: req.PDF.Path}}
+		doc.contentFile, doc.content, doc.size = req.PDF.Path, req.PDF.Digest, req.PDF.Size
+	} else {
+		if maxPages := lim.MaxPages; maxPages > 0 && len(req.Pages) > maxPages {
+			return doc, &pages.RejectError{File: req.Pages[maxPages].Name,
+				Reason:   fmt.Sprintf("a material may have at most %d pages", maxPages),
+				ReasonZh: fmt.Sprintf("一份材料最多 %d 页", maxPages)}
 		}
-		if doc.pageCount, err = pages.CheckPDF(req.PDF.Name, data, lim); err != nil {
-			return doc, err
+		if !assemble {
+			if found, err := in.assembledBefore(ctx, &doc); err != nil || found {
+				return doc, err
+			}
 		}
-		doc.pdf, doc.content, doc.size = data, Sum(data), int64(len(data))
-		return doc, nil
-	}
-	if len(req.Pages) > lim.MaxPages {
-		return doc, &pages.RejectError{File: req.Pages[lim.MaxPages].Name,
-			Reason:   fmt.Sprintf("a material may have at most %d pages", lim.MaxPages),
-			ReasonZh: fmt.Sprintf("一份材料最多 %d 页", lim.MaxPages)}
-	}
-	for _, f := range req.Pages {
-		p, err := pages.Inspect(f.Name, f.Body, lim)
-		if err != nil {
-			return doc, err
+		for _, f := range req.Pages {
+			job.Files = append(job.Files, pages.JobFile{Name: f.Name, Path: f.Path})
 		}
-		doc.pages = append(doc.pages, p)
 	}
-	doc.pageCount = len(doc.pages)
-	if found, err := in.assembledBefore(ctx, &doc); err != nil || found {
+	var err error
+	if doc.workDir, err = os.MkdirTemp(in.WorkDir, "sealvault-ingest-*"); err != nil {
+		return doc, fmt.Errorf("vault: ingest: %w", err)
+	}
+	job.OutDir = doc.workDir
+	res, err := pages.Run(ctx, job)
+	if err != nil {
 		return doc, err
 	}
-	return doc, assemble(&doc)
-}
-
-// assemble makes the PDF and thumbnail of doc's pages.
-func assemble(doc *prepared) error {
-	var err error
-	doc.reused = false
-	if doc.pdf, err = pages.Assemble(doc.pages); err != nil {
-		return fmt.Errorf("vault: assemble pages: %w", err)
+	doc.pageCount, doc.thumbFile = res.PageCount, res.Thumbnail
+	if res.Warning != "" && in.Log != nil {
+		in.Log.Warn("material ingest", "warning", res.Warning)
 	}
-	if doc.thumbnail, err = pages.Thumbnail(doc.pages[0]); err != nil {
-		return fmt.Errorf("vault: thumbnail: %w", err)
+	if req.PDF == nil {
+		doc.pages, doc.contentFile = res.Pages, res.PDF
 	}
-	doc.content, doc.size = Sum(doc.pdf), int64(len(doc.pdf))
-	t := Sum(doc.thumbnail)
-	doc.thumbDigst = &t
-	return nil
+	return doc, nil
 }
 
 // assembledBefore looks for a material made of exactly these page files, in this order,
-// and takes its PDF and thumbnail (the PDF writer stamps the time, so assembling again
-// would give other bytes for the same scan).
+// and takes its PDF, thumbnail and page descriptions (the PDF writer stamps the time, so
+// assembling again would give other bytes for the same scan).
 func (in *Ingester) assembledBefore(ctx context.Context, doc *prepared) (bool, error) {
-	digests := make([]string, len(doc.pages))
-	for i, p := range doc.pages {
-		digests[i] = Sum(p.Data).String()
+	digests := make([]string, len(doc.pageFiles))
+	for i, f := range doc.pageFiles {
+		digests[i] = f.Digest.String()
 	}
+	var id uuid.UUID
 	var content string
 	var size int64
 	var thumb *string
 	err := in.DB.QueryRow(ctx, `
-		SELECT m.content_digest, m.content_size, m.thumbnail_digest
+		SELECT m.id, m.content_digest, m.content_size, m.thumbnail_digest
 		FROM material_pages first JOIN materials m ON m.id = first.material_id
 		WHERE first.page_no = 1 AND first.digest = $1 AND m.page_count = $2
 		  AND (SELECT array_agg(digest ORDER BY page_no) FROM material_pages WHERE material_id = m.id) = $3::text[]
-		LIMIT 1`, digests[0], len(digests), digests).Scan(&content, &size, &thumb)
+		LIMIT 1`, digests[0], len(digests), digests).Scan(&id, &content, &size, &thumb)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	} else if err != nil {
@@ -206,46 +213,61 @@ func (in *Ingester) assembledBefore(ctx context.Context, doc *prepared) (bool, e
 	if doc.content, err = ParseDigest(content); err != nil {
 		return false, err
 	}
-	doc.reused, doc.size = true, size
 	if thumb != nil {
 		t, err := ParseDigest(*thumb)
 		if err != nil {
 			return false, err
 		}
-		doc.thumbDigst = &t
+		doc.thumb = &t
 	}
+	rows, err := in.DB.Query(ctx, `SELECT format, width, height, dpi FROM material_pages WHERE material_id = $1 ORDER BY page_no`, id)
+	if err != nil {
+		return false, fmt.Errorf("vault: earlier assembly: %w", err)
+	}
+	for i := 0; rows.Next(); i++ {
+		p := pages.Page{Name: doc.pageFiles[min(i, len(doc.pageFiles)-1)].Name}
+		if err := rows.Scan(&p.Format, &p.Width, &p.Height, &p.DPI); err != nil {
+			rows.Close()
+			return false, err
+		}
+		doc.pages = append(doc.pages, p)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("vault: earlier assembly: %w", err)
+	}
+	doc.reused, doc.size, doc.pageCount = true, size, len(doc.pages)
 	return true, nil
 }
 
-func readLimited(f *File, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(f.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("vault: read %s: %w", f.Name, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, &pages.RejectError{File: f.Name, Reason: fmt.Sprintf("is larger than %d bytes", limit),
-			ReasonZh: fmt.Sprintf("文件超过 %d 字节上限", limit)}
-	}
-	return data, nil
-}
-
-// putAll stores every blob of doc (blob first, row second).
-func (in *Ingester) putAll(ctx context.Context, doc prepared) error {
-	var blobs [][]byte
-	for _, b := range [][]byte{doc.pdf, doc.thumbnail} {
-		if b != nil {
-			blobs = append(blobs, b)
-		}
-	}
-	for _, p := range doc.pages {
-		blobs = append(blobs, p.Data)
-	}
-	for _, b := range blobs {
-		if _, _, err := Put(ctx, in.Blobs, bytes.NewReader(b), in.Pins); err != nil {
+// putAll stores every file of doc (blob first, row second), at once.
+func (in *Ingester) putAll(ctx context.Context, doc *prepared) error {
+	g, gctx := errgroup.WithContext(ctx)
+	put := func(path string, into *Digest, size *int64) {
+		g.Go(func() error {
+			d, n, err := putFile(gctx, in.Blobs, path, in.Pins)
+			if into != nil {
+				*into = d
+			}
+			if size != nil {
+				*size = n
+			}
 			return err
+		})
+	}
+	if !doc.reused {
+		var content Digest
+		var size int64
+		put(doc.contentFile, &content, &size)
+		defer func() { doc.content, doc.size = content, size }()
+		if doc.thumbFile != "" {
+			doc.thumb = new(Digest)
+			put(doc.thumbFile, doc.thumb, nil)
 		}
 	}
-	return nil
+	for _, f := range doc.pageFiles {
+		put(f.Path, nil, nil)
+	}
+	return g.Wait()
 }
 
 // record writes the material, its pages and its audit event in one transaction, after
@@ -256,13 +278,13 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 		content := doc.content
 		digests := []Digest{content}
 		var thumb *string
-		if doc.thumbDigst != nil {
-			digests = append(digests, *doc.thumbDigst)
-			s := doc.thumbDigst.String()
+		if doc.thumb != nil {
+			digests = append(digests, *doc.thumb)
+			s := doc.thumb.String()
 			thumb = &s
 		}
-		for _, p := range doc.pages {
-			digests = append(digests, Sum(p.Data))
+		for _, f := range doc.pageFiles {
+			digests = append(digests, f.Digest)
 		}
 		for _, d := range digests {
 			if err := in.Pins.Hold(ctx, tx, in.Blobs, d); err != nil {
@@ -298,7 +320,7 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO material_pages (material_id, page_no, digest, format, width, height, dpi, size)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				id, i+1, Sum(p.Data).String(), p.Format, p.Width, p.Height, p.DPI, len(p.Data)); err != nil {
+				id, i+1, doc.pageFiles[i].Digest.String(), p.Format, p.Width, p.Height, p.DPI, doc.pageFiles[i].Size); err != nil {
 				return err
 			}
 		}

@@ -97,7 +97,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", time.Minute, "sign a checkpoint at least this often while events arrive")
 	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
 	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
-	fs.StringVar(&c.UploadLimit, "upload-limit", "100M", "largest upload body (material scans and PDFs), e.g. 100M")
+	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
 	fs.StringVar(&c.BlobDir, "blob-dir", "", "directory of the fs blob store (empty: blobs under --data-dir)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 service host[:port], e.g. minio.internal:9000 or s3.amazonaws.com")

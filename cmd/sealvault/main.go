@@ -10,10 +10,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"sealvault/vault/pages"
+
 	"github.com/spf13/cobra"
 )
 
 func main() {
+	// Uploads are checked in worker processes: this executable, started again (see
+	// pages.Run). A worker does its job and exits here.
+	pages.WorkerMain()
 	// A closed stdout or stderr (e.g. `make run | tee` after Ctrl-C) must not kill the
 	// process before it has shut down cleanly.
 	signal.Ignore(syscall.SIGPIPE)

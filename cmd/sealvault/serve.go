@@ -82,7 +82,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	limits := pages.DefaultLimits()
-	ingester := &vault.Ingester{DB: db.pool, Blobs: blobs, Pins: vault.NewPins(db.pool), Keys: hkeys, Limits: limits}
+	ingester := &vault.Ingester{DB: db.pool, Blobs: blobs, Pins: vault.NewPins(db.pool), Keys: hkeys, Limits: limits, Log: a.log}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := api.New(api.Deps{

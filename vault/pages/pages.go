@@ -23,23 +23,27 @@ import (
 // Limits bound what one material may be. A zero field takes its default, so Limits{} is
 // DefaultLimits().
 type Limits struct {
-	MaxFileBytes int64 // one uploaded file, image or PDF
+	MaxFileBytes int64 // one uploaded page image
+	MaxPDFBytes  int64 // one uploaded PDF
 	MaxPixels    int64 // width × height of one page image, checked before it is decoded
-	MaxPages     int   // pages of an uploaded PDF
+	MaxPages     int   // pages of one material, as images or in a PDF
 	MinSide      int   // pixels; a smaller image is a thumbnail or an icon, not a page scan
 }
 
-// DefaultLimits returns 20 MiB per file, 50 megapixels per page, 200 pages and 100 pixels
-// on the shorter side. 50 megapixels is an A3 sheet at 600 DPI with room to spare, and
-// bounds what one decode may allocate (about 200 MB for RGBA).
+// DefaultLimits returns 20 MiB per page image, 200 MiB per PDF, 50 megapixels per page,
+// 200 pages and 100 pixels on the shorter side. 50 megapixels is an A3 sheet at 600 DPI with
+// room to spare, and bounds what one decode may allocate (about 200 MB for RGBA).
 func DefaultLimits() Limits {
-	return Limits{MaxFileBytes: 20 << 20, MaxPixels: 50_000_000, MaxPages: 200, MinSide: 100}
+	return Limits{MaxFileBytes: 20 << 20, MaxPDFBytes: 200 << 20, MaxPixels: 50_000_000, MaxPages: 200, MinSide: 100}
 }
 
 func (l Limits) orDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxFileBytes <= 0 {
 		l.MaxFileBytes = d.MaxFileBytes
+	}
+	if l.MaxPDFBytes <= 0 {
+		l.MaxPDFBytes = d.MaxPDFBytes
 	}
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = d.MaxPixels
@@ -61,7 +65,7 @@ type Page struct {
 	Height int     // pixels
 	DPI    float64 // horizontal resolution the file records; 0 if it records none
 	Color  string  // "gray", "rgb", "cmyk", "paletted" or "bilevel"
-	Data   []byte  // the file's bytes, unchanged
+	Data   []byte  `json:"-"` // the file's bytes, unchanged
 }
 
 // RejectError is returned when an uploaded file cannot be part of a material.
@@ -96,38 +100,44 @@ func clip(s string) string {
 //
 // A file that is not acceptable yields a *RejectError; any other error is a read error of r.
 func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
+	p, _, err := inspect(name, r, lim)
+	return p, err
+}
+
+// inspect is Inspect that also returns the decoded pixels.
+func inspect(name string, r io.Reader, lim Limits) (Page, image.Image, error) {
 	lim = lim.orDefaults()
 	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileBytes+1))
 	if err != nil {
-		return Page{}, fmt.Errorf("pages: read %q: %w", clip(name), err)
+		return Page{}, nil, fmt.Errorf("pages: read %q: %w", clip(name), err)
 	}
 	if int64(len(data)) > lim.MaxFileBytes {
-		return Page{}, tooLarge(name, lim.MaxFileBytes)
+		return Page{}, nil, tooLarge(name, lim.MaxFileBytes)
 	}
 	if len(data) == 0 {
-		return Page{}, reject(name, "the file is empty", "文件为空")
+		return Page{}, nil, reject(name, "the file is empty", "文件为空")
 	}
 	k := sniff(data)
 	if k.format == "" {
-		return Page{}, notPageImage(name, k)
+		return Page{}, nil, notPageImage(name, k)
 	}
 
 	cfg, err := decodeConfig(k.format, data)
 	if err != nil {
-		return Page{}, undecodable(name, k, err)
+		return Page{}, nil, undecodable(name, k, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return Page{}, undecodable(name, k, nil)
+		return Page{}, nil, undecodable(name, k, nil)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
-		return Page{}, reject(name,
+		return Page{}, nil, reject(name,
 			fmt.Sprintf("the image is %d×%d pixels (%.1f megapixels), over the limit of %s megapixels per page",
 				cfg.Width, cfg.Height, float64(px)/1e6, trimFloat(float64(lim.MaxPixels)/1e6)),
 			fmt.Sprintf("图像为 %d×%d 像素（%s 万像素），超过每页 %s 万像素的上限",
 				cfg.Width, cfg.Height, trimFloat(float64(px)/1e4), trimFloat(float64(lim.MaxPixels)/1e4)))
 	}
 	if min(cfg.Width, cfg.Height) < lim.MinSide {
-		return Page{}, reject(name,
+		return Page{}, nil, reject(name,
 			fmt.Sprintf("the image is only %d×%d pixels; a page image must be at least %d pixels on each side",
 				cfg.Width, cfg.Height, lim.MinSide),
 			fmt.Sprintf("图像仅 %d×%d 像素；页面图片每边至少需要 %d 像素", cfg.Width, cfg.Height, lim.MinSide))
@@ -137,7 +147,7 @@ func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
 	if k.format == "tiff" {
 		info, _ = parseTIFF(data)
 		if info.pages > 1 {
-			return Page{}, reject(name,
+			return Page{}, nil, reject(name,
 				fmt.Sprintf("this is a multi-page TIFF (%d pages); upload each page as its own file, or the whole document as one PDF", info.pages),
 				fmt.Sprintf("这是多页 TIFF（%d 页）；请将每页另存为单独的文件上传，或将整份文件作为一个 PDF 上传", info.pages))
 		}
@@ -145,10 +155,10 @@ func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
 
 	img, err := decode(k.format, data)
 	if err != nil {
-		return Page{}, undecodable(name, k, err)
+		return Page{}, nil, undecodable(name, k, err)
 	}
 	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return Page{}, undecodable(name, k, nil)
+		return Page{}, nil, undecodable(name, k, nil)
 	}
 
 	p := Page{Name: name, Format: k.format, Width: cfg.Width, Height: cfg.Height, Data: data}
@@ -163,7 +173,7 @@ func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
 		p.DPI = info.dpi()
 		p.Color = tiffColor(info, cfg.ColorModel)
 	}
-	return p, nil
+	return p, img, nil
 }
 
 func tooLarge(name string, limit int64) *RejectError {

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-func inspect(t *testing.T, name string, data []byte) Page {
+func mustInspect(t *testing.T, name string, data []byte) Page {
 	t.Helper()
 	p, err := Inspect(name, bytes.NewReader(data), DefaultLimits())
 	if err != nil {
@@ -48,7 +48,7 @@ func TestInspectAccepts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range accepted(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			p := inspect(t, tc.name, tc.data)
+			p := mustInspect(t, tc.name, tc.data)
 			if p.Format != tc.format || p.Width != tc.w || p.Height != tc.h || p.Color != tc.color {
 				t.Errorf("got %s %d×%d %s, want %s %d×%d %s", p.Format, p.Width, p.Height, p.Color, tc.format, tc.w, tc.h, tc.color)
 			}
@@ -73,7 +73,7 @@ func TestInspectFormatFromContent(t *testing.T) {
 		{"scan.pdf", "tiff", encodeTIFF(t, sheet(200, 300))},
 		{"scan", "jpeg", encodeJPEG(t, sheet(200, 300))},
 	} {
-		if p := inspect(t, tc.name, tc.data); p.Format != tc.format {
+		if p := mustInspect(t, tc.name, tc.data); p.Format != tc.format {
 			t.Errorf("%s: Format = %q, want %q", tc.name, p.Format, tc.format)
 		}
 	}
@@ -95,7 +95,7 @@ func TestInspectRejects(t *testing.T) {
 	if err := gif.Encode(&gifData, sheet(200, 300), nil); err != nil {
 		t.Fatal(err)
 	}
-	pdf, err := Assemble([]Page{inspect(t, "p.png", encodePNG(t, sheet(200, 300)))})
+	pdf, err := Assemble([]Page{mustInspect(t, "p.png", encodePNG(t, sheet(200, 300)))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestInspectRejects(t *testing.T) {
 func TestInspectTIFFThumbnailIsNotAPage(t *testing.T) {
 	t.Parallel()
 	data := rawTIFF(rawPage{w: 850, h: 1100, bits: 8, xRes: 100}, rawPage{w: 85, h: 110, bits: 8, reduced: true})
-	p := inspect(t, "scan.tif", data)
+	p := mustInspect(t, "scan.tif", data)
 	if p.Width != 850 || p.Height != 1100 || p.DPI != 100 {
 		t.Errorf("got %d×%d at %v DPI, want the full page, 850×1100 at 100 DPI", p.Width, p.Height, p.DPI)
 	}
@@ -149,7 +149,7 @@ func TestInspectFileSizeLimit(t *testing.T) {
 	// A valid PNG padded after IEND, which decoders ignore, to exactly the limit.
 	img := encodePNG(t, sheet(300, 400))
 	atLimit := append(img, make([]byte, int(lim.MaxFileBytes)-len(img))...)
-	if p := inspect(t, "big.png", atLimit); p.Width != 300 {
+	if p := mustInspect(t, "big.png", atLimit); p.Width != 300 {
 		t.Errorf("a file of exactly 20 MiB: width %d, want 300", p.Width)
 	}
 
@@ -261,7 +261,7 @@ func TestInspectDPI(t *testing.T) {
 		{"tiff without resolution", rawTIFF(rawPage{w: 200, h: 300, bits: 8}), 0},
 		{"bilevel tiff 300 DPI", rawTIFF(rawPage{w: 200, h: 300, bits: 1, xRes: 300}), 300},
 	} {
-		if p := inspect(t, "scan", tc.data); p.DPI != tc.dpi {
+		if p := mustInspect(t, "scan", tc.data); p.DPI != tc.dpi {
 			t.Errorf("%s: DPI = %v, want %v", tc.name, p.DPI, tc.dpi)
 		}
 	}

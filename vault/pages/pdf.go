@@ -132,13 +132,13 @@ func layoutDPI(recorded float64, w, h int) float64 {
 
 // CheckPDF validates an uploaded PDF (pdfcpu, relaxed mode, which accepts the small faults
 // common in scanner output) and returns its page count. It refuses a file over
-// lim.MaxFileBytes, anything that is not a PDF, an encrypted PDF (even one that opens
+// lim.MaxPDFBytes, anything that is not a PDF, an encrypted PDF (even one that opens
 // without a password: it cannot be sealed as it is), a PDF without pages and one with more
 // than lim.MaxPages pages, with a *RejectError.
 func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 	lim = lim.orDefaults()
-	if int64(len(data)) > lim.MaxFileBytes {
-		return 0, tooLarge(name, lim.MaxFileBytes)
+	if int64(len(data)) > lim.MaxPDFBytes {
+		return 0, tooLarge(name, lim.MaxPDFBytes)
 	}
 	if len(data) == 0 {
 		return 0, reject(name, "the file is empty", "文件为空")

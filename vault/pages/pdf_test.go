@@ -23,9 +23,9 @@ import (
 func threePages(t *testing.T) ([]Page, []types.Dim) {
 	t.Helper()
 	return []Page{
-			inspect(t, "a4.png", withPHYs(encodePNG(t, sheet(1654, 2339)), 7874, 1)),
-			inspect(t, "photo.jpg", withJFIF(encodeJPEG(t, colourSheet(600, 400)), 1, 150)),
-			inspect(t, "slip.tif", encodeTIFF(t, colourSheet(300, 500))),
+			mustInspect(t, "a4.png", withPHYs(encodePNG(t, sheet(1654, 2339)), 7874, 1)),
+			mustInspect(t, "photo.jpg", withJFIF(encodeJPEG(t, colourSheet(600, 400)), 1, 150)),
+			mustInspect(t, "slip.tif", encodeTIFF(t, colourSheet(300, 500))),
 		}, []types.Dim{
 			{Width: 1654 * 72 / 200.0, Height: 2339 * 72 / 200.0}, // 595.4 × 842.0, A4
 			{Width: 600 * 72 / 150.0, Height: 400 * 72 / 150.0},
@@ -156,10 +156,10 @@ func TestAssembleDefaultDPI(t *testing.T) {
 		page Page
 		want types.Dim
 	}{
-		{"no resolution recorded", inspect(t, "a.png", encodePNG(t, sheet(400, 200))), types.Dim{Width: 144, Height: 72}},
-		{"placeholder JFIF density", inspect(t, "b.jpg", withJFIF(encodeJPEG(t, sheet(400, 200)), 1, 1)), types.Dim{Width: 144, Height: 72}},
+		{"no resolution recorded", mustInspect(t, "a.png", encodePNG(t, sheet(400, 200))), types.Dim{Width: 144, Height: 72}},
+		{"placeholder JFIF density", mustInspect(t, "b.jpg", withJFIF(encodeJPEG(t, sheet(400, 200)), 1, 1)), types.Dim{Width: 144, Height: 72}},
 		{"DPI set by the caller", Page{Name: "c.png", DPI: 400, Data: encodePNG(t, sheet(400, 200))}, types.Dim{Width: 72, Height: 36}},
-		{"bilevel fax TIFF at 300 DPI", inspect(t, "d.tif", rawTIFF(rawPage{w: 2550, h: 3300, bits: 1, xRes: 300})), types.Dim{Width: 612, Height: 792}},
+		{"bilevel fax TIFF at 300 DPI", mustInspect(t, "d.tif", rawTIFF(rawPage{w: 2550, h: 3300, bits: 1, xRes: 300})), types.Dim{Width: 612, Height: 792}},
 	} {
 		pdf := assemble(t, []Page{tc.page})
 		dims, err := api.PageDims(bytes.NewReader(pdf), pdfConfig())
@@ -177,7 +177,7 @@ func TestAssembleEveryAcceptedKind(t *testing.T) {
 	t.Parallel()
 	for _, tc := range accepted(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			pdf := assemble(t, []Page{inspect(t, tc.name, tc.data)})
+			pdf := assemble(t, []Page{mustInspect(t, tc.name, tc.data)})
 			for _, mode := range []int{model.ValidationRelaxed, model.ValidationStrict} {
 				conf := pdfConfig()
 				conf.ValidationMode = mode
@@ -194,7 +194,7 @@ func TestAssembleEveryAcceptedKind(t *testing.T) {
 
 func TestAssembleRefusesWhatIsNotAnImage(t *testing.T) {
 	t.Parallel()
-	good := inspect(t, "1.png", encodePNG(t, sheet(200, 300)))
+	good := mustInspect(t, "1.png", encodePNG(t, sheet(200, 300)))
 	_, err := Assemble([]Page{good, {Name: "2.png", Format: "png", Data: []byte("not a picture at all")}})
 	rejected(t, err, "2.png", "a text file, not a JPEG, PNG or TIFF page image")
 
@@ -229,7 +229,7 @@ func TestCheckPDF(t *testing.T) {
 		{"locked.pdf", userPW, DefaultLimits(), "encrypted or password-protected"},
 		{"restricted.pdf", ownerOnly, DefaultLimits(), "encrypted or password-protected"},
 		{"long.pdf", pdf, twoPages, "the PDF has 3 pages, more than the limit of 2"},
-		{"big.pdf", pdf, Limits{MaxFileBytes: int64(len(pdf)) - 1}, "larger than the"},
+		{"big.pdf", pdf, Limits{MaxPDFBytes: int64(len(pdf)) - 1}, "larger than the"},
 		{"empty.pdf", nil, DefaultLimits(), "empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

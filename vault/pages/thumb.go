@@ -25,10 +25,15 @@ func Thumbnail(p Page) ([]byte, error) {
 	if err != nil {
 		return nil, undecodable(p.Name, k, err)
 	}
-	sb := src.Bounds()
-	if sb.Empty() {
+	if src.Bounds().Empty() {
 		return nil, undecodable(p.Name, k, nil)
 	}
+	return thumbnailOf(p.Name, src)
+}
+
+// thumbnailOf is Thumbnail of pixels already decoded.
+func thumbnailOf(name string, src image.Image) ([]byte, error) {
+	sb := src.Bounds()
 	w, h := sb.Dx(), sb.Dy()
 	if w > ThumbWidth {
 		w, h = ThumbWidth, max(1, (h*ThumbWidth+sb.Dx()/2)/sb.Dx())
@@ -43,14 +48,16 @@ func Thumbnail(p Page) ([]byte, error) {
 		dst = image.NewRGBA(r)
 	}
 	draw.Draw(dst, r, image.White, image.Point{}, draw.Src)
-	// Bilinear with its support scaled to the reduction still averages every source pixel
-	// (no aliasing on text), at a quarter of Catmull-Rom's taps; this is a preview.
-	draw.BiLinear.Scale(dst, r, src, sb, draw.Over, nil)
+	// A preview: ApproxBiLinear samples four source pixels per thumbnail pixel, which
+	// aliases fine print a little but takes a tenth of the time of BiLinear's full-support
+	// filter (4 ms against 34 ms for a 1133×1602 scan, most of an ingest's CPU after the
+	// decode); the page itself is in the PDF untouched.
+	draw.ApproxBiLinear.Scale(dst, r, src, sb, draw.Over, nil)
 
 	var buf bytes.Buffer
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
 	if err := enc.Encode(&buf, dst); err != nil {
-		return nil, fmt.Errorf("pages: thumbnail %q: %w", clip(p.Name), err)
+		return nil, fmt.Errorf("pages: thumbnail %q: %w", clip(name), err)
 	}
 	return buf.Bytes(), nil
 }

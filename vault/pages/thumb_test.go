@@ -16,10 +16,10 @@ func TestThumbnail(t *testing.T) {
 		page Page
 		w, h int
 	}{
-		{"A4 grey scan", inspect(t, "a4.png", encodePNG(t, sheet(1654, 2339))), 320, 453},
-		{"landscape photo", inspect(t, "photo.jpg", encodeJPEG(t, colourSheet(1200, 800))), 320, 213},
-		{"TIFF", inspect(t, "slip.tif", encodeTIFF(t, colourSheet(640, 1000))), 320, 500},
-		{"narrow slip, kept as it is", inspect(t, "slip.png", encodePNG(t, sheet(200, 300))), 200, 300},
+		{"A4 grey scan", mustInspect(t, "a4.png", encodePNG(t, sheet(1654, 2339))), 320, 453},
+		{"landscape photo", mustInspect(t, "photo.jpg", encodeJPEG(t, colourSheet(1200, 800))), 320, 213},
+		{"TIFF", mustInspect(t, "slip.tif", encodeTIFF(t, colourSheet(640, 1000))), 320, 500},
+		{"narrow slip, kept as it is", mustInspect(t, "slip.png", encodePNG(t, sheet(200, 300))), 200, 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Thumbnail(tc.page)
@@ -57,7 +57,7 @@ func TestThumbnailTransparentIsPaper(t *testing.T) {
 			img.SetNRGBA(x, y, color.NRGBA{0, 0, 0, 0xff})
 		}
 	}
-	b, err := Thumbnail(inspect(t, "alpha.png", encodePNG(t, img)))
+	b, err := Thumbnail(mustInspect(t, "alpha.png", encodePNG(t, img)))
 	if err != nil {
 		t.Fatal(err)
 	}

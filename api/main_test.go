@@ -1,0 +1,14 @@
+package api
+
+import (
+	"os"
+	"testing"
+
+	"sealvault/vault/pages"
+)
+
+// TestMain serves page workers: ingest runs them as this executable started again.
+func TestMain(m *testing.M) {
+	pages.WorkerMain()
+	os.Exit(m.Run())
+}
