@@ -32,7 +32,7 @@ test: prereqs-test build vet versitygw
 # S3 server as the tests (about 6 minutes): ingest against raw Put on both backends at
 # concurrency 1, 4 and 16, then the memory of large uploads. Not part of `make test`.
 bench: prereqs-test build versitygw
-	tools/with-testdb.sh $(GO) test -run '^$$' -bench 'Ingest/|RawPut' -benchtime=48x -count=1 ./vault/
+	tools/with-testdb.sh $(GO) test -run '^$$' -bench '^(Ingest|RawPut)$$' -benchtime=48x -count=1 ./vault/
 	tools/with-testdb.sh $(GO) test -run '^$$' -bench 'IngestMemory' -benchtime=3x -count=1 ./vault/
 
 # The S3 server the tests run against (internal/s3test): versitygw at the version pinned in

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/internal/identity"
+	"sealvault/seal"
 	"sealvault/vault"
 	"sealvault/vault/pages"
 )
@@ -27,6 +28,8 @@ type Problem struct {
 	Detail    string       `json:"detail"`
 	RequestID string       `json:"request_id,omitempty"`
 	Errors    []FieldError `json:"errors,omitempty"`
+	// Rule names the seal-use rule that refused the action (seal-use-refused only).
+	Rule string `json:"rule,omitempty"`
 }
 
 // FieldError names one invalid part of a request and why it is invalid.
@@ -56,6 +59,7 @@ var (
 	probTooLarge    = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
 	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
 	probRejected    = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
+	probRefused     = problemKind{"seal-use-refused", 403, "用印制度不允许此操作", "Refused by the seal-use regime"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
 	probCorrupt     = problemKind{"stored-object-corrupt", 500, "存储的文件已损坏", "Stored object corrupt"}
 	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
@@ -67,6 +71,7 @@ type apiError struct {
 	detailZh string
 	detailEn string
 	fields   []FieldError
+	rule     string
 	cause    error // logged, never shown
 }
 
@@ -121,6 +126,22 @@ func toAPIError(err error) *apiError {
 		e := problem(probRejected, fmt.Sprintf("文件「%s」%s", re.File, re.ReasonZh), fmt.Sprintf("File %q %s", re.File, re.Reason))
 		e.fields = []FieldError{{Field: re.File, Reason: re.Reason}}
 		return e
+	}
+	var refusal *seal.Refusal
+	if errors.As(err, &refusal) {
+		e := problem(probRefused, refusal.DetailZh, refusal.Detail)
+		e.rule = refusal.Rule
+		return e
+	}
+	var sc *seal.ConflictError
+	if errors.As(err, &sc) {
+		return problem(probConflict, sc.DetailZh, sc.Detail)
+	}
+	if errors.Is(err, seal.ErrNotFound) {
+		return problem(probNotFound, "请求的对象不存在，或您无权查看", "No such object, or not one you may see")
+	}
+	if errors.Is(err, seal.ErrForbidden) {
+		return problem(probForbidden, "您的角色或部门无权对该对象执行此操作", "Your roles or department do not allow this on that object")
 	}
 	if errors.Is(err, vault.ErrCorrupt) {
 		return &apiError{kind: probCorrupt, detailZh: "存储的文件未通过完整性校验，未予返回；请联系管理员运行 sealvault scrub 并从备份恢复",
@@ -184,6 +205,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			Detail:    ae.detailZh,
 			RequestID: requestID(c),
 			Errors:    ae.fields,
+			Rule:      ae.rule,
 		}
 		if english(c.Request()) {
 			p.Title, p.Detail = ae.kind.titleEn, ae.detailEn

@@ -32,6 +32,10 @@ func (s *Server) routes() []route {
 	admin := roles(identity.RoleAdmin)
 	auditors := roles(identity.RoleAuditor, identity.RoleAdmin)
 	readers := roles(identity.RoleWindow, identity.RoleAdmin)
+	sealAdmins := roles(identity.RoleSealAdmin, identity.RoleAdmin)
+	requesters := roles(identity.RoleWindow, identity.RoleSealer)
+	auditorsAndSealAdmins := roles(identity.RoleAuditor, identity.RoleAdmin, identity.RoleSealAdmin)
+	registerReaders := roles(identity.RoleAuditor, identity.RoleAdmin, identity.RoleSealAdmin, identity.RoleSealer, identity.RoleCustodian, identity.RoleWindow)
 	return []route{
 		{Method: http.MethodGet, Path: "/healthz", Public: true, Handler: s.healthz},
 		{Method: http.MethodGet, Path: "/readyz", Public: true, Handler: s.readyz},
@@ -58,6 +62,33 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/materials/:id", Roles: readers, Handler: s.getMaterial},
 		{Method: http.MethodGet, Path: "/api/v1/materials/:id/content", Roles: readers, Handler: s.materialContent},
 		{Method: http.MethodGet, Path: "/api/v1/materials/:id/thumbnail", Roles: readers, Handler: s.materialThumbnail},
+
+		{Method: http.MethodGet, Path: "/api/v1/ca/root.pem", Public: true, Handler: s.caRoot},
+		{Method: http.MethodGet, Path: "/api/v1/ca/crl", Public: true, Handler: s.caCRL},
+
+		{Method: http.MethodGet, Path: "/api/v1/seals", Roles: anyone, Handler: s.listSeals},
+		{Method: http.MethodPost, Path: "/api/v1/seals", Roles: sealAdmins, Handler: s.createSeal},
+		{Method: http.MethodGet, Path: "/api/v1/seals/:id", Roles: anyone, Handler: s.getSeal},
+		{Method: http.MethodGet, Path: "/api/v1/seals/:id/certificate", Roles: anyone, Handler: s.sealCertificate},
+		{Method: http.MethodPost, Path: "/api/v1/seals/:id/status", Roles: sealAdmins, Handler: s.changeSealStatus},
+		{Method: http.MethodPost, Path: "/api/v1/seals/:id/image", Roles: sealAdmins, Handler: s.addSealImage},
+
+		{Method: http.MethodGet, Path: "/api/v1/authorizations", Roles: anyone, Handler: s.listAuthorizations},
+		{Method: http.MethodPost, Path: "/api/v1/authorizations", Roles: sealAdmins, Handler: s.createAuthorization},
+		{Method: http.MethodGet, Path: "/api/v1/authorizations/:id", Roles: anyone, Handler: s.getAuthorization},
+		{Method: http.MethodPost, Path: "/api/v1/authorizations/:id/revoke", Roles: sealAdmins, Handler: s.revokeAuthorization},
+
+		{Method: http.MethodPost, Path: "/api/v1/documents", Roles: requesters, Upload: true, Handler: s.uploadDocument},
+		{Method: http.MethodPost, Path: "/api/v1/seal-requests", Roles: requesters, Handler: s.createSealRequest},
+		{Method: http.MethodGet, Path: "/api/v1/seal-requests", Roles: anyone, Handler: s.listSealRequests},
+		{Method: http.MethodGet, Path: "/api/v1/seal-requests/:id", Roles: anyone, Handler: s.getSealRequest},
+		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/approve", Roles: roles(identity.RoleCustodian), Handler: s.decideSealRequest(true)},
+		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/reject", Roles: roles(identity.RoleCustodian), Handler: s.decideSealRequest(false)},
+		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/apply", Roles: requesters, Handler: s.applySealRequest},
+		{Method: http.MethodGet, Path: "/api/v1/seal-uses", Roles: auditorsAndSealAdmins, Handler: s.listSealUses},
+		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id", Roles: registerReaders, Handler: s.getSealUse},
+		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id/content", Roles: registerReaders, Handler: s.sealUseContent},
+		{Method: http.MethodPost, Path: "/api/v1/verify", Roles: anyone, Upload: true, Handler: s.verifyPDF},
 
 		{Method: http.MethodGet, Path: "/api/v1/audit/events", Roles: auditors, Handler: s.auditEvents},
 		{Method: http.MethodGet, Path: "/api/v1/audit/checkpoint", Roles: auditors, Handler: s.auditCheckpoint},

@@ -20,6 +20,7 @@ import (
 
 	"sealvault/audit"
 	"sealvault/internal/identity"
+	"sealvault/seal"
 	"sealvault/vault"
 	"sealvault/vault/pages"
 )
@@ -43,6 +44,8 @@ type Deps struct {
 	Ingester   *vault.Ingester
 	HolderKeys *vault.HolderKeys
 	PageLimits pages.Limits
+	// Seals is the seal registry and regime.
+	Seals *seal.Service
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for the client
 	// address; empty means the TCP peer address is the client address.
 	TrustedProxies []*net.IPNet

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
+	"sealvault/seal"
+	"sealvault/seal/keys"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 	"sealvault/vault/pages"
@@ -33,6 +36,7 @@ type bundle struct {
 	keysH  *vault.HolderKeys
 	logs   testkit.SyncBuffer // the server's JSON log lines
 	work   string             // where uploads are spooled and worked on
+	seals  *seal.Service
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -60,13 +64,19 @@ func setup(t *testing.T) *bundle {
 	if b.keysH, err = vault.ParseHolderKeys(vault.GenerateHolderKeys()); err != nil {
 		t.Fatal(err)
 	}
+	custody := keys.NewSoftCustody(mustKEK(t))
+	root, err := seal.OpenCA(ctx, b.pool, custody, "测试电子印章根证书", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.seals = &seal.Service{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Custody: custody, CA: root}
 	lim := pages.DefaultLimits()
 	lim.MaxPages = 5
 	lim.MaxFileBytes = 256 << 10 // a page image; PDFs keep the default
 	b.work = t.TempDir()
 	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
-		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim,
+		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals,
 		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +127,16 @@ func (b *bundle) do(t *testing.T, method, path, token string, body any) *httptes
 	}
 	rec := httptest.NewRecorder()
 	b.srv.ServeHTTP(rec, req)
+	b.logInternal(t, rec)
 	return rec
+}
+
+// logInternal shows the server's log with a 500, whose cause the client never sees.
+func (b *bundle) logInternal(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if rec.Code == http.StatusInternalServerError {
+		t.Logf("server log at the 500:\n%s", b.logs.String())
+	}
 }
 
 // doRaw sends body with the given content type and extra header pairs.
@@ -132,6 +151,7 @@ func (b *bundle) doRaw(t *testing.T, method, path, contentType, body string, hea
 	}
 	rec := httptest.NewRecorder()
 	b.srv.ServeHTTP(rec, req)
+	b.logInternal(t, rec)
 	return rec
 }
 
@@ -167,4 +187,13 @@ func count(t *testing.T, pool *pgxpool.Pool, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func mustKEK(t *testing.T) *keys.KEK {
+	t.Helper()
+	k, err := keys.ParseKEK(keys.GenerateKEK())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -63,9 +63,10 @@ func (s *spec) validate(next echo.HandlerFunc) echo.HandlerFunc {
 			Options: &openapi3filter.Options{
 				MultiError:         true,
 				AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-				// Uploads are streamed to their handler, which checks each part itself;
-				// validating them here would hold the whole body in memory.
-				ExcludeRequestBody: strings.HasPrefix(req.Header.Get(echo.HeaderContentType), "multipart/"),
+				// Uploads (multipart, PDFs, images) are streamed to their handler, which
+				// checks them itself; validating them here would hold the whole body in
+				// memory. JSON bodies are validated.
+				ExcludeRequestBody: streamed(req.Header.Get(echo.HeaderContentType)),
 			},
 		})
 		if err != nil {
@@ -73,6 +74,16 @@ func (s *spec) validate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// streamed reports whether a body of this content type goes to its handler unvalidated.
+func streamed(contentType string) bool {
+	for _, p := range []string{"multipart/", "application/pdf", "image/png"} {
+		if strings.HasPrefix(contentType, p) {
+			return true
+		}
+	}
+	return false
 }
 
 var propertyRE = regexp.MustCompile(`^property "([^"]+)" is (missing|unsupported)$`)

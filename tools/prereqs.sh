@@ -18,6 +18,12 @@ esac
 # The service renders thumbnails of uploaded PDFs with poppler's pdftoppm; the tests check
 # PDFs with pdfinfo as well.
 command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# The seal tests check signed PDFs with poppler's pdfsig, trusting a test root through an NSS
+# database made with certutil, and with qpdf --check.
+if [ "$mode" = test ]; then
+  command -v certutil >/dev/null || need+=(libnss3-tools)
+  command -v qpdf >/dev/null || need+=(qpdf)
+fi
 if ! command -v runuser >/dev/null; then need+=(util-linux); fi
 
 if ((${#need[@]})); then

@@ -339,26 +339,25 @@ func ListMaterials(ctx context.Context, db Querier, keys *HolderKeys, viewer Vie
 	return ms, nil
 }
 
-// materialDigestsSQL lists every digest a material row names.
-const materialDigestsSQL = `
-	SELECT content_digest FROM materials
-	UNION SELECT thumbnail_digest FROM materials WHERE thumbnail_digest IS NOT NULL
-	UNION SELECT digest FROM material_pages`
+// The view vault_references (migrations) lists every object digest any row names:
+// materials, their pages and thumbnails, seal images, documents to seal, seal uses. A table
+// that names objects joins the view in its migration.
+const referencedDigestsSQL = `SELECT DISTINCT digest FROM vault_references`
 
-// MaterialDigests yields every object digest named by a material record, for scrub to
-// report objects that are missing from the blob store.
-func MaterialDigests(ctx context.Context, db Querier) iter.Seq2[Digest, error] {
+// ReferencedDigests yields every object digest named by a row, for scrub to report objects
+// that are missing from the blob store.
+func ReferencedDigests(ctx context.Context, db Querier) iter.Seq2[Digest, error] {
 	return func(yield func(Digest, error) bool) {
-		rows, err := db.Query(ctx, materialDigestsSQL)
+		rows, err := db.Query(ctx, referencedDigestsSQL)
 		if err != nil {
-			yield(Digest{}, fmt.Errorf("vault: material digests: %w", err))
+			yield(Digest{}, fmt.Errorf("vault: referenced digests: %w", err))
 			return
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var s string
 			if err := rows.Scan(&s); err != nil {
-				yield(Digest{}, fmt.Errorf("vault: material digests: %w", err))
+				yield(Digest{}, fmt.Errorf("vault: referenced digests: %w", err))
 				return
 			}
 			d, err := ParseDigest(s)
@@ -367,19 +366,16 @@ func MaterialDigests(ctx context.Context, db Querier) iter.Seq2[Digest, error] {
 			}
 		}
 		if err := rows.Err(); err != nil {
-			yield(Digest{}, fmt.Errorf("vault: material digests: %w", err))
+			yield(Digest{}, fmt.Errorf("vault: referenced digests: %w", err))
 		}
 	}
 }
 
-// MaterialReferences is the Referencer GC consults: a digest is referenced while any
-// material record names it.
-func MaterialReferences(db Querier) Referencer {
+// References is the Referencer GC consults: a digest is referenced while any row names it.
+func References(db Querier) Referencer {
 	return ReferencerFunc(func(ctx context.Context, d Digest) (bool, error) {
 		var ok bool
-		err := db.QueryRow(ctx, `
-			SELECT EXISTS (SELECT 1 FROM materials WHERE content_digest = $1 OR thumbnail_digest = $1)
-			    OR EXISTS (SELECT 1 FROM material_pages WHERE digest = $1)`, d.String()).Scan(&ok)
+		err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM vault_references WHERE digest = $1)`, d.String()).Scan(&ok)
 		if err != nil {
 			return false, fmt.Errorf("vault: references of %s: %w", d, err)
 		}

@@ -60,7 +60,9 @@ type UploadReadError struct {
 	Err  error
 }
 
-func (e *UploadReadError) Error() string { return fmt.Sprintf("vault: reading upload %q: %v", e.Name, e.Err) }
+func (e *UploadReadError) Error() string {
+	return fmt.Sprintf("vault: reading upload %q: %v", e.Name, e.Err)
+}
 func (e *UploadReadError) Unwrap() error { return e.Err }
 
 type readErrs struct {

@@ -49,6 +49,8 @@ type Config struct {
 	AuditIntegrateInterval  time.Duration
 
 	HolderKey   string
+	SealKEK     string
+	CAName      string
 	UploadLimit string
 
 	BlobStore         string
@@ -97,6 +99,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AuditCheckpointInterval, "audit-checkpoint-interval", time.Minute, "sign a checkpoint at least this often while events arrive")
 	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
 	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
+	fs.StringVar(&c.SealKEK, "seal-kek", "", "32 random bytes, base64: AES-256 key-encryption key of the seal and CA private keys (empty: made on first start in keys/seal-kek.key under --data-dir)")
+	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
 	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
 	fs.StringVar(&c.BlobDir, "blob-dir", "", "directory of the fs blob store (empty: blobs under --data-dir)")
@@ -109,7 +113,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.S3Prefix, "s3-prefix", "", "key prefix inside the bucket, e.g. blobs/")
 	fs.StringVar(&c.S3SpoolDir, "s3-spool-dir", "", "local directory for uploads in flight (empty: the system temporary directory)")
 	fs.BoolVar(&c.S3DisableChecksum, "s3-disable-checksum", false, "do not send x-amz-checksum-sha256 (for services that refuse it)")
-	for _, name := range []string{"database-url", "s3-secret-key", "holder-key"} {
+	for _, name := range []string{"database-url", "s3-secret-key", "holder-key", "seal-kek"} {
 		_ = fs.SetAnnotation(name, secretAnnotation, []string{"true"})
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sealvault/internal/identity"
+	"sealvault/seal"
 )
 
 // demoLogin is one demo account printed at start.
@@ -125,4 +128,73 @@ func printBanner(w io.Writer, addr string, logins []demoLogin) {
 	}
 	b.WriteString("\nPress Ctrl-C to stop.\n\n")
 	fmt.Fprint(w, b.String())
+}
+
+// demoSealEvents is how many audit events seedDemoSeals writes: the seal's registration,
+// image and activation, and the letter.
+const demoSealEvents = 4
+
+// seedDemoSeals registers, once, the business-special seal of the district market regulator
+// (kept by the demo custodian, who is also its supervisor), with a demo image, active, and
+// the regulator's letter delegating it to the district center's window for the food business
+// licence item, each use needing approval. It acts as the demo seal administrator.
+func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service, log *slog.Logger) error {
+	const name = "天河区市场监督管理局行政审批专用章"
+	// Serialise concurrent first starts: the lock is held on a connection of its own while
+	// the seal service works through the pool.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtext('sealvault.demo.seals'))`); err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('sealvault.demo.seals'))`)
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM seals WHERE name = $1)`, name).Scan(&exists); err != nil || exists {
+		return err
+	}
+	admin, err := identity.UserByUsername(ctx, pool, "sealadmin")
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	custodian, err := identity.UserByUsername(ctx, pool, "custodian")
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	owner, err := identity.DepartmentByCode(ctx, pool, "TH-SCJG")
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	center, err := identity.DepartmentByCode(ctx, pool, "TH-ZWFW")
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	// Each act has a request id of its own, as it would through the API.
+	n := 0
+	act := func() seal.Actor { n++; return seal.Actor{User: admin, RequestID: fmt.Sprintf("demo-seal-%d", n)} }
+	now := time.Now()
+	sl, err := seals.CreateSeal(ctx, act(), seal.NewSeal{Name: name, Type: seal.TypeBusiness, DepartmentID: owner.ID,
+		SupervisorID: custodian.ID, CustodianIDs: []uuid.UUID{custodian.ID},
+		ValidFrom: now.AddDate(0, 0, -30).Format(time.DateOnly), ValidUntil: now.AddDate(3, 0, 0).Format(time.DateOnly)})
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	if _, err := seals.AddImage(ctx, act(), sl.ID, seal.DemoImage()); err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	if _, err := seals.Transition(ctx, act(), sl.ID, seal.StatusActive, "演示数据：备案后启用"); err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	letter, err := seals.CreateAuthorization(ctx, act(), seal.NewAuthorization{GrantorDepartmentID: owner.ID,
+		GranteeDepartmentID: center.ID, Items: []string{"440106-FOOD-001"}, Powers: []string{seal.PowerReceive, seal.PowerSeal},
+		SealIDs: []uuid.UUID{sl.ID}, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
+		ValidUntil: now.AddDate(1, 0, 0).Format(time.DateOnly), ApprovalRequired: true,
+		Note: "食品经营许可：综合窗口受理并按用印制度申请使用本局行政审批专用章"})
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	log.Info("demo seals", "seal", sl.Ref, "authorization", letter.Ref)
+	return nil
 }

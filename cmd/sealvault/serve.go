@@ -81,6 +81,15 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	seals, err := a.sealService(ctx, db.pool, blobs)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Demo {
+		if err := seedDemoSeals(ctx, db.pool, seals, a.log); err != nil {
+			return err
+		}
+	}
 	limits := pages.DefaultLimits()
 	ingester := &vault.Ingester{DB: db.pool, Blobs: blobs, Pins: vault.NewPins(db.pool), Keys: hkeys, Limits: limits, Log: a.log}
 	reg := prometheus.NewRegistry()
@@ -88,7 +97,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	srv, err := api.New(api.Deps{
 		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
-		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits,
+		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
 	})
 	if err != nil {
 		return err

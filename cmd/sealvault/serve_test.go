@@ -58,7 +58,7 @@ type service struct {
 // startServe runs `sealvault serve --demo` on a fresh loopback port against dbURL, keeping
 // its state in dataDir, and waits until /readyz answers 200. The service is stopped at
 // cleanup at the latest.
-func startServe(t *testing.T, dbURL, dataDir string) *service {
+func startServe(t *testing.T, dbURL, dataDir string, extra ...string) *service {
 	t.Helper()
 	clearEnv(t)
 	addr := freeAddr(t)
@@ -73,7 +73,7 @@ func startServe(t *testing.T, dbURL, dataDir string) *service {
 	}
 	root := newRoot()
 	root.SetOut(s.out)
-	root.SetArgs([]string{"serve", "--demo", "--database-url", dbURL, "--listen", addr, "--data-dir", dataDir})
+	root.SetArgs(append([]string{"serve", "--demo", "--database-url", dbURL, "--listen", addr, "--data-dir", dataDir}, extra...))
 	go func() { s.done <- root.ExecuteContext(ctx) }()
 	t.Cleanup(func() {
 		if err := s.stop(); err != nil {
@@ -434,9 +434,14 @@ func TestServeTwiceOnTheSameState(t *testing.T) {
 		t.Fatalf("second serve: %v", err)
 	}
 
-	// The same database with other keys: the token must not be accepted, or the check above
-	// proves nothing.
-	other := startServe(t, dbURL, t.TempDir())
+	// The same database with other token keys: the token must not be accepted, or the check
+	// above proves nothing. (The seal key-encryption key must be the same: the CA's key in
+	// the database is sealed under it, and serve refuses to start without it.)
+	kek, err := os.ReadFile(filepath.Join(dataDir, "keys", "seal-kek.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := startServe(t, dbURL, t.TempDir(), "--seal-kek", strings.TrimSpace(string(kek)))
 	if status, _ := other.me(t, token); status != http.StatusUnauthorized {
 		t.Errorf("GET /api/v1/me on a service with other signing keys: status %d, want 401", status)
 	}

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"sealvault/seal"
+	"sealvault/seal/keys"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 	"sealvault/vault/s3store"
@@ -49,7 +52,7 @@ func (a *app) scrubCmd() *cobra.Command {
 			defer db.close(context.WithoutCancel(ctx))
 			// Every object a material names must be present; every object present must
 			// match its name.
-			expected := vault.MaterialDigests(ctx, db.pool)
+			expected := vault.ReferencedDigests(ctx, db.pool)
 			bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(cmd.ErrOrStderr()),
 				progressbar.OptionSetDescription("scrubbing objects"), progressbar.OptionShowBytes(true),
 				progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
@@ -95,7 +98,7 @@ func (a *app) gcCmd() *cobra.Command {
 				return err
 			}
 			defer db.close(context.WithoutCancel(ctx))
-			rep, err := vault.GC(ctx, b, vault.NewPins(db.pool), vault.MaterialReferences(db.pool), grace, time.Now())
+			rep, err := vault.GC(ctx, b, vault.NewPins(db.pool), vault.References(db.pool), grace, time.Now())
 			if err != nil {
 				return err
 			}
@@ -150,4 +153,30 @@ func (a *app) holderKeys() (*vault.HolderKeys, error) {
 		return vault.ParseHolderKeys(key)
 	}
 	return nil, fmt.Errorf("holder key: %s stays empty", file)
+}
+
+// sealService opens key custody under the seal key-encryption key (--seal-kek, or the file
+// keys/seal-kek.key under --data-dir, made on first start) and the internal CA (made on
+// first start).
+func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.Backend) (*seal.Service, error) {
+	var kek *keys.KEK
+	var err error
+	if a.cfg.SealKEK != "" {
+		kek, err = keys.ParseKEK(a.cfg.SealKEK)
+	} else {
+		file := filepath.Join(a.cfg.DataDir, "keys", "seal-kek.key")
+		_, statErr := os.Stat(file)
+		if kek, err = keys.LoadKEK(file, true); err == nil && errors.Is(statErr, os.ErrNotExist) {
+			a.log.Info("seal key-encryption key created", "file", file)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("seal key-encryption key: %w", err)
+	}
+	custody := keys.NewSoftCustody(kek)
+	root, err := seal.OpenCA(ctx, pool, custody, a.cfg.CAName, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root}, nil
 }

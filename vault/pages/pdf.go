@@ -233,3 +233,26 @@ func pdfConfig() *model.Configuration {
 		Limits:                    model.DefaultResourceLimits(),
 	}
 }
+
+// PageSizes returns the size of each page of a PDF in points, width then height (the media
+// box, turned by the page's rotation).
+func PageSizes(data []byte) (sizes [][2]float64, err error) {
+	defer catchPanic(&err, "page sizes")
+	conf := pdfConfig()
+	conf.Cmd = model.VALIDATE
+	ctx, err := api.ReadContext(bytes.NewReader(data), conf)
+	if err != nil {
+		return nil, fmt.Errorf("pages: page sizes: %w", err)
+	}
+	if err := ctx.EnsurePageCount(); err != nil {
+		return nil, fmt.Errorf("pages: page sizes: %w", err)
+	}
+	dims, err := ctx.PageDims()
+	if err != nil {
+		return nil, fmt.Errorf("pages: page sizes: %w", err)
+	}
+	for _, d := range dims {
+		sizes = append(sizes, [2]float64{d.Width, d.Height})
+	}
+	return sizes, nil
+}

@@ -1,0 +1,448 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"sealvault/internal/identity"
+	"sealvault/seal"
+	"sealvault/seal/ca"
+	"sealvault/vault"
+)
+
+func (s *Server) sealActor(c echo.Context) seal.Actor {
+	return seal.Actor{User: currentUser(c), RequestID: requestID(c), ClientIP: c.RealIP()}
+}
+
+// caRoot serves the internal CA's root certificate (PEM), for relying parties and validators.
+func (s *Server) caRoot(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="sealvault-root.pem"`)
+	return c.Blob(http.StatusOK, "application/x-pem-file", ca.CertPEM(s.deps.Seals.CA.Cert))
+}
+
+// caCRL serves a freshly issued CRL (DER) listing every revoked seal's certificate.
+func (s *Server) caCRL(c echo.Context) error {
+	crl, err := s.deps.Seals.CRL(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/pkix-crl", crl)
+}
+
+func (s *Server) listSeals(c echo.Context) error {
+	bad := map[string]string{}
+	dept := cursorOf(c.QueryParam("department"), bad, "query.department")
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	ss, err := s.deps.Seals.ListSeals(c.Request().Context(), dept)
+	if err != nil {
+		return err
+	}
+	if ss == nil {
+		ss = []seal.Seal{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": ss})
+}
+
+func (s *Server) createSeal(c echo.Context) error {
+	var n seal.NewSeal
+	if err := bind(c, &n); err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.CreateSeal(c.Request().Context(), s.sealActor(c), n)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seals/"+sl.ID.String())
+	return c.JSON(http.StatusCreated, sl)
+}
+
+func (s *Server) getSeal(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.GetSeal(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sl)
+}
+
+// sealCertificate serves a seal's certificate (PEM).
+func (s *Server) sealCertificate(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.GetSeal(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	cert, err := sl.Certificate()
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/x-pem-file", ca.CertPEM(cert))
+}
+
+type statusChange struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+func (s *Server) changeSealStatus(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req statusChange
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.Transition(c.Request().Context(), s.sealActor(c), id, req.Status, req.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sl)
+}
+
+// addSealImage takes the body as the new seal image (image/png).
+func (s *Server) addSealImage(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, "image/png") {
+		return problem(probMediaType, "印模图像须以 image/png 上传", "Upload the seal image as image/png")
+	}
+	data, err := io.ReadAll(io.LimitReader(c.Request().Body, 2<<20+1))
+	if err != nil {
+		return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
+	}
+	sl, err := s.deps.Seals.AddImage(c.Request().Context(), s.sealActor(c), id, data)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sl)
+}
+
+func (s *Server) listAuthorizations(c echo.Context) error {
+	bad := map[string]string{}
+	dept := cursorOf(c.QueryParam("department"), bad, "query.department")
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	as, err := s.deps.Seals.ListAuthorizations(c.Request().Context(), dept)
+	if err != nil {
+		return err
+	}
+	if as == nil {
+		as = []seal.Authorization{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": as})
+}
+
+func (s *Server) createAuthorization(c echo.Context) error {
+	var n seal.NewAuthorization
+	if err := bind(c, &n); err != nil {
+		return err
+	}
+	a, err := s.deps.Seals.CreateAuthorization(c.Request().Context(), s.sealActor(c), n)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/authorizations/"+a.ID.String())
+	return c.JSON(http.StatusCreated, a)
+}
+
+func (s *Server) getAuthorization(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	a, err := s.deps.Seals.GetAuthorization(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) revokeAuthorization(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req reasonBody
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	a, err := s.deps.Seals.RevokeAuthorization(c.Request().Context(), s.sealActor(c), id, req.Reason)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+// readPDFBody spools a PDF sent as the raw body (application/pdf) or as the "pdf" part of a
+// multipart form; the caller removes the file.
+func (s *Server) readPDFBody(c echo.Context) (*vault.Spooled, error) {
+	req := c.Request()
+	ct := req.Header.Get(echo.HeaderContentType)
+	limit := s.deps.PageLimits.MaxPDFBytes
+	if limit <= 0 {
+		limit = 200 << 20
+	}
+	var name string
+	var body io.Reader
+	switch {
+	case strings.HasPrefix(ct, "application/pdf"):
+		name, body = c.QueryParam("name"), req.Body
+		if name == "" {
+			name = "document.pdf"
+		}
+	case strings.HasPrefix(ct, "multipart/form-data"):
+		mr, err := req.MultipartReader()
+		if err != nil {
+			return nil, problem(probMalformed, "上传内容格式错误", "The upload is malformed")
+		}
+		for {
+			part, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return nil, invalidFields(map[string]string{"pdf": "is required"})
+			} else if err != nil {
+				return nil, tooLargeOr(err, problem(probMalformed, "上传内容不完整或格式错误", "The upload is incomplete or malformed"))
+			}
+			if part.FormName() == "pdf" {
+				name, body = partName(part), part
+				break
+			}
+		}
+	default:
+		return nil, problem(probMediaType, "请以 application/pdf 或 multipart/form-data（pdf 部分）上传 PDF 文件",
+			"Send the PDF as application/pdf, or as the pdf part of multipart/form-data")
+	}
+	f, err := vault.Spool(s.deps.Ingester.WorkDir, name, body, limit)
+	var rerr *vault.UploadReadError
+	if errors.As(err, &rerr) {
+		return nil, tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
+	}
+	return f, err
+}
+
+func (s *Server) uploadDocument(c echo.Context) error {
+	f, err := s.readPDFBody(c)
+	if err != nil {
+		return err
+	}
+	defer f.Remove()
+	doc, err := s.deps.Seals.UploadDocument(c.Request().Context(), s.sealActor(c), f, s.deps.PageLimits, s.deps.Ingester.WorkDir)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, doc)
+}
+
+func (s *Server) createSealRequest(c echo.Context) error {
+	var n seal.NewRequest
+	if err := bind(c, &n); err != nil {
+		return err
+	}
+	r, err := s.deps.Seals.CreateRequest(c.Request().Context(), s.sealActor(c), n)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seal-requests/"+r.ID.String())
+	return c.JSON(http.StatusCreated, r)
+}
+
+func (s *Server) listSealRequests(c echo.Context) error {
+	rs, err := s.deps.Seals.ListRequests(c.Request().Context(), s.sealActor(c), c.QueryParam("status"))
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		rs = []seal.Request{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": rs})
+}
+
+func (s *Server) getSealRequest(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	r, err := s.deps.Seals.GetRequest(c.Request().Context(), s.sealActor(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+type decisionBody struct {
+	Note string `json:"note"`
+}
+
+func (s *Server) decideSealRequest(approve bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		var req decisionBody
+		if err := bind(c, &req); err != nil {
+			return err
+		}
+		r, err := s.deps.Seals.Decide(c.Request().Context(), s.sealActor(c), id, approve, req.Note)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, r)
+	}
+}
+
+func (s *Server) applySealRequest(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.deps.Seals.Apply(c.Request().Context(), s.sealActor(c), id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seal-uses/"+u.ID.String()+"/content")
+	return c.JSON(http.StatusCreated, u)
+}
+
+func (s *Server) listSealUses(c echo.Context) error {
+	bad := map[string]string{}
+	f := seal.UseFilter{SealID: cursorOf(c.QueryParam("seal"), bad, "query.seal"),
+		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
+		CaseRef:      c.QueryParam("case"), PersonID: cursorOf(c.QueryParam("person"), bad, "query.person")}
+	for _, p := range []struct {
+		name string
+		into **time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		if v := c.QueryParam(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				bad["query."+p.name] = "must be an RFC 3339 time, e.g. 2026-11-25T08:00:00+08:00"
+			}
+			*p.into = &t
+		}
+	}
+	if v := c.QueryParam("after"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimPrefix(v, "U-"), 10, 64)
+		if err != nil {
+			bad["query.after"] = "must be the next_cursor of the previous page"
+		}
+		f.Before = &n
+	}
+	f.Limit, _ = strconv.Atoi(c.QueryParam("limit"))
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	us, err := s.deps.Seals.ListUses(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"items": us}
+	if us == nil {
+		out["items"] = []seal.Use{}
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	if len(us) == limit {
+		out["next_cursor"] = us[len(us)-1].Ref
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// sealUse returns a register row the user may see: auditors, admins and seal admins all;
+// others those of their department or of their department's seals.
+func (s *Server) sealUse(c echo.Context) (seal.Use, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return seal.Use{}, err
+	}
+	ctx := c.Request().Context()
+	u, err := s.deps.Seals.GetUse(ctx, id)
+	if err != nil {
+		return u, err
+	}
+	me := currentUser(c)
+	if me.HasRole(identity.RoleAuditor, identity.RoleAdmin, identity.RoleSealAdmin) || u.DepartmentID == me.DepartmentID {
+		return u, nil
+	}
+	sl, err := s.deps.Seals.GetSeal(ctx, u.SealID)
+	if err == nil && sl.DepartmentID == me.DepartmentID {
+		return u, nil
+	}
+	return seal.Use{}, seal.ErrNotFound
+}
+
+func (s *Server) getSealUse(c echo.Context) error {
+	u, err := s.sealUse(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
+// sealUseContent serves the signed PDF of a use, verified before it is sent.
+func (s *Server) sealUseContent(c echo.Context) error {
+	u, err := s.sealUse(c)
+	if err != nil {
+		return err
+	}
+	d, err := vault.ParseDigest(u.OutputDigest)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	rc, err := vault.Open(ctx, s.deps.Blobs, d)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.pdf"`, u.Ref))
+	c.Response().Header().Set("ETag", `"`+u.OutputDigest+`"`)
+	return c.Blob(http.StatusOK, "application/pdf", data)
+}
+
+// verifyPDF reports every signature of the PDF sent.
+func (s *Server) verifyPDF(c echo.Context) error {
+	f, err := s.readPDFBody(c)
+	if err != nil {
+		return err
+	}
+	defer f.Remove()
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		return err
+	}
+	v, err := s.deps.Seals.Verify(c.Request().Context(), data)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}

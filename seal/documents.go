@@ -1,0 +1,232 @@
+package seal
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"sealvault/audit"
+	"sealvault/seal/ca"
+	"sealvault/seal/keys"
+	"sealvault/seal/pades"
+	"sealvault/vault"
+	"sealvault/vault/pages"
+)
+
+// Document is a PDF uploaded to be sealed, as its department sees it.
+type Document struct {
+	Digest     string    `json:"digest"`
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	PageCount  int       `json:"page_count"`
+	UploadedBy uuid.UUID `json:"uploaded_by"`
+	UploadedAt time.Time `json:"uploaded_at"`
+}
+
+// UploadDocument checks a spooled PDF (in a page worker, as material uploads are), stores it
+// in the vault and records it for the uploader's department, which may then request seals
+// on it. Uploading the same bytes again returns the earlier record.
+func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled, lim pages.Limits, workDir string) (Document, error) {
+	dir, err := os.MkdirTemp(workDir, "sealvault-document-*")
+	if err != nil {
+		return Document{}, fmt.Errorf("seal: document: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	lim.MaxPages = max(lim.MaxPages, 1000)
+	res, err := pages.Run(ctx, pages.Job{Kind: "pdf", Files: []pages.JobFile{{Name: f.Name, Path: f.Path}}, Limits: lim, OutDir: dir})
+	if err != nil {
+		return Document{}, err
+	}
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return Document{}, err
+	}
+	d, n, err := vault.Put(ctx, s.Blobs, fh, s.Pins)
+	fh.Close()
+	if err != nil {
+		return Document{}, err
+	}
+	err = s.withTx(ctx, func(tx pgx.Tx) error {
+		if err := s.Pins.Hold(ctx, tx, s.Blobs, d); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO seal_documents (digest, department_id, name, size, page_count, uploaded_by, uploaded_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, d.String(), a.User.DepartmentID, f.Name, n,
+			res.PageCount, a.User.ID, s.now())
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return audit.Append(ctx, tx, a.event(s.now(), "seal.document.upload", map[string]string{audit.SubjectObject: d.String()},
+			map[string]any{"pages": res.PageCount, "size": n}))
+	})
+	if err != nil {
+		return Document{}, err
+	}
+	return s.GetDocument(ctx, a, d)
+}
+
+// GetDocument returns a document of the actor's department.
+func (s *Service) GetDocument(ctx context.Context, a Actor, d vault.Digest) (Document, error) {
+	var doc Document
+	err := s.DB.QueryRow(ctx, `SELECT digest, name, size, page_count, uploaded_by, uploaded_at FROM seal_documents
+		WHERE digest = $1 AND department_id = $2`, d.String(), a.User.DepartmentID).Scan(&doc.Digest, &doc.Name, &doc.Size,
+		&doc.PageCount, &doc.UploadedBy, &doc.UploadedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return doc, ErrNotFound
+	}
+	return doc, err
+}
+
+// caOwner binds the CA key's custody reference to its row.
+const caOwner = "seal-ca"
+
+// OpenCA returns the internal CA, creating its root key and certificate on first use (one
+// creator among concurrent first starts).
+func OpenCA(ctx context.Context, db pgxDB, custody keys.Custody, name string, now time.Time) (*ca.CA, error) {
+	var out *ca.CA
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sealvault.seal_ca'))`); err != nil {
+			return err
+		}
+		var der, ref []byte
+		err := tx.QueryRow(ctx, `SELECT cert_der, key_ref FROM seal_ca WHERE id = 1`).Scan(&der, &ref)
+		if errors.Is(err, pgx.ErrNoRows) {
+			ref, _, err = custody.Create(ctx, keys.ECDSAP256, caOwner)
+			if err != nil {
+				return err
+			}
+			signer, err := custody.Signer(ctx, ref, caOwner)
+			if err != nil {
+				return err
+			}
+			cert, err := ca.NewRoot(signer, name, now, 20)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO seal_ca (id, cert_der, key_ref) VALUES (1, $1, $2)`, cert.Raw, ref); err != nil {
+				return err
+			}
+			out = &ca.CA{Cert: cert, Key: signer}
+			return nil
+		} else if err != nil {
+			return err
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return err
+		}
+		signer, err := custody.Signer(ctx, ref, caOwner)
+		if err != nil {
+			return fmt.Errorf("the CA key does not open with this key-encryption key: %w", err)
+		}
+		out = &ca.CA{Cert: cert, Key: signer}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal: CA: %w", err)
+	}
+	return out, nil
+}
+
+// pgxDB is what OpenCA needs of a database.
+type pgxDB interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Verification is the report on every signature of a PDF.
+type Verification struct {
+	Digest     string            `json:"digest"`
+	Size       int64             `json:"size"`
+	Signatures []SignatureReport `json:"signatures"`
+	Valid      bool              `json:"valid"` // at least one signature, and every one valid, trusted and not followed by foreign bytes
+}
+
+// SignatureReport is one signature: what pades found, and which seal and register entry it is.
+type SignatureReport struct {
+	Field           string    `json:"field"`
+	SubFilter       string    `json:"sub_filter"`
+	Signer          string    `json:"signer"`
+	CertSerial      string    `json:"certificate_serial"`
+	Name            string    `json:"name"`
+	Reason          string    `json:"reason"`
+	Location        string    `json:"location"`
+	SignedAt        time.Time `json:"signed_at"`
+	DigestValid     bool      `json:"digest_valid"`
+	ChainValid      bool      `json:"chain_valid"`
+	ChainError      string    `json:"chain_error,omitempty"`
+	CoversWholeFile bool      `json:"covers_whole_file"`
+	AppendedBytes   int64     `json:"appended_bytes"`
+	RevisionDigest  string    `json:"revision_digest"`
+	Problems        []string  `json:"problems"`
+	SealID          *string   `json:"seal_id"`
+	SealRef         string    `json:"seal_ref,omitempty"`
+	SealStatus      string    `json:"seal_status,omitempty"`
+	RegisterEntry   *Use      `json:"register_entry"`
+	Valid           bool      `json:"valid"`
+}
+
+// Verify checks every signature of pdf against the internal CA's root and finds its seal and
+// its seal-use register entry (by the digest of the revision it signed).
+func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) {
+	sum := sha256.Sum256(pdf)
+	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}}
+	roots := x509.NewCertPool()
+	roots.AddCert(s.CA.Cert)
+	sigs, err := pades.Verify(pdf, roots)
+	if err != nil {
+		return v, &InvalidError{map[string]string{"file": "is not a readable PDF"}}
+	}
+	v.Valid = len(sigs) > 0
+	for i, sg := range sigs {
+		r := SignatureReport{Field: sg.Field, SubFilter: sg.SubFilter, Name: sg.Name, Reason: sg.Reason, Location: sg.Location,
+			SignedAt: sg.Time, DigestValid: sg.DigestValid, ChainValid: sg.ChainValid, ChainError: sg.ChainError,
+			CoversWholeFile: sg.CoversWholeFile, AppendedBytes: sg.Appended, Problems: sg.Problems}
+		if r.Problems == nil {
+			r.Problems = []string{}
+		}
+		if sg.Signer != nil {
+			r.Signer = sg.Signer.Subject.String()
+			r.CertSerial = sg.Signer.SerialNumber.Text(16)
+			var id string
+			var no int64
+			if err := s.DB.QueryRow(ctx, `SELECT id::text, no, status FROM seals WHERE cert_serial = $1`, r.CertSerial).
+				Scan(&id, &no, &r.SealStatus); err == nil {
+				r.SealID, r.SealRef = &id, sealRef(no)
+			}
+		}
+		end := sg.ByteRange[2] + sg.ByteRange[3]
+		if end > 0 && end <= int64(len(pdf)) {
+			rev := sha256.Sum256(pdf[:end])
+			r.RevisionDigest = fmt.Sprintf("%x", rev)
+			if u, err := s.UseByOutput(ctx, vault.Digest(rev)); err == nil {
+				r.RegisterEntry = &u
+			} else if !errors.Is(err, ErrNotFound) {
+				return v, err
+			}
+		}
+		// A later signature legitimately follows an earlier one; only the last signature
+		// must cover the whole file.
+		last := i == len(sigs)-1
+		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && !hasAppendedProblem(sigs, i))
+		if r.RegisterEntry == nil {
+			r.Problems = append(r.Problems, "no seal-use register entry of this service matches the signed revision")
+		}
+		v.Valid = v.Valid && r.Valid
+		v.Signatures = append(v.Signatures, r)
+	}
+	return v, nil
+}
+
+// hasAppendedProblem reports whether bytes follow the last signature's range: then every
+// signature is followed by unsigned bytes.
+func hasAppendedProblem(sigs []pades.Signature, i int) bool {
+	last := sigs[len(sigs)-1]
+	return !last.CoversWholeFile
+}

@@ -1,0 +1,183 @@
+package pades
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/digitorus/pdf"
+	"github.com/digitorus/pdfsign/sign"
+)
+
+// benchDoc is one input of the signing benchmarks.
+type benchDoc struct {
+	name string
+	pdf  []byte
+}
+
+// benchDocs returns a 1-page text PDF (about 30 KB), a 1-page scan (about 600 KB, noisy so
+// that it does not compress) and a 20-page scan.
+func benchDocs(b *testing.B) []benchDoc {
+	b.Helper()
+	docs := []benchDoc{
+		{"text-1p", textPDF(b, 400)},
+		{"scan-1p", scanPDF(b, 1, 1500, 2120)},
+		{"scan-20p", scanPDF(b, 20, 1000, 1414)},
+	}
+	for _, d := range docs {
+		b.Logf("%s: %d bytes", d.name, len(d.pdf))
+	}
+	return docs
+}
+
+var benchConcurrency = []int{1, 2, 8}
+
+var benchPlace = Placement{Page: 1, X: 380, Y: 60, Width: 120, Height: 120}
+
+// BenchmarkSign measures Sign with a prepared Stamp, as a service applying the same seal to
+// many documents uses it.
+func BenchmarkSign(b *testing.B) {
+	p := newPKI(b)
+	stamp, err := NewStamp(sealPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range benchDocs(b) {
+		req := request(p.ecdsa, nil, benchPlace)
+		req.Stamp = stamp
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkSignPNG measures Sign given the seal PNG, converted on every call.
+func BenchmarkSignPNG(b *testing.B) {
+	p := newPKI(b)
+	png := sealPNG(b)
+	for _, d := range benchDocs(b) {
+		req := request(p.ecdsa, png, benchPlace)
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkFloor measures what any signer must do: hash the whole file once and make one
+// signature with the same key.
+func BenchmarkFloor(b *testing.B) {
+	p := newPKI(b)
+	for _, d := range benchDocs(b) {
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					sum := sha256.Sum256(d.pdf)
+					_, err := p.ecdsa.key.Sign(rand.Reader, sum[:], crypto.SHA256)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkPdfsign measures github.com/digitorus/pdfsign signing the same files with the
+// same key, chain and visible seal image. Its text fields are ASCII: it corrupts files with
+// Chinese ones.
+func BenchmarkPdfsign(b *testing.B) {
+	p := newPKI(b)
+	png := sealPNG(b)
+	for _, d := range benchDocs(b) {
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := pdfsignOnce(d.pdf, p.ecdsa, png)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// pdfsignOnce signs in with pdfsign, with a visible seal on page 1.
+func pdfsignOnce(in []byte, s seal, png []byte) ([]byte, error) {
+	rdr, err := pdf.NewReader(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	err = sign.Sign(bytes.NewReader(in), &out, rdr, int64(len(in)), sign.SignData{
+		Signature: sign.SignDataSignature{
+			CertType: sign.ApprovalSignature,
+			Info:     sign.SignDataSignatureInfo{Name: "Seal", Reason: "Approved", Location: "District", Date: signTime},
+		},
+		Signer:            s.key,
+		DigestAlgorithm:   crypto.SHA256,
+		Certificate:       s.chain[0],
+		CertificateChains: [][]*x509.Certificate{s.chain},
+		Appearance: sign.Appearance{
+			Visible: true, Page: 1, Image: png,
+			LowerLeftX: benchPlace.X, LowerLeftY: benchPlace.Y,
+			UpperRightX: benchPlace.X + benchPlace.Width, UpperRightY: benchPlace.Y + benchPlace.Height,
+		},
+	})
+	return out.Bytes(), err
+}
+
+// runConcurrent runs op b.N times on c goroutines and reports the median and 99th
+// percentile latency and the throughput.
+func runConcurrent(b *testing.B, c int, op func() error) {
+	if err := op(); err != nil { // fail fast, and warm up
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) || failed.Load() != nil {
+					return
+				}
+				t0 := time.Now()
+				if err := op(); err != nil {
+					failed.Store(&err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(*err)
+	}
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+}

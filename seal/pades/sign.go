@@ -1,0 +1,400 @@
+package pades
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Placement is where the stamp goes, in PDF points. Page is 1-based. X, Y is the lower-left
+// corner of the stamp box measured from the lower-left corner of the page's visible area
+// (its CropBox, or MediaBox when it has none), so a box whose origin is not at 0 0 is
+// honoured. Width and Height are the box size.
+//
+// Coordinates are in the page's unrotated user space: on a page with /Rotate 90, 180 or 270
+// the box is placed as if the page were not rotated, and the seal turns with the page
+// content when it is displayed.
+type Placement struct {
+	Page                int
+	X, Y, Width, Height float64
+}
+
+// Request is what Sign needs to apply one seal.
+type Request struct {
+	// Signer is the seal's private key: ECDSA (P-256 and other NIST curves) or RSA.
+	Signer crypto.Signer
+	// Chain is the signer certificate first, then its issuers; a root may be included.
+	Chain []*x509.Certificate
+	// Image is the seal image, a PNG, usually with an alpha channel. Nil with a nil Stamp
+	// makes an invisible signature.
+	Image []byte
+	// Stamp is Image prepared with NewStamp; when set, Image is not used.
+	Stamp *Stamp
+	// Place is where the stamp goes. An invisible signature is attached to Place.Page.
+	Place Placement
+	// Name, Reason and Location are stored in the signature dictionary, as UTF-16 when
+	// they are not plain ASCII.
+	Name, Reason, Location string
+	// Time is the claimed signing time, stored as /M with its zone; it is required.
+	Time time.Time
+	// Field is the signature field's name; empty means "Seal-<n>", unique in the document.
+	Field string
+}
+
+// contentsMargin is spare room in /Contents beyond the computed CMS size, in bytes.
+const contentsMargin = 256
+
+// Sign returns pdf with an incremental update appended that adds the stamp, a signature
+// field and a PAdES baseline B-B signature (/SubFilter /ETSI.CAdES.detached) over the whole
+// result. pdf is kept byte for byte as the prefix, so earlier signatures stay valid. The
+// update's cross-reference section is of the same kind as the document's newest one.
+// Encrypted documents are not supported.
+func Sign(pdf []byte, req Request) ([]byte, error) {
+	if err := req.check(); err != nil {
+		return nil, fmt.Errorf("pades: sign: %w", err)
+	}
+	stamp := req.Stamp
+	if stamp == nil && req.Image != nil {
+		var err error
+		if stamp, err = NewStamp(req.Image); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := readDocument(pdf)
+	if err != nil {
+		return nil, fmt.Errorf("pades: sign: read: %w", err)
+	}
+	if doc.trailer.get("Encrypt") != nil {
+		return nil, errors.New("pades: sign: encrypted documents are not supported")
+	}
+	signer := cmsSigner{key: req.Signer, chain: req.Chain}
+	cmsLen, err := signer.cmsSize()
+	if err != nil {
+		return nil, fmt.Errorf("pades: sign: %w", err)
+	}
+	u, err := planUpdate(doc, &req, stamp, cmsLen+contentsMargin)
+	if err != nil {
+		return nil, fmt.Errorf("pades: sign: %w", err)
+	}
+	out := u.write()
+	if err := u.fillSignature(out, signer); err != nil {
+		return nil, fmt.Errorf("pades: sign: %w", err)
+	}
+	return out, nil
+}
+
+// check rejects requests that cannot produce a valid signature.
+func (r *Request) check() error {
+	if r.Signer == nil || len(r.Chain) == 0 || r.Chain[0] == nil {
+		return errors.New("a signer and its certificate are required")
+	}
+	pub, ok := r.Chain[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(r.Signer.Public()) {
+		return errors.New("the first certificate of the chain is not the signer's")
+	}
+	if _, err := maxSignatureLen(r.Chain[0].PublicKey); err != nil {
+		return err
+	}
+	for _, c := range r.Chain {
+		if c == nil {
+			return errors.New("nil certificate in the chain")
+		}
+	}
+	if r.Time.IsZero() {
+		return errors.New("a signing time is required")
+	}
+	if r.Place.Page < 1 {
+		return fmt.Errorf("page %d: pages are numbered from 1", r.Place.Page)
+	}
+	if r.Image != nil || r.Stamp != nil {
+		p := r.Place
+		if !(p.Width > 0 && p.Height > 0) || p.X != p.X || p.Y != p.Y {
+			return fmt.Errorf("stamp box %gx%g at %g,%g is empty", p.Width, p.Height, p.X, p.Y)
+		}
+	}
+	return nil
+}
+
+// update is the incremental update being built: new objects and new versions of the page,
+// catalog and AcroForm, appended to a copy of the original.
+type update struct {
+	doc     *document
+	req     *Request
+	stamp   *Stamp
+	field   string
+	next    int // next free object number
+	objects []writtenObject
+
+	contentsLen int // bytes reserved for the CMS
+
+	// Positions in the output, known after write.
+	byteRangeAt, contentsAt, contentsEnd int
+}
+
+type writtenObject struct {
+	num, gen int
+	off      int64
+	// Exactly one of these is set before writing: a dictionary or array, a stream, or
+	// sig for the signature dictionary.
+	value  object
+	stream *stream
+	sig    bool
+}
+
+// planUpdate decides every object of the update without writing any bytes.
+func planUpdate(doc *document, req *Request, stamp *Stamp, contentsLen int) (*update, error) {
+	u := &update{doc: doc, req: req, stamp: stamp, next: doc.size, contentsLen: contentsLen}
+	catRef := doc.trailer.get("Root").(ref)
+	catalog, ok := doc.resolve(catRef).(dict)
+	if !ok {
+		return nil, errors.New("the document catalog is missing")
+	}
+	pageRef, page, box, err := doc.findPage(catalog, req.Place.Page)
+	if err != nil {
+		return nil, err
+	}
+	rect, err := stampRect(req, stamp, box)
+	if err != nil {
+		return nil, err
+	}
+	if u.field, err = u.fieldName(catalog); err != nil {
+		return nil, err
+	}
+
+	sigNum := u.alloc()
+	widgetNum := u.alloc()
+	widget := dict{
+		{"Type", name("Annot")},
+		{"Subtype", name("Widget")},
+		{"FT", name("Sig")},
+		{"T", textString(u.field)},
+		{"V", ref{sigNum, 0}},
+		{"F", number("4")},
+		{"Rect", rect},
+		{"P", pageRef},
+	}
+	if stamp != nil {
+		widget = append(widget, entry{"AP", dict{{"N", u.addAppearance()}}})
+	}
+	u.objects = append(u.objects,
+		writtenObject{num: sigNum, sig: true},
+		writtenObject{num: widgetNum, value: widget})
+	widgetRef := ref{widgetNum, 0}
+	u.addToPage(pageRef, page, widgetRef)
+	u.addToAcroForm(catRef, catalog, widgetRef)
+	return u, nil
+}
+
+func (u *update) alloc() int {
+	u.next++
+	return u.next - 1
+}
+
+// addAppearance adds the stamp's image, soft mask and appearance form XObject.
+func (u *update) addAppearance() ref {
+	var smask object
+	if u.stamp.alpha != nil {
+		n := u.alloc()
+		u.objects = append(u.objects, writtenObject{num: n, stream: &stream{dict: u.stamp.maskDict(), data: u.stamp.alpha}})
+		smask = ref{n, 0}
+	}
+	img := u.alloc()
+	u.objects = append(u.objects, writtenObject{num: img, stream: &stream{dict: u.stamp.imageDict(smask), data: u.stamp.rgb}})
+	w, h := u.req.Place.Width, u.req.Place.Height
+	content := u.stamp.appearance(w, h)
+	form := u.alloc()
+	u.objects = append(u.objects, writtenObject{num: form, stream: &stream{dict: dict{
+		{"Type", name("XObject")},
+		{"Subtype", name("Form")},
+		{"BBox", array{number("0"), number("0"), realNum(w), realNum(h)}},
+		{"Resources", dict{{"XObject", dict{{"Seal", ref{img, 0}}}}}},
+		{"Length", number(strconv.Itoa(len(content)))},
+	}, data: content}})
+	return ref{form, 0}
+}
+
+// addToPage appends the widget to the page's /Annots: a new version of the annotation array
+// when the page refers to one, otherwise a new version of the page.
+func (u *update) addToPage(pageRef ref, page dict, widget ref) {
+	if r, ok := page.get("Annots").(ref); ok {
+		if annots, ok := u.doc.resolve(r).(array); ok {
+			u.objects = append(u.objects, writtenObject{num: r.num, gen: r.gen, value: append(annots[:len(annots):len(annots)], widget)})
+			return
+		}
+	}
+	annots, _ := page.get("Annots").(array)
+	annots = append(annots[:len(annots):len(annots)], widget)
+	u.objects = append(u.objects, writtenObject{num: pageRef.num, gen: pageRef.gen, value: page.with("Annots", annots)})
+}
+
+// addToAcroForm adds the field to the AcroForm's /Fields and sets /SigFlags 3 (signatures
+// exist, append only): a new version of the AcroForm object when the catalog refers to one,
+// otherwise a new version of the catalog.
+func (u *update) addToAcroForm(catRef ref, catalog dict, field ref) {
+	withField := func(form dict) dict {
+		fields, _ := u.doc.resolve(form.get("Fields")).(array)
+		fields = append(fields[:len(fields):len(fields)], field)
+		return form.with("Fields", fields).with("SigFlags", number("3"))
+	}
+	switch af := catalog.get("AcroForm").(type) {
+	case ref:
+		if form, ok := u.doc.resolve(af).(dict); ok {
+			u.objects = append(u.objects, writtenObject{num: af.num, gen: af.gen, value: withField(form)})
+			return
+		}
+	case dict:
+		u.objects = append(u.objects, writtenObject{num: catRef.num, gen: catRef.gen, value: catalog.with("AcroForm", withField(af))})
+		return
+	}
+	n := u.alloc()
+	u.objects = append(u.objects,
+		writtenObject{num: n, value: withField(nil)},
+		writtenObject{num: catRef.num, gen: catRef.gen, value: catalog.with("AcroForm", ref{n, 0})})
+}
+
+// fieldName returns the requested field name, or the first free "Seal-<n>". Names are
+// compared with the document's top-level fields.
+func (u *update) fieldName(catalog dict) (string, error) {
+	taken := make(map[string]bool)
+	form, _ := u.doc.resolve(catalog.get("AcroForm")).(dict)
+	fields, _ := u.doc.resolve(form.get("Fields")).(array)
+	for _, f := range fields {
+		fd, _ := u.doc.resolve(f).(dict)
+		if t, ok := u.doc.resolve(fd.get("T")).(*pdfString); ok {
+			taken[decodeText(t.b)] = true
+		}
+	}
+	if u.req.Field != "" {
+		if taken[u.req.Field] {
+			return "", fmt.Errorf("field %q already exists", u.req.Field)
+		}
+		return u.req.Field, nil
+	}
+	for n := 1; ; n++ {
+		if name := "Seal-" + strconv.Itoa(n); !taken[name] {
+			return name, nil
+		}
+	}
+}
+
+// stampRect returns the widget rectangle in default user space; an invisible signature has
+// an empty one.
+func stampRect(req *Request, stamp *Stamp, box [4]float64) (array, error) {
+	if stamp == nil {
+		return array{number("0"), number("0"), number("0"), number("0")}, nil
+	}
+	p := req.Place
+	x0, y0 := box[0]+p.X, box[1]+p.Y
+	x1, y1 := x0+p.Width, y0+p.Height
+	const slack = 0.5
+	if x0 < box[0]-slack || y0 < box[1]-slack || x1 > box[2]+slack || y1 > box[3]+slack {
+		return nil, fmt.Errorf("stamp box %gx%g at %g,%g is not inside page %d (%gx%g)",
+			p.Width, p.Height, p.X, p.Y, p.Page, box[2]-box[0], box[3]-box[1])
+	}
+	return array{realNum(x0), realNum(y0), realNum(x1), realNum(y1)}, nil
+}
+
+// write returns the original followed by the update, with /ByteRange and /Contents as
+// placeholders.
+func (u *update) write() []byte {
+	orig := u.doc.data
+	size := len(orig) + 2*u.contentsLen + 4096
+	if u.stamp != nil {
+		size += len(u.stamp.rgb) + len(u.stamp.alpha)
+	}
+	// Growing a full-capacity slice copies the original without first zeroing the copy.
+	out := slices.Grow(orig[:len(orig):len(orig)], size-len(orig))
+	if c := orig[len(orig)-1]; c != '\n' && c != '\r' {
+		out = append(out, '\n')
+	}
+	for i := range u.objects {
+		o := &u.objects[i]
+		o.off = int64(len(out))
+		out = strconv.AppendInt(out, int64(o.num), 10)
+		out = append(out, ' ')
+		out = strconv.AppendInt(out, int64(o.gen), 10)
+		out = append(out, " obj\n"...)
+		switch {
+		case o.sig:
+			out = u.appendSigDict(out)
+		case o.stream != nil:
+			out = writeObject(out, o.stream.dict)
+			out = append(out, "\nstream\n"...)
+			out = append(out, o.stream.data...)
+			out = append(out, "\nendstream"...)
+		default:
+			out = writeObject(out, o.value)
+		}
+		out = append(out, "\nendobj\n"...)
+	}
+	return u.appendXRef(out)
+}
+
+// byteRangeWidth is the room reserved for the four /ByteRange numbers.
+const byteRangeWidth = 48
+
+// appendSigDict writes the signature dictionary with placeholders and records where they are.
+func (u *update) appendSigDict(out []byte) []byte {
+	d := dict{
+		{"Type", name("Sig")},
+		{"Filter", name("Adobe.PPKLite")},
+		{"SubFilter", name("ETSI.CAdES.detached")},
+		{"M", &pdfString{b: []byte(pdfDate(u.req.Time))}},
+	}
+	for _, kv := range [][2]string{{"Name", u.req.Name}, {"Reason", u.req.Reason}, {"Location", u.req.Location}} {
+		if kv[1] != "" {
+			d = append(d, entry{kv[0], textString(kv[1])})
+		}
+	}
+	out = writeObject(out, d)
+	out = out[:len(out)-2] // reopen the dictionary
+	out = append(out, "/ByteRange ["...)
+	u.byteRangeAt = len(out)
+	for range byteRangeWidth {
+		out = append(out, ' ')
+	}
+	out = append(out, "]/Contents "...)
+	u.contentsAt = len(out)
+	out = append(out, '<')
+	for range 2 * u.contentsLen {
+		out = append(out, '0')
+	}
+	out = append(out, '>')
+	u.contentsEnd = len(out)
+	return append(out, ">>"...)
+}
+
+// fillSignature writes the byte range, hashes it, signs and writes the CMS into /Contents.
+func (u *update) fillSignature(out []byte, s cmsSigner) error {
+	br := fmt.Appendf(nil, "0 %d %d %d", u.contentsAt, u.contentsEnd, len(out)-u.contentsEnd)
+	if len(br) > byteRangeWidth {
+		return errors.New("document too large for the byte range")
+	}
+	copy(out[u.byteRangeAt:], br)
+	h := sha256.New()
+	h.Write(out[:u.contentsAt])
+	h.Write(out[u.contentsEnd:])
+	attrs, err := signedAttributes(h.Sum(nil), s.chain[0])
+	if err != nil {
+		return err
+	}
+	sig, err := s.sign(attrs)
+	if err != nil {
+		return fmt.Errorf("signer: %w", err)
+	}
+	der, err := s.buildCMS(attrs, sig)
+	if err != nil {
+		return err
+	}
+	if len(der) > u.contentsLen {
+		return fmt.Errorf("the CMS (%d bytes) does not fit the %d reserved", len(der), u.contentsLen)
+	}
+	hex.Encode(out[u.contentsAt+1:], der)
+	return nil
+}

@@ -1,0 +1,404 @@
+package seal
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"sealvault/audit"
+	"sealvault/internal/identity"
+	"sealvault/seal/ca"
+	"sealvault/seal/keys"
+	"sealvault/vault"
+)
+
+// Seal is one registered seal, as the API shows it. Its key never leaves the service.
+type Seal struct {
+	ID            uuid.UUID   `json:"id"`
+	Ref           string      `json:"ref"` // S-<no>
+	Name          string      `json:"name"`
+	Type          string      `json:"type"`
+	DepartmentID  uuid.UUID   `json:"department_id"`
+	Department    string      `json:"department"`
+	SupervisorID  uuid.UUID   `json:"supervisor_id"`
+	CustodianIDs  []uuid.UUID `json:"custodian_ids"`
+	Status        string      `json:"status"`
+	StatusSince   time.Time   `json:"status_since"`
+	ValidFrom     string      `json:"valid_from"`
+	ValidUntil    string      `json:"valid_until"`
+	KeyAlgorithm  string      `json:"key_algorithm"`
+	CertSerial    string      `json:"certificate_serial"`
+	ImageVersion  int         `json:"image_version"` // 0: no image yet
+	ImageDigest   *string     `json:"image_digest"`
+	CreatedAt     time.Time   `json:"created_at"`
+	no            int64
+	certDER       []byte
+	keyRef        []byte
+	validFrom     time.Time
+	validUntil    time.Time
+	departmentNm  string
+	imageVersionN int
+}
+
+// NewSeal is a seal to register (备案).
+type NewSeal struct {
+	Name         string      `json:"name"`
+	Type         string      `json:"type"`
+	DepartmentID uuid.UUID   `json:"department_id"`
+	SupervisorID uuid.UUID   `json:"supervisor_id"`
+	CustodianIDs []uuid.UUID `json:"custodian_ids"`
+	ValidFrom    string      `json:"valid_from"`
+	ValidUntil   string      `json:"valid_until"`
+	KeyAlgorithm string      `json:"key_algorithm"` // ecdsa-p256 (default) or rsa-3072
+}
+
+const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supervisor_id, s.status, s.status_since,
+	s.valid_from, s.valid_until, s.key_alg, s.cert_serial, s.cert_der, s.key_ref, s.created_at,
+	(SELECT array_agg(user_id ORDER BY user_id) FROM seal_custodians c WHERE c.seal_id = s.id),
+	(SELECT max(version) FROM seal_images i WHERE i.seal_id = s.id),
+	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1)`
+
+func scanSeal(row pgx.Row) (Seal, error) {
+	var s Seal
+	var custodians []uuid.UUID
+	var version *int32
+	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
+		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.keyRef,
+		&s.CreatedAt, &custodians, &version, &s.ImageDigest)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, ErrNotFound
+	} else if err != nil {
+		return s, fmt.Errorf("seal: read seal: %w", err)
+	}
+	s.Ref = sealRef(s.no)
+	s.CustodianIDs = custodians
+	if s.CustodianIDs == nil {
+		s.CustodianIDs = []uuid.UUID{}
+	}
+	if version != nil {
+		s.ImageVersion = int(*version)
+	}
+	s.validFrom = time.Date(s.validFrom.Year(), s.validFrom.Month(), s.validFrom.Day(), 0, 0, 0, 0, cst)
+	s.validUntil = time.Date(s.validUntil.Year(), s.validUntil.Month(), s.validUntil.Day(), 0, 0, 0, 0, cst)
+	s.ValidFrom, s.ValidUntil = fmtDate(s.validFrom), fmtDate(s.validUntil)
+	return s, nil
+}
+
+// Certificate returns the seal's certificate.
+func (s Seal) Certificate() (*x509.Certificate, error) { return x509.ParseCertificate(s.certDER) }
+
+// CertificateDER returns the seal's certificate, DER-encoded.
+func (s Seal) CertificateDER() []byte { return s.certDER }
+
+// getSeal reads one seal; lock is "" or a row-lock clause such as "FOR SHARE OF s".
+func getSeal(ctx context.Context, db vault.Querier, id uuid.UUID, lock string) (Seal, error) {
+	return scanSeal(db.QueryRow(ctx, `SELECT `+sealColumns+` FROM seals s JOIN departments d ON d.id = s.department_id
+		WHERE s.id = $1 `+lock, id))
+}
+
+// GetSeal returns one seal. Every signed-in user may read the registry.
+func (s *Service) GetSeal(ctx context.Context, id uuid.UUID) (Seal, error) {
+	return getSeal(ctx, s.DB, id, "")
+}
+
+// ListSeals returns the seals, of one department if dept is not nil, by number.
+func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error) {
+	rows, err := s.DB.Query(ctx, `SELECT `+sealColumns+` FROM seals s JOIN departments d ON d.id = s.department_id
+		WHERE $1::uuid IS NULL OR s.department_id = $1 ORDER BY s.no`, dept)
+	if err != nil {
+		return nil, fmt.Errorf("seal: list: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Seal, error) { return scanSeal(r) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CreateSeal registers (备案) a seal in status pending: it generates the seal's key in
+// custody and has the CA issue its certificate, valid within the seal's dates.
+func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
+	bad := map[string]string{}
+	n.Name = strings.TrimSpace(n.Name)
+	if l := len([]rune(n.Name)); l == 0 || l > 64 {
+		bad["name"] = "is required, at most 64 characters (the certificate's common name)"
+	}
+	if _, ok := typeNames[n.Type]; !ok {
+		bad["type"] = "must be one of official, business, contract, finance, legal_rep"
+	}
+	from, ok1 := parseDate(n.ValidFrom)
+	until, ok2 := parseDate(n.ValidUntil)
+	switch {
+	case !ok1:
+		bad["valid_from"] = "must be a date, YYYY-MM-DD"
+	case !ok2:
+		bad["valid_until"] = "must be a date, YYYY-MM-DD"
+	case until.Before(from):
+		bad["valid_until"] = "must not be before valid_from"
+	}
+	alg, err := keys.ParseAlgorithm(n.KeyAlgorithm)
+	if err != nil {
+		bad["key_algorithm"] = "must be ecdsa-p256 or rsa-3072"
+	}
+	if n.DepartmentID == uuid.Nil {
+		bad["department_id"] = "is required"
+	}
+	if n.SupervisorID == uuid.Nil {
+		bad["supervisor_id"] = "is required"
+	}
+	if len(bad) > 0 {
+		return Seal{}, &InvalidError{bad}
+	}
+	dept, err := identity.GetDepartment(ctx, s.DB, n.DepartmentID)
+	if errors.Is(err, identity.ErrNotFound) {
+		return Seal{}, &InvalidError{map[string]string{"department_id": "no such department"}}
+	} else if err != nil {
+		return Seal{}, err
+	}
+	if err := s.manages(ctx, s.DB, a, dept.ID); err != nil {
+		return Seal{}, err
+	}
+	for i, uid := range append([]uuid.UUID{n.SupervisorID}, n.CustodianIDs...) {
+		field := "supervisor_id"
+		if i > 0 {
+			field = fmt.Sprintf("custodian_ids[%d]", i-1)
+		}
+		u, err := identity.GetUser(ctx, s.DB, uid)
+		if errors.Is(err, identity.ErrNotFound) || (err == nil && u.Disabled) {
+			bad[field] = "no such active user"
+		} else if err != nil {
+			return Seal{}, err
+		}
+	}
+	if len(bad) > 0 {
+		return Seal{}, &InvalidError{bad}
+	}
+
+	id := uuid.New()
+	var no int64
+	if err := s.DB.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('seals', 'no'))`).Scan(&no); err != nil {
+		return Seal{}, fmt.Errorf("seal: number: %w", err)
+	}
+	ref, pub, err := s.Custody.Create(ctx, alg, id.String())
+	if err != nil {
+		return Seal{}, fmt.Errorf("seal: key: %w", err)
+	}
+	notAfter := until.AddDate(0, 0, 1).Add(-time.Second)
+	cert, err := s.CA.IssueSeal(pub, ca.SealSubject{Department: dept.Name, DepartmentCode: dept.Code, SealName: n.Name,
+		SealCode: sealRef(no), SealType: n.Type}, from, notAfter)
+	if err != nil {
+		return Seal{}, fmt.Errorf("seal: certificate: %w", err)
+	}
+	err = s.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO seals (id, no, name, type, department_id, supervisor_id, valid_from, valid_until, key_alg,
+				key_ref, cert_der, cert_serial, created_by)
+			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, cert.Raw,
+			cert.SerialNumber.Text(16), a.User.ID); err != nil {
+			return err
+		}
+		for _, c := range n.CustodianIDs {
+			if _, err := tx.Exec(ctx, `INSERT INTO seal_custodians (seal_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, c); err != nil {
+				return err
+			}
+		}
+		return audit.Append(ctx, tx, a.event(s.now(), "seal.create", map[string]string{audit.SubjectSeal: id.String(),
+			audit.SubjectDepartment: dept.ID.String()}, map[string]any{"ref": sealRef(no), "type": n.Type,
+			"key_algorithm": string(alg), "certificate_serial": cert.SerialNumber.Text(16)}))
+	})
+	if err != nil {
+		return Seal{}, err
+	}
+	return s.GetSeal(ctx, id)
+}
+
+// transitions lists the allowed status changes and their audit actions.
+var transitions = map[[2]string]string{
+	{StatusPending, StatusActive}:    "seal.activate",
+	{StatusSuspended, StatusActive}:  "seal.reactivate",
+	{StatusActive, StatusSuspended}:  "seal.suspend",
+	{StatusPending, StatusRevoked}:   "seal.revoke",
+	{StatusActive, StatusRevoked}:    "seal.revoke",
+	{StatusSuspended, StatusRevoked}: "seal.revoke",
+}
+
+// Transition moves a seal to status to, for reason. Activation needs a seal image.
+// Revocation is final and revokes the seal's certificate (it appears on the CRL).
+func (s *Service) Transition(ctx context.Context, a Actor, id uuid.UUID, to, reason string) (Seal, error) {
+	reason = strings.TrimSpace(reason)
+	bad := map[string]string{}
+	if _, ok := statusNames[to]; !ok || to == StatusPending {
+		bad["status"] = "must be active, suspended or revoked"
+	}
+	if l := len([]rune(reason)); l == 0 || l > 500 {
+		bad["reason"] = "is required, at most 500 characters"
+	}
+	if len(bad) > 0 {
+		return Seal{}, &InvalidError{bad}
+	}
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		cur, err := getSeal(ctx, tx, id, "FOR UPDATE OF s")
+		if err != nil {
+			return err
+		}
+		if err := s.manages(ctx, tx, a, cur.DepartmentID); err != nil {
+			return err
+		}
+		action := transitions[[2]string{cur.Status, to}]
+		if action == "" {
+			return &ConflictError{
+				Detail:   fmt.Sprintf("seal %s is %s; it cannot become %s", cur.Ref, cur.Status, to),
+				DetailZh: fmt.Sprintf("印章 %s 当前为「%s」，不能变更为「%s」", cur.Ref, statusNames[cur.Status], statusNames[to])}
+		}
+		if to == StatusActive && cur.ImageVersion == 0 {
+			return &ConflictError{Detail: fmt.Sprintf("seal %s has no seal image yet; upload one before activating it", cur.Ref),
+				DetailZh: fmt.Sprintf("印章 %s 尚无印模图像，请先上传后再启用", cur.Ref)}
+		}
+		now := s.now()
+		if _, err := tx.Exec(ctx, `UPDATE seals SET status = $2, status_since = $3 WHERE id = $1`, id, to, now); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO seal_transitions (seal_id, from_status, to_status, reason, by_user, at)
+			VALUES ($1, $2, $3, $4, $5, $6)`, id, cur.Status, to, reason, a.User.ID, now); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, a.event(now, action, map[string]string{audit.SubjectSeal: id.String(),
+			audit.SubjectDepartment: cur.DepartmentID.String()}, map[string]any{"ref": cur.Ref, "from": cur.Status,
+			"to": to, "reason": reason}))
+	})
+	if err != nil {
+		return Seal{}, err
+	}
+	return s.GetSeal(ctx, id)
+}
+
+// Seal image limits: a PNG of at most 2 MiB, 64 to 2000 pixels a side, with transparency.
+const (
+	maxImageBytes = 2 << 20
+	minImageSide  = 64
+	maxImageSide  = 2000
+)
+
+// CheckImage decodes a seal image and returns its size, or an *InvalidError saying why it
+// cannot be one.
+func CheckImage(data []byte) (w, h int, err error) {
+	bad := func(reason string) (int, int, error) {
+		return 0, 0, &InvalidError{map[string]string{"image": reason}}
+	}
+	if len(data) > maxImageBytes {
+		return bad(fmt.Sprintf("is larger than %d bytes", maxImageBytes))
+	}
+	cfg, err := png.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return bad("is not a PNG image")
+	}
+	if cfg.Width < minImageSide || cfg.Height < minImageSide || cfg.Width > maxImageSide || cfg.Height > maxImageSide {
+		return bad(fmt.Sprintf("is %d×%d pixels; a seal image must be %d to %d pixels on each side", cfg.Width, cfg.Height, minImageSide, maxImageSide))
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		return bad("is a damaged PNG image")
+	}
+	if !hasTransparency(img) {
+		return bad("has no transparent pixels; a seal image must be a PNG with a transparent background")
+	}
+	return cfg.Width, cfg.Height, nil
+}
+
+func hasTransparency(img image.Image) bool {
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += max(1, b.Dy()/64) {
+		for x := b.Min.X; x < b.Max.X; x += max(1, b.Dx()/64) {
+			if _, _, _, a := img.At(x, y).RGBA(); a < 0xffff {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AddImage stores a new version of the seal's image; earlier uses keep the version they drew.
+func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []byte) (Seal, error) {
+	w, h, err := CheckImage(data)
+	if err != nil {
+		return Seal{}, err
+	}
+	cur, err := s.GetSeal(ctx, id)
+	if err != nil {
+		return Seal{}, err
+	}
+	if err := s.manages(ctx, s.DB, a, cur.DepartmentID); err != nil {
+		return Seal{}, err
+	}
+	if cur.Status == StatusRevoked {
+		return Seal{}, &ConflictError{Detail: fmt.Sprintf("seal %s is revoked", cur.Ref), DetailZh: fmt.Sprintf("印章 %s 已注销", cur.Ref)}
+	}
+	d, _, err := vault.Put(ctx, s.Blobs, bytes.NewReader(data), s.Pins)
+	if err != nil {
+		return Seal{}, err
+	}
+	err = s.withTx(ctx, func(tx pgx.Tx) error {
+		if err := s.Pins.Hold(ctx, tx, s.Blobs, d); err != nil {
+			return err
+		}
+		var version int
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO seal_images (seal_id, version, digest, width, height, created_by)
+			SELECT $1, coalesce(max(version), 0) + 1, $2, $3, $4, $5 FROM seal_images WHERE seal_id = $1
+			RETURNING version`, id, d.String(), w, h, a.User.ID).Scan(&version); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, a.event(s.now(), "seal.image", map[string]string{audit.SubjectSeal: id.String(),
+			audit.SubjectObject: d.String()}, map[string]any{"ref": cur.Ref, "version": version}))
+	})
+	if isUnique(err, "seal_images_pkey") {
+		return Seal{}, &ConflictError{Detail: "another image was uploaded at the same time; try again", DetailZh: "同时有其他印模图像上传，请重试"}
+	}
+	if err != nil {
+		return Seal{}, err
+	}
+	return s.GetSeal(ctx, id)
+}
+
+// CRL returns the CA's current certificate revocation list (DER), listing every revoked seal's
+// certificate; each call issues a new one with the next CRL number.
+func (s *Service) CRL(ctx context.Context) ([]byte, error) {
+	var revoked []ca.Revoked
+	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked' ORDER BY no`)
+	if err != nil {
+		return nil, fmt.Errorf("seal: crl: %w", err)
+	}
+	for rows.Next() {
+		var der []byte
+		var at time.Time
+		if err := rows.Scan(&der, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		revoked = append(revoked, ca.Revoked{Serial: c.SerialNumber, At: at, Reason: 0})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var number int64
+	if err := s.DB.QueryRow(ctx, `UPDATE seal_ca SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number`).Scan(&number); err != nil {
+		return nil, fmt.Errorf("seal: crl number: %w", err)
+	}
+	now := s.now()
+	return s.CA.CRL(number, revoked, now, now.Add(24*time.Hour))
+}
