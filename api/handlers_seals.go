@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"sealvault/internal/identity"
 	"sealvault/seal"
 	"sealvault/seal/ca"
+	"sealvault/seal/keys"
 	"sealvault/vault"
 )
 
@@ -445,4 +447,79 @@ func (s *Server) verifyPDF(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, v)
+}
+
+// importSeal registers a seal with an externally issued certificate and key: multipart with
+// a "metadata" part (the fields of POST /api/v1/seals, without key_algorithm) and either a
+// "pkcs12" file and its "password", or "certificate" (PEM, the chain in order) and
+// "private_key" (PEM).
+func (s *Server) importSeal(c echo.Context) error {
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return problem(probMediaType, "请以 multipart/form-data 上传：metadata，以及 pkcs12 与 password，或 certificate 与 private_key",
+			"Upload as multipart/form-data: metadata, and pkcs12 with password, or certificate with private_key")
+	}
+	var meta *seal.NewSeal
+	parts := map[string][]byte{}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return tooLargeOr(err, problem(probMalformed, "上传内容不完整或格式错误", "The upload is incomplete or malformed"))
+		}
+		name := part.FormName()
+		switch name {
+		case "metadata":
+			meta = &seal.NewSeal{}
+			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(meta); err != nil {
+				return &apiError{kind: probMalformed, detailZh: "metadata 不是预期的 JSON 对象：" + jsonReason(err),
+					detailEn: "metadata is not the expected JSON object: " + jsonReason(err), cause: err}
+			}
+		case "pkcs12", "password", "certificate", "private_key":
+			data, err := io.ReadAll(io.LimitReader(part, 1<<20+1))
+			if err != nil {
+				return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
+			}
+			if len(data) > 1<<20 {
+				return invalidFields(map[string]string{name: "is larger than 1 MiB"})
+			}
+			parts[name] = data
+		default:
+			return invalidFields(map[string]string{name: "is not a known part (metadata, pkcs12, password, certificate, private_key)"})
+		}
+	}
+	if meta == nil {
+		return invalidFields(map[string]string{"metadata": "is required"})
+	}
+	var imp seal.Imported
+	switch {
+	case parts["pkcs12"] != nil:
+		imp.Key, imp.Chain, err = keys.ImportPKCS12(parts["pkcs12"], string(parts["password"]))
+		if errors.Is(err, keys.ErrWrongPassword) {
+			return invalidFields(map[string]string{"password": "does not open the PKCS#12 file"})
+		} else if err != nil {
+			return invalidFields(map[string]string{"pkcs12": importReason(err)})
+		}
+	case parts["certificate"] != nil && parts["private_key"] != nil:
+		if imp.Key, imp.Chain, err = keys.ImportPEM(parts["certificate"], parts["private_key"]); err != nil {
+			return invalidFields(map[string]string{"certificate": importReason(err)})
+		}
+	default:
+		return invalidFields(map[string]string{"pkcs12": "upload a PKCS#12 file (pkcs12, password) or PEM files (certificate, private_key)"})
+	}
+	sl, err := s.deps.Seals.ImportSeal(c.Request().Context(), s.sealActor(c), *meta, imp)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seals/"+sl.ID.String())
+	return c.JSON(http.StatusCreated, sl)
+}
+
+// importReason is the key import error without its package prefix; it names what is wrong
+// with the file (never key material).
+func importReason(err error) string {
+	return strings.TrimPrefix(err.Error(), "keys: ")
 }

@@ -2,8 +2,17 @@ package api
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -331,4 +340,88 @@ func pdfsig(t *testing.T, root, pdf []byte) string {
 		t.Logf("pdfsig: %v", err)
 	}
 	return fmt.Sprint(string(out))
+}
+
+// externalCA makes a root outside the service and a seal certificate under it, as PEM files
+// in dir: root.pem, chain.pem (seal certificate, then root), key.pem (PKCS#8).
+func externalCA(t *testing.T, dir string) {
+	t.Helper()
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "某省电子认证服务机构根证书"},
+		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := x509.ParseCertificate(rootDER)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{Organization: []string{"市场监督管理局"}, CommonName: "市场监督管理局合同专用章"},
+		NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(2, 0, 0), KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, key.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(key)
+	block := func(typ string, der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}) }
+	os.WriteFile(filepath.Join(dir, "root.pem"), block("CERTIFICATE", rootDER), 0o600)
+	os.WriteFile(filepath.Join(dir, "chain.pem"), append(block("CERTIFICATE", leafDER), block("CERTIFICATE", rootDER)...), 0o600)
+	os.WriteFile(filepath.Join(dir, "key.pem"), block("PRIVATE KEY", pkcs8), 0o600)
+}
+
+// TestImportedSeal: a seal whose certificate an outside CA issued is imported from PKCS#12
+// (made by openssl), used like any other, and its signatures validate against that CA.
+func TestImportedSeal(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	dir := t.TempDir()
+	externalCA(t, dir)
+	p12 := filepath.Join(dir, "seal.p12")
+	if out, err := exec.Command("openssl", "pkcs12", "-export", "-in", filepath.Join(dir, "chain.pem"), "-inkey",
+		filepath.Join(dir, "key.pem"), "-out", p12, "-passout", "pass:密码123").CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkcs12: %v %s", err, out)
+	}
+	p12Bytes, _ := os.ReadFile(p12)
+	meta := map[string]any{"name": "市场监督管理局合同专用章", "type": "contract", "department_id": b.dept.ID,
+		"supervisor_id": w.supervisor.ID, "custodian_ids": []uuid.UUID{w.custodian.ID}, "valid_from": day(0), "valid_until": day(300)}
+	upload := func(password string) *httptest.ResponseRecorder {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		js, _ := json.Marshal(meta)
+		mw.WriteField("metadata", string(js))
+		fw, _ := mw.CreateFormFile("pkcs12", "seal.p12")
+		fw.Write(p12Bytes)
+		mw.WriteField("password", password)
+		mw.Close()
+		return b.doRaw(t, http.MethodPost, "/api/v1/seals/import", mw.FormDataContentType(), body.String(),
+			"Authorization", "Bearer "+b.token[identity.RoleSealAdmin])
+	}
+	if rec := upload("wrong"); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "password") {
+		t.Fatalf("wrong password: %d %s", rec.Code, rec.Body)
+	}
+	sl := must[seal.Seal](t, upload("密码123"), http.StatusCreated)
+	if sl.KeyAlgorithm != "imported" || sl.Status != seal.StatusPending {
+		t.Fatalf("imported seal %+v", sl)
+	}
+	admin := b.token[identity.RoleSealAdmin]
+	must[seal.Seal](t, b.doRaw(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/image", "image/png", string(seal.DemoImage()),
+		"Authorization", "Bearer "+admin), http.StatusOK)
+	must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", admin,
+		map[string]any{"status": "active", "reason": "启用"}), http.StatusOK)
+
+	// The owning department's sealer uses it; a custodian approves.
+	doc := w.upload(t, w.token(w.sealer), resultPDF(t))
+	req := must[seal.Request](t, w.request(t, w.token(w.sealer), sl.ID, "440100-02-002", doc), http.StatusCreated)
+	must[seal.Request](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/approve", w.token(w.custodian), map[string]any{}), http.StatusOK)
+	use := must[seal.Use](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/apply", w.token(w.sealer), nil), http.StatusCreated)
+	signed := b.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID.String()+"/content", w.token(w.sealer), nil).Body.Bytes()
+	rec := b.doRaw(t, http.MethodPost, "/api/v1/verify", "application/pdf", string(signed), "Authorization", "Bearer "+w.token(w.sealer))
+	if v := must[seal.Verification](t, rec, http.StatusOK); !v.Valid || v.Signatures[0].SealRef != sl.Ref || !v.Signatures[0].ChainValid {
+		t.Fatalf("verify: %s", rec.Body)
+	}
+	externalRoot, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	if out := pdfsig(t, externalRoot, signed); !strings.Contains(out, "Signature is Valid.") || !strings.Contains(out, "Certificate is Trusted.") {
+		t.Errorf("pdfsig with the outside CA trusted:\n%s", out)
+	}
 }

@@ -25,6 +25,7 @@ CREATE TABLE seals (
     key_alg        text NOT NULL CHECK (key_alg IN ('ecdsa-p256', 'rsa-3072', 'imported')),
     key_ref        bytea NOT NULL,
     cert_der       bytea NOT NULL,
+    chain_der      bytea[] NOT NULL DEFAULT '{}', -- an imported certificate's issuers, nearest first
     cert_serial    text NOT NULL UNIQUE,
     created_by     uuid NOT NULL REFERENCES users (id),
     created_at     timestamptz NOT NULL DEFAULT now(),

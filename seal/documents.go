@@ -177,8 +177,10 @@ type SignatureReport struct {
 func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) {
 	sum := sha256.Sum256(pdf)
 	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}}
-	roots := x509.NewCertPool()
-	roots.AddCert(s.CA.Cert)
+	roots, err := s.roots(ctx)
+	if err != nil {
+		return v, err
+	}
 	sigs, err := pades.Verify(pdf, roots)
 	if err != nil {
 		return v, &InvalidError{map[string]string{"file": "is not a readable PDF"}}
@@ -211,10 +213,10 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 				return v, err
 			}
 		}
-		// A later signature legitimately follows an earlier one; only the last signature
-		// must cover the whole file.
+		// A later signature legitimately follows an earlier one: an earlier signature is
+		// valid if the last one covers the whole file.
 		last := i == len(sigs)-1
-		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && !hasAppendedProblem(sigs, i))
+		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && sigs[len(sigs)-1].CoversWholeFile)
 		if r.RegisterEntry == nil {
 			r.Problems = append(r.Problems, "no seal-use register entry of this service matches the signed revision")
 		}
@@ -224,9 +226,29 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 	return v, nil
 }
 
-// hasAppendedProblem reports whether bytes follow the last signature's range: then every
-// signature is followed by unsigned bytes.
-func hasAppendedProblem(sigs []pades.Signature, i int) bool {
-	last := sigs[len(sigs)-1]
-	return !last.CoversWholeFile
+// roots is what signatures are checked against: the internal CA's root, and the top of the
+// chain of every imported seal certificate (trusted by the seal admin who imported it).
+func (s *Service) roots(ctx context.Context) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	pool.AddCert(s.CA.Cert)
+	rows, err := s.DB.Query(ctx, `SELECT cert_der, chain_der FROM seals WHERE key_alg = 'imported'`)
+	if err != nil {
+		return nil, fmt.Errorf("seal: trusted roots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var leaf []byte
+		var chain [][]byte
+		if err := rows.Scan(&leaf, &chain); err != nil {
+			return nil, err
+		}
+		top := leaf
+		if len(chain) > 0 {
+			top = chain[len(chain)-1]
+		}
+		if c, err := x509.ParseCertificate(top); err == nil {
+			pool.AddCert(c)
+		}
+	}
+	return pool, rows.Err()
 }

@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ type Seal struct {
 	CreatedAt     time.Time   `json:"created_at"`
 	no            int64
 	certDER       []byte
+	chainDER      [][]byte // an imported certificate's issuers
 	keyRef        []byte
 	validFrom     time.Time
 	validUntil    time.Time
@@ -62,7 +64,7 @@ type NewSeal struct {
 }
 
 const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supervisor_id, s.status, s.status_since,
-	s.valid_from, s.valid_until, s.key_alg, s.cert_serial, s.cert_der, s.key_ref, s.created_at,
+	s.valid_from, s.valid_until, s.key_alg, s.cert_serial, s.cert_der, s.chain_der, s.key_ref, s.created_at,
 	(SELECT array_agg(user_id ORDER BY user_id) FROM seal_custodians c WHERE c.seal_id = s.id),
 	(SELECT max(version) FROM seal_images i WHERE i.seal_id = s.id),
 	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1)`
@@ -72,7 +74,7 @@ func scanSeal(row pgx.Row) (Seal, error) {
 	var custodians []uuid.UUID
 	var version *int32
 	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
-		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.keyRef,
+		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.chainDER, &s.keyRef,
 		&s.CreatedAt, &custodians, &version, &s.ImageDigest)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
@@ -98,6 +100,34 @@ func (s Seal) Certificate() (*x509.Certificate, error) { return x509.ParseCertif
 
 // CertificateDER returns the seal's certificate, DER-encoded.
 func (s Seal) CertificateDER() []byte { return s.certDER }
+
+// chain returns the certificates a signature by the seal carries: its own, then its
+// issuers (the internal CA's root, or an imported certificate's chain).
+func (s Seal) chain(root *x509.Certificate) ([]*x509.Certificate, error) {
+	cert, err := s.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	if s.KeyAlgorithm != "imported" {
+		return []*x509.Certificate{cert, root}, nil
+	}
+	out := []*x509.Certificate{cert}
+	for _, der := range s.chainDER {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Imported is an externally issued seal certificate (with its issuers, nearest first) and its
+// private key, from a PKCS#12 or PEM file (seal/keys.ImportPKCS12, ImportPEM).
+type Imported struct {
+	Key   crypto.Signer
+	Chain []*x509.Certificate
+}
 
 // getSeal reads one seal; lock is "" or a row-lock clause such as "FOR SHARE OF s".
 func getSeal(ctx context.Context, db vault.Querier, id uuid.UUID, lock string) (Seal, error) {
@@ -127,6 +157,18 @@ func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error
 // CreateSeal registers (备案) a seal in status pending: it generates the seal's key in
 // custody and has the CA issue its certificate, valid within the seal's dates.
 func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
+	return s.register(ctx, a, n, nil)
+}
+
+// ImportSeal registers a seal whose certificate an outside CA issued, with its key (which
+// then stays in custody like a generated one). The seal's dates must lie within the
+// certificate's validity, and the certificate must allow signing.
+func (s *Service) ImportSeal(ctx context.Context, a Actor, n NewSeal, imp Imported) (Seal, error) {
+	n.KeyAlgorithm = ""
+	return s.register(ctx, a, n, &imp)
+}
+
+func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Imported) (Seal, error) {
 	bad := map[string]string{}
 	n.Name = strings.TrimSpace(n.Name)
 	if l := len([]rune(n.Name)); l == 0 || l > 64 {
@@ -146,7 +188,7 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 		bad["valid_until"] = "must not be before valid_from"
 	}
 	alg, err := keys.ParseAlgorithm(n.KeyAlgorithm)
-	if err != nil {
+	if err != nil && imp == nil {
 		bad["key_algorithm"] = "must be ecdsa-p256 or rsa-3072"
 	}
 	if n.DepartmentID == uuid.Nil {
@@ -183,27 +225,48 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 		return Seal{}, &InvalidError{bad}
 	}
 
+	notAfter := until.AddDate(0, 0, 1).Add(-time.Second)
+	if imp != nil {
+		if err := checkImported(*imp, from, notAfter); err != nil {
+			return Seal{}, err
+		}
+	}
 	id := uuid.New()
 	var no int64
 	if err := s.DB.QueryRow(ctx, `SELECT nextval(pg_get_serial_sequence('seals', 'no'))`).Scan(&no); err != nil {
 		return Seal{}, fmt.Errorf("seal: number: %w", err)
 	}
-	ref, pub, err := s.Custody.Create(ctx, alg, id.String())
-	if err != nil {
-		return Seal{}, fmt.Errorf("seal: key: %w", err)
+	var ref []byte
+	var cert *x509.Certificate
+	var chainDER [][]byte
+	if imp != nil {
+		alg, cert = "imported", imp.Chain[0]
+		for _, c := range imp.Chain[1:] {
+			chainDER = append(chainDER, c.Raw)
+		}
+		if ref, err = s.Custody.Import(ctx, imp.Key, id.String()); err != nil {
+			return Seal{}, fmt.Errorf("seal: key: %w", err)
+		}
+	} else {
+		var pub crypto.PublicKey
+		if ref, pub, err = s.Custody.Create(ctx, alg, id.String()); err != nil {
+			return Seal{}, fmt.Errorf("seal: key: %w", err)
+		}
+		cert, err = s.CA.IssueSeal(pub, ca.SealSubject{Department: dept.Name, DepartmentCode: dept.Code, SealName: n.Name,
+			SealCode: sealRef(no), SealType: n.Type}, from, notAfter)
+		if err != nil {
+			return Seal{}, fmt.Errorf("seal: certificate: %w", err)
+		}
 	}
-	notAfter := until.AddDate(0, 0, 1).Add(-time.Second)
-	cert, err := s.CA.IssueSeal(pub, ca.SealSubject{Department: dept.Name, DepartmentCode: dept.Code, SealName: n.Name,
-		SealCode: sealRef(no), SealType: n.Type}, from, notAfter)
-	if err != nil {
-		return Seal{}, fmt.Errorf("seal: certificate: %w", err)
+	if chainDER == nil {
+		chainDER = [][]byte{}
 	}
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO seals (id, no, name, type, department_id, supervisor_id, valid_from, valid_until, key_alg,
-				key_ref, cert_der, cert_serial, created_by)
-			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, cert.Raw,
+				key_ref, cert_der, chain_der, cert_serial, created_by)
+			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, cert.Raw, chainDER,
 			cert.SerialNumber.Text(16), a.User.ID); err != nil {
 			return err
 		}
@@ -216,10 +279,30 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 			audit.SubjectDepartment: dept.ID.String()}, map[string]any{"ref": sealRef(no), "type": n.Type,
 			"key_algorithm": string(alg), "certificate_serial": cert.SerialNumber.Text(16)}))
 	})
+	if isUnique(err, "seals_cert_serial_key") {
+		return Seal{}, &InvalidError{map[string]string{"certificate": "is already registered for another seal"}}
+	}
 	if err != nil {
 		return Seal{}, err
 	}
 	return s.GetSeal(ctx, id)
+}
+
+// checkImported makes sure an imported certificate can sign for the seal's whole term.
+func checkImported(imp Imported, from, notAfter time.Time) error {
+	if imp.Key == nil || len(imp.Chain) == 0 {
+		return &InvalidError{map[string]string{"certificate": "a certificate and its private key are required"}}
+	}
+	c := imp.Chain[0]
+	switch {
+	case c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0:
+		return &InvalidError{map[string]string{"certificate": "does not allow signing (key usage digitalSignature or contentCommitment)"}}
+	case from.Before(c.NotBefore.Truncate(24 * time.Hour)):
+		return &InvalidError{map[string]string{"valid_from": "is before the certificate's start, " + fmtDate(c.NotBefore)}}
+	case notAfter.After(c.NotAfter):
+		return &InvalidError{map[string]string{"valid_until": "is after the certificate's end, " + fmtDate(c.NotAfter)}}
+	}
+	return nil
 }
 
 // transitions lists the allowed status changes and their audit actions.

@@ -3,7 +3,6 @@ package seal
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -616,12 +615,12 @@ func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
 	}
-	cert, err := sl.Certificate()
+	chain, err := sl.chain(s.CA.Cert)
 	if err != nil {
 		return nil, err
 	}
 	out, err := pades.Sign(in, pades.Request{
-		Signer: signer, Chain: []*x509.Certificate{cert, s.CA.Cert}, Stamp: stamp,
+		Signer: signer, Chain: chain, Stamp: stamp,
 		Place: pades.Placement{Page: req.Placement.Page, X: req.Placement.X, Y: req.Placement.Y,
 			Width: req.Placement.Size, Height: req.Placement.Size},
 		Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
