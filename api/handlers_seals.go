@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"sealvault/internal/identity"
@@ -39,45 +41,75 @@ func (s *Server) caCRL(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/pkix-crl", crl)
 }
 
-func (s *Server) listSeals(c echo.Context) error {
+// byDepartment answers a list, of one department if the query names one.
+func byDepartment[T any](c echo.Context, list func(context.Context, *uuid.UUID) ([]T, error)) error {
 	bad := map[string]string{}
 	dept := cursorOf(c.QueryParam("department"), bad, "query.department")
 	if len(bad) > 0 {
 		return invalidFields(bad)
 	}
-	ss, err := s.deps.Seals.ListSeals(c.Request().Context(), dept)
+	items, err := list(c.Request().Context(), dept)
 	if err != nil {
 		return err
 	}
-	if ss == nil {
-		ss = []seal.Seal{}
+	if items == nil {
+		items = []T{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"items": ss})
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
 }
 
-func (s *Server) createSeal(c echo.Context) error {
-	var n seal.NewSeal
+// created binds a JSON body to N, makes the object with mk and answers 201 with its
+// Location under collection.
+func created[N, T any](c echo.Context, collection string, mk func(context.Context, N) (T, uuid.UUID, error)) error {
+	var n N
 	if err := bind(c, &n); err != nil {
 		return err
 	}
-	sl, err := s.deps.Seals.CreateSeal(c.Request().Context(), s.sealActor(c), n)
+	obj, id, err := mk(c.Request().Context(), n)
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seals/"+sl.ID.String())
-	return c.JSON(http.StatusCreated, sl)
+	c.Response().Header().Set(echo.HeaderLocation, collection+"/"+id.String())
+	return c.JSON(http.StatusCreated, obj)
 }
 
-func (s *Server) getSeal(c echo.Context) error {
+// byID answers the object get finds for the path's id.
+func byID[T any](c echo.Context, get func(context.Context, uuid.UUID) (T, error)) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	sl, err := s.deps.Seals.GetSeal(c.Request().Context(), id)
+	obj, err := get(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, sl)
+	return c.JSON(http.StatusOK, obj)
+}
+
+func (s *Server) listSeals(c echo.Context) error { return byDepartment(c, s.deps.Seals.ListSeals) }
+
+func (s *Server) createSeal(c echo.Context) error {
+	return created(c, "/api/v1/seals", func(ctx context.Context, n seal.NewSeal) (seal.Seal, uuid.UUID, error) {
+		sl, err := s.deps.Seals.CreateSeal(ctx, s.sealActor(c), n)
+		return sl, sl.ID, err
+	})
+}
+
+func (s *Server) getSeal(c echo.Context) error { return byID(c, s.deps.Seals.GetSeal) }
+
+func (s *Server) listAuthorizations(c echo.Context) error {
+	return byDepartment(c, s.deps.Seals.ListAuthorizations)
+}
+
+func (s *Server) createAuthorization(c echo.Context) error {
+	return created(c, "/api/v1/authorizations", func(ctx context.Context, n seal.NewAuthorization) (seal.Authorization, uuid.UUID, error) {
+		a, err := s.deps.Seals.CreateAuthorization(ctx, s.sealActor(c), n)
+		return a, a.ID, err
+	})
+}
+
+func (s *Server) getAuthorization(c echo.Context) error {
+	return byID(c, s.deps.Seals.GetAuthorization)
 }
 
 // sealCertificate serves a seal's certificate (PEM).
@@ -136,47 +168,6 @@ func (s *Server) addSealImage(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, sl)
-}
-
-func (s *Server) listAuthorizations(c echo.Context) error {
-	bad := map[string]string{}
-	dept := cursorOf(c.QueryParam("department"), bad, "query.department")
-	if len(bad) > 0 {
-		return invalidFields(bad)
-	}
-	as, err := s.deps.Seals.ListAuthorizations(c.Request().Context(), dept)
-	if err != nil {
-		return err
-	}
-	if as == nil {
-		as = []seal.Authorization{}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"items": as})
-}
-
-func (s *Server) createAuthorization(c echo.Context) error {
-	var n seal.NewAuthorization
-	if err := bind(c, &n); err != nil {
-		return err
-	}
-	a, err := s.deps.Seals.CreateAuthorization(c.Request().Context(), s.sealActor(c), n)
-	if err != nil {
-		return err
-	}
-	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/authorizations/"+a.ID.String())
-	return c.JSON(http.StatusCreated, a)
-}
-
-func (s *Server) getAuthorization(c echo.Context) error {
-	id, err := pathID(c)
-	if err != nil {
-		return err
-	}
-	a, err := s.deps.Seals.GetAuthorization(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, a)
 }
 
 type reasonBody struct {

@@ -132,16 +132,7 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 	if slices.Contains(n.Powers, PowerSeal) && len(n.SealIDs) == 0 {
 		bad["seal_ids"] = "must list the seals the seal power covers"
 	}
-	from, ok1 := parseDate(n.ValidFrom)
-	until, ok2 := parseDate(n.ValidUntil)
-	switch {
-	case !ok1:
-		bad["valid_from"] = "must be a date, YYYY-MM-DD"
-	case !ok2:
-		bad["valid_until"] = "must be a date, YYYY-MM-DD"
-	case until.Before(from):
-		bad["valid_until"] = "must not be before valid_from"
-	}
+	from, until := parseTerm(n.ValidFrom, n.ValidUntil, bad)
 	if len([]rune(n.Note)) > 1000 {
 		bad["note"] = "must be at most 1000 characters"
 	}

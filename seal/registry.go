@@ -177,16 +177,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 	if _, ok := typeNames[n.Type]; !ok {
 		bad["type"] = "must be one of official, business, contract, finance, legal_rep"
 	}
-	from, ok1 := parseDate(n.ValidFrom)
-	until, ok2 := parseDate(n.ValidUntil)
-	switch {
-	case !ok1:
-		bad["valid_from"] = "must be a date, YYYY-MM-DD"
-	case !ok2:
-		bad["valid_until"] = "must be a date, YYYY-MM-DD"
-	case until.Before(from):
-		bad["valid_until"] = "must not be before valid_from"
-	}
+	from, until := parseTerm(n.ValidFrom, n.ValidUntil, bad)
 	alg, err := keys.ParseAlgorithm(n.KeyAlgorithm)
 	if err != nil && imp == nil {
 		bad["key_algorithm"] = "must be ecdsa-p256 or rsa-3072"

@@ -145,6 +145,21 @@ func useRef(no int64) string     { return fmt.Sprintf("U-%d", no) }
 // date is a calendar date, "2006-01-02", in the service's time zone (China Standard Time).
 var cst = time.FixedZone("CST", 8*3600)
 
+// parseTerm reads a from–until pair of dates, noting what is wrong in bad.
+func parseTerm(from, until string, bad map[string]string) (time.Time, time.Time) {
+	f, ok1 := parseDate(from)
+	u, ok2 := parseDate(until)
+	switch {
+	case !ok1:
+		bad["valid_from"] = "must be a date, YYYY-MM-DD"
+	case !ok2:
+		bad["valid_until"] = "must be a date, YYYY-MM-DD"
+	case u.Before(f):
+		bad["valid_until"] = "must not be before valid_from"
+	}
+	return f, u
+}
+
 func parseDate(s string) (time.Time, bool) {
 	t, err := time.ParseInLocation(time.DateOnly, strings.TrimSpace(s), cst)
 	return t, err == nil
