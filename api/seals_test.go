@@ -425,3 +425,72 @@ func TestImportedSeal(t *testing.T) {
 		t.Errorf("pdfsig with the outside CA trusted:\n%s", out)
 	}
 }
+
+// TestSealLifeCycle: images are checked, transitions follow the life cycle with reasons,
+// revoking a seal puts its certificate on the CRL, a revoked letter stops its uses, and a
+// document that is not a PDF cannot be put up for sealing.
+func TestSealLifeCycle(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	admin := b.token[identity.RoleSealAdmin]
+	id := w.seal.ID.String()
+
+	opaque := testkit.PageImage(t, "png", 200, 200, 1)
+	for name, img := range map[string][]byte{"not a PNG": []byte("GIF89a..."), "no transparency": opaque} {
+		rec := b.doRaw(t, http.MethodPost, "/api/v1/seals/"+id+"/image", "image/png", string(img), "Authorization", "Bearer "+admin)
+		if p := problemOf(t, rec); rec.Code != http.StatusBadRequest || p.Errors[0].Field != "image" {
+			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+		}
+	}
+	// A new image is a new version.
+	sl := must[seal.Seal](t, b.doRaw(t, http.MethodPost, "/api/v1/seals/"+id+"/image", "image/png", string(seal.DemoImage()),
+		"Authorization", "Bearer "+admin), http.StatusOK)
+	if sl.ImageVersion != 2 {
+		t.Errorf("image version %d, want 2", sl.ImageVersion)
+	}
+	// A reason is required; pending is not a target.
+	for _, body := range []map[string]any{{"status": "suspended", "reason": " "}, {"status": "pending", "reason": "x"}} {
+		if rec := b.do(t, http.MethodPost, "/api/v1/seals/"+id+"/status", admin, body); rec.Code != http.StatusBadRequest {
+			t.Errorf("%v: %d %s", body, rec.Code, rec.Body)
+		}
+	}
+	// Only seal admins above the owning department manage it: a window user cannot.
+	if rec := b.do(t, http.MethodPost, "/api/v1/seals/"+id+"/status", b.token[identity.RoleWindow],
+		map[string]any{"status": "suspended", "reason": "x"}); rec.Code != http.StatusForbidden {
+		t.Errorf("window user changed a seal: %d", rec.Code)
+	}
+
+	// A revoked letter stops the center's uses.
+	must[seal.Authorization](t, b.do(t, http.MethodPost, "/api/v1/authorizations/"+w.letter.ID.String()+"/revoke", admin,
+		map[string]any{"reason": "委托事项调整"}), http.StatusOK)
+	refused(t, w.request(t, b.token[identity.RoleWindow], w.seal.ID, "440100-01-001", w.doc), "authorization-revoked", w.letter.Ref)
+
+	// Revocation is final and lists the certificate on the CRL.
+	must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+id+"/status", admin, map[string]any{"status": "revoked", "reason": "印章注销"}), http.StatusOK)
+	if rec := b.do(t, http.MethodPost, "/api/v1/seals/"+id+"/status", admin, map[string]any{"status": "active", "reason": "x"}); rec.Code != http.StatusConflict {
+		t.Errorf("revoked seal reactivated: %d %s", rec.Code, rec.Body)
+	}
+	rec := b.do(t, http.MethodGet, "/api/v1/ca/crl", "", nil)
+	crl, err := x509.ParseRevocationList(rec.Body.Bytes())
+	if err != nil {
+		t.Fatalf("CRL: %v", err)
+	}
+	root := b.do(t, http.MethodGet, "/api/v1/ca/root.pem", "", nil).Body.Bytes()
+	blk, _ := pem.Decode(root)
+	rootCert, _ := x509.ParseCertificate(blk.Bytes)
+	if err := crl.CheckSignatureFrom(rootCert); err != nil || len(crl.RevokedCertificateEntries) != 1 ||
+		crl.RevokedCertificateEntries[0].SerialNumber.Text(16) != w.seal.CertSerial {
+		t.Errorf("CRL does not list the revoked seal's certificate %s: %v %+v", w.seal.CertSerial, err, crl.RevokedCertificateEntries)
+	}
+
+	// Not a PDF: refused when uploaded for sealing.
+	rec = b.doRaw(t, http.MethodPost, "/api/v1/documents?name=批复.pdf", "application/pdf", "%PDF-1.7 not really", "Authorization", "Bearer "+b.token[identity.RoleWindow])
+	if p := problemOf(t, rec); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(p.Detail, "批复.pdf") {
+		t.Errorf("garbage PDF: %d %s", rec.Code, rec.Body)
+	}
+	var events int
+	b.pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action IN ('seal.revoke', 'authorization.revoke', 'seal.image')`).Scan(&events)
+	if events != 4 {
+		t.Errorf("%d life-cycle audit events, want 4 (two images, letter revoked, seal revoked)", events)
+	}
+}
