@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/internal/identity"
+	"sealvault/reuse"
 	"sealvault/seal"
 	"sealvault/vault"
 	"sealvault/vault/pages"
@@ -136,6 +137,13 @@ func toAPIError(err error) *apiError {
 	var sc *seal.ConflictError
 	if errors.As(err, &sc) {
 		return problem(probConflict, sc.DetailZh, sc.Detail)
+	}
+	if errors.Is(err, reuse.ErrNotFound) {
+		return problem(probNotFound, "请求的对象不存在，或您无权查看", "No such object, or not one you may see")
+	}
+	if errors.Is(err, reuse.ErrForbidden) {
+		return problem(probForbidden, "没有允许此访问的复用规则，或您的角色、部门无权执行此操作",
+			"No reuse rule allows this access, or your roles or department do not allow it")
 	}
 	if errors.Is(err, seal.ErrNotFound) {
 		return problem(probNotFound, "请求的对象不存在，或您无权查看", "No such object, or not one you may see")

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/internal/identity"
+	"sealvault/reuse"
 )
 
 // route is one row of the route table: who may call what.
@@ -90,6 +91,20 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id", Roles: registerReaders, Handler: s.getSealUse},
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id/content", Roles: registerReaders, Handler: s.sealUseContent},
 		{Method: http.MethodPost, Path: "/api/v1/verify", Roles: anyone, Upload: true, Handler: s.verifyPDF},
+
+		{Method: http.MethodGet, Path: "/api/v1/catalog/types", Roles: anyone, Handler: s.listTypes},
+		{Method: http.MethodPost, Path: "/api/v1/catalog/types", Roles: admin, Handler: s.putType},
+		{Method: http.MethodGet, Path: "/api/v1/catalog/items", Roles: anyone, Handler: s.listItems},
+		{Method: http.MethodPost, Path: "/api/v1/catalog/items", Roles: admin, Handler: s.putItem},
+		{Method: http.MethodPost, Path: "/api/v1/reuse-rules", Roles: admin, Handler: s.createRule},
+		{Method: http.MethodPost, Path: "/api/v1/cases", Roles: roles(identity.RoleWindow), Handler: s.createCase},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id", Roles: roles(identity.RoleWindow, identity.RoleAdmin, identity.RoleAuditor), Handler: s.getCase},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/notice", Roles: roles(identity.RoleWindow, identity.RoleAdmin), Handler: s.caseNotice},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/consent", Roles: roles(identity.RoleWindow), Handler: s.recordConsent},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/materials", Roles: roles(identity.RoleWindow), Handler: s.attachMaterial},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/materials/:mid/view", Roles: roles(identity.RoleWindow), Handler: s.caseMaterial(reuse.MethodView)},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/materials/:mid/download", Roles: roles(identity.RoleWindow), Handler: s.caseMaterial(reuse.MethodDownload)},
+		{Method: http.MethodGet, Path: "/api/v1/reports/reuse", Roles: auditors, Handler: s.reuseReport},
 
 		{Method: http.MethodGet, Path: "/api/v1/audit/events", Roles: auditors, Handler: s.auditEvents},
 		{Method: http.MethodGet, Path: "/api/v1/audit/checkpoint", Roles: auditors, Handler: s.auditCheckpoint},

@@ -20,6 +20,7 @@ import (
 
 	"sealvault/audit"
 	"sealvault/internal/identity"
+	"sealvault/reuse"
 	"sealvault/seal"
 	"sealvault/vault"
 	"sealvault/vault/pages"
@@ -46,6 +47,8 @@ type Deps struct {
 	PageLimits pages.Limits
 	// Seals is the seal registry and regime.
 	Seals *seal.Service
+	// Reuse is the material-reuse regime: catalog, rules, cases.
+	Reuse *reuse.Service
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for the client
 	// address; empty means the TCP peer address is the client address.
 	TrustedProxies []*net.IPNet

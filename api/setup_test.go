@@ -17,6 +17,7 @@ import (
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
+	"sealvault/reuse"
 	"sealvault/seal"
 	"sealvault/seal/keys"
 	"sealvault/vault"
@@ -76,7 +77,7 @@ func setup(t *testing.T) *bundle {
 	b.work = t.TempDir()
 	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
-		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals,
+		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals, Reuse: &reuse.Service{DB: b.pool, Keys: b.keysH},
 		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}})
 	if err != nil {
 		t.Fatal(err)

@@ -85,9 +85,16 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	if bad != nil {
 		return Material{}, false, bad
 	}
+	reqs, err := loadRequirements(ctx, in.DB, req.Info.TypeCode)
+	if err != nil {
+		return Material{}, false, err
+	}
 	doc, err := in.prepare(ctx, req, false)
 	defer doc.cleanup()
 	if err != nil {
+		return Material{}, false, err
+	}
+	if err := reqs.check(req, doc); err != nil {
 		return Material{}, false, err
 	}
 	if err := in.putAll(ctx, &doc); err != nil {
@@ -220,13 +227,13 @@ func (in *Ingester) assembledBefore(ctx context.Context, doc *prepared) (bool, e
 		}
 		doc.thumb = &t
 	}
-	rows, err := in.DB.Query(ctx, `SELECT format, width, height, dpi FROM material_pages WHERE material_id = $1 ORDER BY page_no`, id)
+	rows, err := in.DB.Query(ctx, `SELECT format, width, height, dpi, coalesce(color, '') FROM material_pages WHERE material_id = $1 ORDER BY page_no`, id)
 	if err != nil {
 		return false, fmt.Errorf("vault: earlier assembly: %w", err)
 	}
 	for i := 0; rows.Next(); i++ {
 		p := pages.Page{Name: doc.pageFiles[min(i, len(doc.pageFiles)-1)].Name}
-		if err := rows.Scan(&p.Format, &p.Width, &p.Height, &p.DPI); err != nil {
+		if err := rows.Scan(&p.Format, &p.Width, &p.Height, &p.DPI, &p.Color); err != nil {
 			rows.Close()
 			return false, err
 		}
@@ -318,9 +325,9 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 		}
 		for i, p := range doc.pages {
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO material_pages (material_id, page_no, digest, format, width, height, dpi, size)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				id, i+1, doc.pageFiles[i].Digest.String(), p.Format, p.Width, p.Height, p.DPI, doc.pageFiles[i].Size); err != nil {
+				INSERT INTO material_pages (material_id, page_no, digest, format, width, height, dpi, size, color)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, ''))`,
+				id, i+1, doc.pageFiles[i].Digest.String(), p.Format, p.Width, p.Height, p.DPI, doc.pageFiles[i].Size, p.Color); err != nil {
 				return err
 			}
 		}

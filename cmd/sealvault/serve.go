@@ -15,6 +15,7 @@ import (
 
 	"sealvault/api"
 	"sealvault/internal/identity"
+	"sealvault/reuse"
 	"sealvault/vault"
 	"sealvault/vault/pages"
 )
@@ -98,6 +99,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
 		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
+		Reuse: &reuse.Service{DB: db.pool, Keys: hkeys},
 	})
 	if err != nil {
 		return err

@@ -256,3 +256,19 @@ func PageSizes(data []byte) (sizes [][2]float64, err error) {
 	}
 	return sizes, nil
 }
+
+// Watermark returns pdf with text laid across every page, semi-transparent, on top: the
+// rendition of a material shown to someone outside its department (who viewed it, when, in
+// which case). The text is set in a standard PDF font, so it must be Latin characters.
+func Watermark(pdf []byte, text string) (out []byte, err error) {
+	defer catchPanic(&err, "watermark")
+	wm, err := api.TextWatermark(text, "font:Helvetica, points:14, rot:0, opacity:0.4, fillcolor:0.8 0.1 0.1, scale:0.9 rel", true, false, types.POINTS)
+	if err != nil {
+		return nil, fmt.Errorf("pages: watermark: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := api.AddWatermarks(bytes.NewReader(pdf), &buf, nil, wm, pdfConfig()); err != nil {
+		return nil, fmt.Errorf("pages: watermark: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,246 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+
+	"sealvault/reuse"
+	"sealvault/vault"
+	"sealvault/vault/pages"
+)
+
+func (s *Server) reuseActor(c echo.Context) reuse.Actor {
+	return reuse.Actor{User: currentUser(c), RequestID: requestID(c), ClientIP: c.RealIP()}
+}
+
+func (s *Server) listTypes(c echo.Context) error {
+	ctx := c.Request().Context()
+	rows, err := s.deps.DB.Query(ctx, `SELECT code FROM material_types ORDER BY code`)
+	if err != nil {
+		return err
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	items := make([]reuse.MaterialType, 0, len(codes))
+	for _, code := range codes {
+		t, err := reuse.GetType(ctx, s.deps.DB, code)
+		if err != nil {
+			return err
+		}
+		items = append(items, t)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// putType creates or replaces a material type. Admins only.
+func (s *Server) putType(c echo.Context) error {
+	var t reuse.MaterialType
+	if err := bind(c, &t); err != nil {
+		return err
+	}
+	if err := reuse.PutType(c.Request().Context(), s.deps.DB, t); err != nil {
+		return err
+	}
+	t, err := reuse.GetType(c.Request().Context(), s.deps.DB, t.Code)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+// putItem creates or replaces a service item and the materials it requires. Admins only.
+func (s *Server) putItem(c echo.Context) error {
+	var it reuse.ServiceItem
+	if err := bind(c, &it); err != nil {
+		return err
+	}
+	err := pgx.BeginFunc(c.Request().Context(), s.deps.DB, func(tx pgx.Tx) error { return reuse.PutItem(c.Request().Context(), tx, it) })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, it)
+}
+
+func (s *Server) listItems(c echo.Context) error {
+	rows, err := s.deps.DB.Query(c.Request().Context(), `
+		SELECT i.code, i.name, d.code, i.department_id,
+			coalesce(json_agg(json_build_object('type_code', m.type_code, 'required', m.required, 'reuse_accepted', m.reuse_accepted)
+				ORDER BY m.position) FILTER (WHERE m.type_code IS NOT NULL), '[]')
+		FROM service_items i JOIN departments d ON d.id = i.department_id
+		LEFT JOIN item_materials m ON m.item_code = i.code
+		GROUP BY i.code, i.name, d.code, i.department_id ORDER BY i.code`)
+	if err != nil {
+		return err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reuse.ServiceItem, error) {
+		var it reuse.ServiceItem
+		err := r.Scan(&it.Code, &it.Name, &it.DepartmentCode, &it.DepartmentID, &it.Materials)
+		return it, err
+	})
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []reuse.ServiceItem{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+func (s *Server) createRule(c echo.Context) error {
+	return created(c, "/api/v1/reuse-rules", func(ctx context.Context, r reuse.Rule) (reuse.Rule, uuid.UUID, error) {
+		out, err := s.deps.Reuse.CreateRule(ctx, s.reuseActor(c), r)
+		return out, out.ID, err
+	})
+}
+
+func (s *Server) createCase(c echo.Context) error {
+	return created(c, "/api/v1/cases", func(ctx context.Context, n reuse.NewCase) (reuse.Case, uuid.UUID, error) {
+		out, err := s.deps.Reuse.CreateCase(ctx, s.reuseActor(c), n)
+		return out, out.ID, err
+	})
+}
+
+func (s *Server) getCase(c echo.Context) error {
+	return byID(c, func(ctx context.Context, id uuid.UUID) (reuse.Case, error) {
+		return s.deps.Reuse.GetCase(ctx, s.reuseActor(c), id)
+	})
+}
+
+func (s *Server) recordConsent(c echo.Context) error {
+	return byID(c, func(ctx context.Context, id uuid.UUID) (reuse.Case, error) {
+		return s.deps.Reuse.RecordConsent(ctx, s.reuseActor(c), id)
+	})
+}
+
+type attachBody struct {
+	TypeCode   string    `json:"type_code"`
+	MaterialID uuid.UUID `json:"material_id"`
+	Reuse      bool      `json:"reuse"`
+}
+
+// attachMaterial attaches a reused (by its plan's rule) or newly submitted material.
+func (s *Server) attachMaterial(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var b attachBody
+	if err := bind(c, &b); err != nil {
+		return err
+	}
+	cs, err := s.deps.Reuse.Attach(c.Request().Context(), s.reuseActor(c), id, b.TypeCode, b.MaterialID, b.Reuse)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, cs)
+}
+
+// caseMaterial serves a material of the case: "view" as a watermarked rendition naming the
+// viewer, the time and the case; "download" as its bytes. Outside the material's own
+// department only a rule with that method allows it; every access is audited.
+func (s *Server) caseMaterial(method string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id, err := pathID(c)
+		if err != nil {
+			return err
+		}
+		mid, err := uuid.Parse(c.Param("mid"))
+		if err != nil {
+			return invalidFields(map[string]string{"path.mid": "is not a valid id"})
+		}
+		ctx := c.Request().Context()
+		acc, err := s.deps.Reuse.Open(ctx, s.reuseActor(c), id, mid, method)
+		if err != nil {
+			return err
+		}
+		rc, err := vault.Open(ctx, s.deps.Blobs, acc.Material.Content)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return err
+		}
+		name := acc.Material.ID.String() + ".pdf"
+		if method == reuse.MethodView {
+			u := currentUser(c)
+			text := fmt.Sprintf("sealvault: viewed by %s at %s, case %s", u.Username, time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04 MST"), acc.Case)
+			if data, err = pages.Watermark(data, text); err != nil {
+				return err
+			}
+			name = acc.Material.ID.String() + "-view.pdf"
+		}
+		c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`inline; filename="%s"`, name))
+		return c.Stream(http.StatusOK, "application/pdf", bytes.NewReader(data))
+	}
+}
+
+// caseNotice is the one-time notice of a case, as JSON, or as a printable PDF with
+// format=pdf.
+func (s *Server) caseNotice(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	n, err := s.deps.Reuse.Notice(c.Request().Context(), s.reuseActor(c), id)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("format") != "pdf" {
+		return c.JSON(http.StatusOK, n)
+	}
+	pdf, err := n.PDF()
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`inline; filename="notice-%s.pdf"`, n.CaseNo))
+	return c.Blob(http.StatusOK, "application/pdf", pdf)
+}
+
+// reuseReport is the reuse report for [from, to) (dates, YYYY-MM-DD, China Standard Time);
+// format=csv gives CSV.
+func (s *Server) reuseReport(c echo.Context) error {
+	cst := time.FixedZone("CST", 8*3600)
+	bad := map[string]string{}
+	parse := func(name string, def time.Time) time.Time {
+		v := c.QueryParam(name)
+		if v == "" {
+			return def
+		}
+		t, err := time.ParseInLocation(time.DateOnly, v, cst)
+		if err != nil {
+			bad["query."+name] = "must be a date, YYYY-MM-DD"
+		}
+		return t
+	}
+	now := time.Now().In(cst)
+	from := parse("from", time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, cst))
+	to := parse("to", from.AddDate(0, 1, 0))
+	if len(bad) > 0 {
+		return invalidFields(bad)
+	}
+	rows, err := s.deps.Reuse.Report(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	if c.QueryParam("format") == "csv" {
+		var buf bytes.Buffer
+		if err := reuse.WriteReportCSV(&buf, rows); err != nil {
+			return err
+		}
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="reuse-report-`+from.Format("20060102")+`.csv"`)
+		return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+	}
+	return c.JSON(http.StatusOK, map[string]any{"from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly), "items": rows})
+}
