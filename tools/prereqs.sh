@@ -18,6 +18,7 @@ esac
 # The service renders thumbnails of uploaded PDFs with poppler's pdftoppm; the tests check
 # PDFs with pdfinfo as well.
 command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-droid-fallback fonts-dejavu-core)
 # The seal tests check signed PDFs with poppler's pdfsig, trusting a test root through an NSS
 # database made with certutil, and with qpdf --check.
 if [ "$mode" = test ]; then

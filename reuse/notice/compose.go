@@ -306,6 +306,26 @@ func (c *composer) placeRow(r row, header bool) {
 	c.y += h
 }
 
+// missing returns the characters set in face f that the cut lacks.
+func (c *composer) missing(f face, have *cut) []rune {
+	var out []rune
+	for _, p := range c.pages {
+		for _, o := range p.ops {
+			for _, r := range o.l.runs {
+				if r.face != f {
+					continue
+				}
+				for _, ch := range r.text {
+					if !have.runes[ch] {
+						out = append(out, ch)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // draw writes the composed pages to pdf.
 func (c *composer) draw(pdf *fpdf.Fpdf) {
 	pdf.SetLineWidth(0.2)

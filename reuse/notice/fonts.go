@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sync"
 
+	"github.com/go-pdf/fpdf"
 	"golang.org/x/image/font/sfnt"
 )
 
@@ -58,7 +60,8 @@ func (e *MissingFontError) Unwrap() error { return e.Err }
 type face int
 
 const (
-	latin face = iota
+	none face = iota - 1 // covered by neither font
+	latin
 	cjk
 )
 
@@ -70,15 +73,67 @@ func (f face) family() string {
 	return "latin"
 }
 
-// fontFile is one loaded font: its bytes for fpdf and its parsed form for coverage checks.
+// fontFile is one loaded font: the whole file, its parsed form for coverage checks, and a
+// cut of it holding only the characters notices have needed so far.
+//
+// fpdf parses every font it is given, cmap and all, for every document; for the 4 MB CJK
+// font that alone takes tens of milliseconds. A cut of a few hundred characters parses in
+// well under a millisecond, and grows only when a notice brings a character it lacks (at
+// worst to the whole font, as slow as no cut at all).
 type fontFile struct {
 	data []byte
 	sfnt *sfnt.Font
+
+	mu  sync.Mutex
+	cut *cut
 }
 
-// loadedFonts holds both fonts' bytes, read once per Renderer.
+// cut is an immutable subset of a font.
+type cut struct {
+	data  []byte
+	runes map[rune]bool
+}
+
+// current returns the cut as it is now.
+func (f *fontFile) current() *cut {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cut
+}
+
+// extend replaces the cut with one that also holds runes.
+func (f *fontFile) extend(runes []rune) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next := &cut{runes: make(map[rune]bool, len(f.cut.runes)+len(runes))}
+	for r := range f.cut.runes {
+		next.runes[r] = true
+	}
+	for _, r := range runes {
+		next.runes[r] = true
+	}
+	if len(next.runes) == len(f.cut.runes) {
+		return
+	}
+	all := make([]rune, 0, len(next.runes))
+	for r := range next.runes {
+		all = append(all, r)
+	}
+	slices.Sort(all)
+	next.data = fpdf.UTF8CutFont(f.data, string(all))
+	f.cut = next
+}
+
+// loadedFonts holds both fonts, read once per Renderer.
 type loadedFonts struct {
-	cjk, latin fontFile
+	cjk, latin *fontFile
+}
+
+func (l *loadedFonts) file(f face) *fontFile {
+	if f == cjk {
+		return l.cjk
+	}
+	return l.latin
 }
 
 // fontCache reads the font files once; a failed read is retried on the next call, so
@@ -106,12 +161,12 @@ func (c *fontCache) get(f Fonts) (*loadedFonts, error) {
 	return c.loaded, nil
 }
 
-func readFont(path, defaultPath, pkg string) (fontFile, error) {
+func readFont(path, defaultPath, pkg string) (*fontFile, error) {
 	if path != defaultPath {
 		pkg = ""
 	}
 	if path == "" {
-		return fontFile{}, &MissingFontError{Path: `""`, Err: fs.ErrNotExist}
+		return nil, &MissingFontError{Path: `""`, Err: fs.ErrNotExist}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -119,20 +174,27 @@ func readFont(path, defaultPath, pkg string) (fontFile, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		return fontFile{}, &MissingFontError{Path: path, Package: pkg, Err: err}
+		return nil, &MissingFontError{Path: path, Package: pkg, Err: err}
 	}
 	// fpdf loads only single TrueType fonts; it would fail later with a vaguer message.
 	switch {
 	case bytes.HasPrefix(data, []byte("ttcf")):
-		return fontFile{}, fmt.Errorf("notice: font %s: a TrueType collection (.ttc) cannot be embedded, use a single .ttf", path)
+		return nil, fmt.Errorf("notice: font %s: a TrueType collection (.ttc) cannot be embedded, use a single .ttf", path)
 	case bytes.HasPrefix(data, []byte("OTTO")):
-		return fontFile{}, fmt.Errorf("notice: font %s: a CFF OpenType font cannot be embedded, use a TrueType .ttf", path)
+		return nil, fmt.Errorf("notice: font %s: a CFF OpenType font cannot be embedded, use a TrueType .ttf", path)
 	}
 	parsed, err := sfnt.Parse(data)
 	if err != nil {
-		return fontFile{}, fmt.Errorf("notice: font %s: %w", path, err)
+		return nil, fmt.Errorf("notice: font %s: %w", path, err)
 	}
-	return fontFile{data: data, sfnt: parsed}, nil
+	f := &fontFile{data: data, sfnt: parsed, cut: &cut{}}
+	// Every notice uses digits and ASCII punctuation, if only in its page numbers.
+	var ascii []rune
+	for r := rune(' '); r <= '~'; r++ {
+		ascii = append(ascii, r)
+	}
+	f.extend(ascii)
+	return f, nil
 }
 
 // coverage decides which face sets each rune. It is used by one document at a time.
@@ -146,27 +208,28 @@ func newCoverage(f *loadedFonts) *coverage {
 	return &coverage{fonts: f, memo: make(map[rune]face)}
 }
 
-func (c *coverage) has(f fontFile, r rune) bool {
+func (c *coverage) has(f *fontFile, r rune) bool {
 	g, err := f.sfnt.GlyphIndex(&c.buf, r)
 	return err == nil && g != 0
 }
 
 // faceOf prefers the Latin font below the CJK blocks (U+2E80) so digits and letters keep
 // their Latin shapes, and the CJK font above them; a rune missing from the preferred font
-// falls back to the other one.
-func (c *coverage) faceOf(r rune) face {
+// falls back to the other one. It reports false for a rune neither font has, or one beyond
+// the Basic Multilingual Plane, which fpdf cannot embed.
+func (c *coverage) faceOf(r rune) (face, bool) {
 	if f, ok := c.memo[r]; ok {
-		return f
+		return f, f != none
 	}
-	f := cjk
-	if r < 0x2E80 {
+	f := none
+	inLatin := r <= 0xFFFF && c.has(c.fonts.latin, r)
+	inCJK := r <= 0xFFFF && c.has(c.fonts.cjk, r)
+	switch {
+	case inLatin && (r < 0x2E80 || !inCJK):
 		f = latin
-	}
-	if f == latin && !c.has(c.fonts.latin, r) && c.has(c.fonts.cjk, r) {
+	case inCJK:
 		f = cjk
-	} else if f == cjk && !c.has(c.fonts.cjk, r) && c.has(c.fonts.latin, r) {
-		f = latin
 	}
 	c.memo[r] = f
-	return f
+	return f, f != none
 }

@@ -73,33 +73,55 @@ func (r *Renderer) PDF(n Notice) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A pass that draws a character missing from the current cuts grows them and starts
+	// again: widths were measured without it. The characters drawn do not depend on the
+	// cuts, so a second pass suffices.
+	for range 3 {
+		cjkCut, latinCut := fonts.cjk.current(), fonts.latin.current()
+		pdf := newDocument(n, cjkCut, latinCut)
+		if err := pdf.Error(); err != nil {
+			return nil, fmt.Errorf("notice: load fonts: %w", err)
+		}
+		c := &composer{ts: &typesetter{pdf: pdf, cov: newCoverage(fonts), face: none}, n: n}
+		c.compose()
+		if err := pdf.Error(); err != nil {
+			return nil, fmt.Errorf("notice: typeset: %w", err)
+		}
+		grown := false
+		for f, have := range map[face]*cut{cjk: cjkCut, latin: latinCut} {
+			if missing := c.missing(f, have); len(missing) > 0 {
+				fonts.file(f).extend(missing)
+				grown = true
+			}
+		}
+		if grown {
+			continue
+		}
+		c.draw(pdf)
+		var buf bytes.Buffer
+		if err := pdf.Output(&buf); err != nil {
+			return nil, fmt.Errorf("notice: write pdf: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, errors.New("notice: font subsets do not cover the notice")
+}
+
+// newDocument starts an A4 document with the two font cuts loaded.
+func newDocument(n Notice, cjkCut, latinCut *cut) *fpdf.Fpdf {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.SetAutoPageBreak(false, 0)
 	pdf.SetMargins(marginX, marginTop, marginX)
-	pdf.AddUTF8FontFromBytes(cjk.family(), "", fonts.cjk.data)
-	pdf.AddUTF8FontFromBytes(latin.family(), "", fonts.latin.data)
+	pdf.AddUTF8FontFromBytes(cjk.family(), "", cjkCut.data)
+	pdf.AddUTF8FontFromBytes(latin.family(), "", latinCut.data)
 	pdf.SetTitle("一次性告知书 "+n.CaseNo, true)
 	pdf.SetAuthor(n.Center, true)
 	pdf.SetCreator("sealvault", true)
-	// The same notice gives the same bytes.
+	// Dated by the notice, not the clock: a notice printed again carries its own date.
 	pdf.SetCreationDate(n.Date)
 	pdf.SetModificationDate(n.Date)
 	pdf.SetCatalogSort(true)
-	if err := pdf.Error(); err != nil {
-		return nil, fmt.Errorf("notice: load fonts: %w", err)
-	}
-
-	c := &composer{ts: &typesetter{pdf: pdf, cov: newCoverage(fonts), face: -1}, n: n}
-	c.compose()
-	if err := pdf.Error(); err != nil {
-		return nil, fmt.Errorf("notice: typeset: %w", err)
-	}
-	c.draw(pdf)
-	var buf bytes.Buffer
-	if err := pdf.Output(&buf); err != nil {
-		return nil, fmt.Errorf("notice: write pdf: %w", err)
-	}
-	return buf.Bytes(), nil
+	return pdf
 }
 
 func (n Notice) validate() error {

@@ -1,7 +1,6 @@
 package notice
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"image/png"
@@ -12,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +83,11 @@ func pageCount(t *testing.T, pdf string) int {
 	return n
 }
 
+// flat removes all white space, joining lines that wrapped within a paragraph.
+func flat(s string) string {
+	return strings.Join(strings.Fields(s), "")
+}
+
 // footer matches the page number line; pdftotext may drop the spaces around the digits.
 func footer(page, total int) *regexp.Regexp {
 	return regexp.MustCompile(fmt.Sprintf(`第\s*%d\s*页\s*/\s*共\s*%d\s*页`, page, total))
@@ -96,7 +101,7 @@ func TestPDFText(t *testing.T) {
 	}
 	text := poppler(t, "pdftotext", "-layout", pdf, "-")
 	want := []string{
-		"一次性告知书", n.Center, n.CaseNo, n.ItemName, n.ItemCode, n.Applicant, "尚需提交以下材料",
+		"一次性告知书", n.Center, n.CaseNo, n.ItemName, n.ItemCode, n.Applicant,
 		"综合窗口 李娜", "2026年11月25日", "200 DPI", "最多 2 页", "PDF、JPEG", "（可选）", "申请人签收：____",
 	}
 	for _, m := range n.Missing {
@@ -106,6 +111,9 @@ func TestPDFText(t *testing.T) {
 		if !strings.Contains(text, w) {
 			t.Errorf("text lacks %q", w)
 		}
+	}
+	if !strings.Contains(flat(text), "经核查，尚需提交以下材料：") {
+		t.Errorf("text lacks the introduction")
 	}
 	if !footer(1, 1).MatchString(text) {
 		t.Errorf("text lacks the page footer 第 1 页 / 共 1 页")
@@ -207,8 +215,8 @@ func TestPDFComplete(t *testing.T) {
 	n := sample()
 	n.Missing = nil
 	text := poppler(t, "pdftotext", "-layout", render(t, n), "-")
-	for _, w := range []string{"材料齐全，无需补充", n.ItemName, n.CaseNo, "申请人签收"} {
-		if !strings.Contains(text, w) {
+	for _, w := range []string{"经核查，材料齐全，无需补充。", n.ItemName, n.CaseNo, "申请人签收"} {
+		if !strings.Contains(flat(text), w) {
 			t.Errorf("text lacks %q", w)
 		}
 	}
@@ -234,17 +242,42 @@ func TestPDFFontsEmbedded(t *testing.T) {
 	}
 }
 
-func TestPDFDeterministic(t *testing.T) {
-	a, err := PDF(sample())
-	if err != nil {
-		t.Fatal(err)
+func TestPDFUnprintable(t *testing.T) {
+	n := sample()
+	// An emoji, and a character beyond the Basic Multilingual Plane, which fpdf cannot embed.
+	n.Missing[0].Name = "鑫淼😀犇𠀀证明"
+	text := poppler(t, "pdftotext", "-layout", render(t, n), "-")
+	if !strings.Contains(text, "鑫淼□犇□证明") {
+		t.Errorf("text lacks the name with placeholders 鑫淼□犇□证明:\n%s", text)
 	}
-	b, err := PDF(sample())
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestPDFConcurrent renders notices whose characters are new to the font cuts at the same
+// time, so that the cuts grow concurrently.
+func TestPDFConcurrent(t *testing.T) {
+	names := []string{"龘靐齉爨", "麤鱻骉驫", "垚壵掱猋", "瞐毳孨皛", "赑屃饕餮", "魑魅魍魉"}
+	pdfs := make([][]byte, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			n := sample()
+			n.Missing[2].Name = name
+			pdfs[i], errs[i] = PDF(n)
+		})
 	}
-	if !bytes.Equal(a, b) {
-		t.Errorf("the same notice rendered twice gives different bytes")
+	wg.Wait()
+	for i, name := range names {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", name, errs[i])
+		}
+		path := filepath.Join(t.TempDir(), "notice.pdf")
+		if err := os.WriteFile(path, pdfs[i], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if text := poppler(t, "pdftotext", "-layout", path, "-"); !strings.Contains(text, name) {
+			t.Errorf("notice %d lacks %q", i, name)
+		}
 	}
 }
 
@@ -303,7 +336,8 @@ func TestMissingFont(t *testing.T) {
 	}
 }
 
-func TestWrap(t *testing.T) {
+func newTypesetter(t *testing.T) *typesetter {
+	t.Helper()
 	fonts, err := defaultRenderer.cache.get(DefaultFonts())
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +345,46 @@ func TestWrap(t *testing.T) {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	pdf.AddUTF8FontFromBytes(cjk.family(), "", fonts.cjk.data)
 	pdf.AddUTF8FontFromBytes(latin.family(), "", fonts.latin.data)
-	ts := &typesetter{pdf: pdf, cov: newCoverage(fonts), face: -1}
+	if err := pdf.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return &typesetter{pdf: pdf, cov: newCoverage(fonts), face: none}
+}
+
+// TestEveryGlyphCovered checks that no character is drawn in a font that lacks it, which
+// would print as an empty box: digits and Latin letters in the CJK font, for one.
+func TestEveryGlyphCovered(t *testing.T) {
+	n := sample()
+	n.Missing = append(n.Missing, Missing{Name: "Form W-8BEN（英文版）", Reason: "№ 42 — “missing”", Requirements: []string{"≤ 2 MB；α/β 版均可"}})
+	ts := newTypesetter(t)
+	c := &composer{ts: ts, n: n}
+	c.compose()
+	digits := 0
+	for p, pg := range c.pages {
+		for _, o := range pg.ops {
+			for _, r := range o.l.runs {
+				f := ts.cov.fonts.latin
+				if r.face == cjk {
+					f = ts.cov.fonts.cjk
+				}
+				for _, ch := range r.text {
+					if !ts.cov.has(f, ch) {
+						t.Errorf("page %d: %q is set in the %s font, which lacks it", p+1, ch, r.face.family())
+					}
+					if ch >= '0' && ch <= '9' {
+						digits++
+					}
+				}
+			}
+		}
+	}
+	if digits < 20 {
+		t.Errorf("only %d digits drawn, the notice's numbers are missing", digits)
+	}
+}
+
+func TestWrap(t *testing.T) {
+	ts := newTypesetter(t)
 
 	const text = "由具备资质的医疗机构出具，须加盖公章；姓名、证件号码与申请人一致（含港澳台居民居住证），" +
 		"彩色扫描不低于 200 DPI，接受 PDF、JPEG 格式，文件名形如「TH-2026-000123」。"

@@ -1,6 +1,7 @@
 package notice
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -49,6 +50,8 @@ const (
 // token is the unit of line breaking: a single CJK character, a Latin word (kept whole
 // unless it is wider than a line) or a space.
 type token struct {
+	text    string
+	runes   int // number of characters in text
 	runs    []run
 	w       float64
 	space   bool
@@ -73,21 +76,36 @@ func (t *typesetter) width(f face, size float64, s string) float64 {
 	return t.pdf.GetStringWidth(s)
 }
 
-// runsOf splits s into runs by face.
+// missingGlyph stands in for a character neither font can show, as is customary for rare
+// characters in Chinese print; it is in the Latin font.
+const missingGlyph = '□'
+
+// runsOf splits s into runs by face. Characters neither font has print as missingGlyph,
+// control characters and unusual spaces as a plain space.
 func (t *typesetter) runsOf(s string, size float64) []run {
 	var runs []run
-	start := 0
-	cur := face(-1)
-	for i, r := range s {
-		f := t.cov.faceOf(r)
-		if f != cur && i > start {
-			runs = append(runs, run{face: cur, text: s[start:i]})
-			start = i
+	var text strings.Builder
+	cur := none
+	for _, r := range s {
+		if unicode.IsSpace(r) && r != '\u3000' || unicode.IsControl(r) {
+			r = ' '
+		}
+		f, ok := t.cov.faceOf(r)
+		if !ok {
+			r = missingGlyph
+			if f, ok = t.cov.faceOf(r); !ok {
+				r, f = '?', latin
+			}
+		}
+		if f != cur && text.Len() > 0 {
+			runs = append(runs, run{face: cur, text: text.String()})
+			text.Reset()
 		}
 		cur = f
+		text.WriteRune(r)
 	}
-	if start < len(s) {
-		runs = append(runs, run{face: cur, text: s[start:]})
+	if text.Len() > 0 {
+		runs = append(runs, run{face: cur, text: text.String()})
 	}
 	for i := range runs {
 		runs[i].w = t.width(runs[i].face, size, runs[i].text)
@@ -118,7 +136,8 @@ func (l line) add(r run) line {
 // breaksAnywhere reports whether a line may break on either side of r, as between any two
 // Chinese characters.
 func (t *typesetter) breaksAnywhere(r rune) bool {
-	return r >= 0x2E80 || t.cov.faceOf(r) == cjk
+	f, _ := t.cov.faceOf(r)
+	return r >= 0x2E80 || f == cjk
 }
 
 func (t *typesetter) tokenize(s string, size, maxW float64) []token {
@@ -136,9 +155,7 @@ func (t *typesetter) tokenize(s string, size, maxW float64) []token {
 			return
 		}
 		// A word wider than the column (a long code or URL) breaks between any characters.
-		for _, r := range w {
-			toks = append(toks, t.token(string(r), size))
-		}
+		toks = append(toks, t.chars(w, size)...)
 	}
 	for i, r := range s {
 		switch {
@@ -161,7 +178,7 @@ func (t *typesetter) tokenize(s string, size, maxW float64) []token {
 }
 
 func (t *typesetter) token(s string, size float64) token {
-	tok := token{runs: t.runsOf(s, size)}
+	tok := token{text: s, runes: utf8.RuneCountInString(s), runs: t.runsOf(s, size)}
 	for _, r := range tok.runs {
 		tok.w += r.w
 	}
@@ -170,6 +187,15 @@ func (t *typesetter) token(s string, size float64) token {
 	tok.noStart = strings.ContainsRune(noStartChars, first)
 	tok.noEnd = strings.ContainsRune(noEndChars, last)
 	return tok
+}
+
+// chars splits a word into one token per character.
+func (t *typesetter) chars(w string, size float64) []token {
+	var toks []token
+	for _, r := range w {
+		toks = append(toks, t.token(string(r), size))
+	}
+	return toks
 }
 
 // wrap breaks s into lines no wider than maxW; the first line of each paragraph (s is split
@@ -218,9 +244,22 @@ func (t *typesetter) wrap(s string, size, maxW, indent float64) []pline {
 				x += tok.w
 				continue
 			}
+			forbidden := func(b int) bool { return toks[b].noStart || toks[b-1].noEnd }
 			b := i
-			for b > start+1 && (toks[b].noStart || toks[b-1].noEnd) {
+			for b > start+1 && forbidden(b) {
 				b--
+			}
+			if forbidden(b) {
+				// Only a whole-line Latin word next to the punctuation is left: break inside
+				// the word rather than strand the punctuation, and set the line again.
+				if j := b; toks[j].runes > 1 || toks[j-1].runes > 1 {
+					if toks[j].runes <= 1 {
+						j--
+					}
+					toks = slices.Concat(toks[:j], t.chars(toks[j].text, size), toks[j+1:])
+					i, x = start-1, 0
+					continue
+				}
 			}
 			emit(b)
 			i = b - 1
