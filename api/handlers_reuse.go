@@ -103,6 +103,17 @@ func (s *Server) createRule(c echo.Context) error {
 	})
 }
 
+func (s *Server) listRules(c echo.Context) error {
+	rules, err := s.deps.Reuse.ListRules(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if rules == nil {
+		rules = []reuse.Rule{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": rules})
+}
+
 func (s *Server) createCase(c echo.Context) error {
 	return created(c, "/api/v1/cases", func(ctx context.Context, n reuse.NewCase) (reuse.Case, uuid.UUID, error) {
 		out, err := s.deps.Reuse.CreateCase(ctx, s.reuseActor(c), n)

@@ -96,6 +96,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/catalog/types", Roles: admin, Handler: s.putType},
 		{Method: http.MethodGet, Path: "/api/v1/catalog/items", Roles: anyone, Handler: s.listItems},
 		{Method: http.MethodPost, Path: "/api/v1/catalog/items", Roles: admin, Handler: s.putItem},
+		{Method: http.MethodGet, Path: "/api/v1/reuse-rules", Roles: anyone, Handler: s.listRules},
 		{Method: http.MethodPost, Path: "/api/v1/reuse-rules", Roles: admin, Handler: s.createRule},
 		{Method: http.MethodPost, Path: "/api/v1/cases", Roles: roles(identity.RoleWindow), Handler: s.createCase},
 		{Method: http.MethodGet, Path: "/api/v1/cases/:id", Roles: roles(identity.RoleWindow, identity.RoleAdmin, identity.RoleAuditor), Handler: s.getCase},

@@ -3,6 +3,9 @@
 -- colour requirements; NULL for pages recorded before this column existed.
 ALTER TABLE material_pages ADD COLUMN color text;
 
+-- Reuse plans look up a holder's newest materials of each type (docs/BENCHMARKS.md, reuse).
+CREATE INDEX materials_holder_type_idx ON materials (holder_lookup, type_code, captured_at DESC);
+
 -- The material catalog (材料目录): what each type of material is, how it must be captured and
 -- kept, how long it stays valid, and whether it may be shared.
 CREATE TABLE material_types (

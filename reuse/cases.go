@@ -86,22 +86,58 @@ func (s *Service) CreateRule(ctx context.Context, a Actor, r Rule) (Rule, error)
 	return r, nil
 }
 
-// rulesFor returns the rules in force for a type used by an item in a department.
-func rulesFor(ctx context.Context, db vault.Querier, typeCode, item string, dept uuid.UUID) ([]Rule, error) {
-	rows, err := db.Query(ctx, `SELECT id, 'RR-' || no, type_code, item_code, department_id, max_age_days, within_validity,
+// ListRules returns the rules in force, oldest first.
+func (s *Service) ListRules(ctx context.Context) ([]Rule, error) {
+	rows, err := s.DB.Query(ctx, `SELECT id, 'RR-' || no, type_code, item_code, department_id, max_age_days, within_validity,
 			original_required, consent_required, scope, method
-		FROM reuse_rules WHERE retired_at IS NULL AND type_code = $1
-		  AND (item_code IS NULL OR item_code = $2) AND (department_id IS NULL OR department_id = $3)
-		ORDER BY no`, typeCode, item, dept)
+		FROM reuse_rules WHERE retired_at IS NULL ORDER BY no`)
 	if err != nil {
 		return nil, fmt.Errorf("reuse: rules: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rule, error) {
+	return pgx.CollectRows(rows, scanRule)
+}
+
+func scanRule(r pgx.CollectableRow) (Rule, error) {
+	var x Rule
+	err := r.Scan(&x.ID, &x.Ref, &x.TypeCode, &x.ItemCode, &x.DepartmentID, &x.MaxAgeDays, &x.WithinValidity,
+		&x.OriginalRequired, &x.ConsentRequired, &x.Scope, &x.Method)
+	return x, err
+}
+
+// rulesFor returns the rules in force for a type used by an item in a department.
+func rulesFor(ctx context.Context, db vault.Querier, typeCode, item string, dept uuid.UUID) ([]Rule, error) {
+	byType, err := rulesForTypes(ctx, db, []string{typeCode}, item, dept)
+	if err != nil {
+		return nil, err
+	}
+	return byType[typeCode], nil
+}
+
+// rulesForTypes returns the rules in force for each of types used by an item in a
+// department, in rule number order, with one query.
+func rulesForTypes(ctx context.Context, db vault.Querier, types []string, item string, dept uuid.UUID) (map[string][]Rule, error) {
+	rows, err := db.Query(ctx, `SELECT id, 'RR-' || no, type_code, item_code, department_id, max_age_days, within_validity,
+			original_required, consent_required, scope, method
+		FROM reuse_rules WHERE retired_at IS NULL AND type_code = ANY($1)
+		  AND (item_code IS NULL OR item_code = $2) AND (department_id IS NULL OR department_id = $3)
+		ORDER BY no`, types, item, dept)
+	if err != nil {
+		return nil, fmt.Errorf("reuse: rules: %w", err)
+	}
+	rules, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rule, error) {
 		var x Rule
 		err := r.Scan(&x.ID, &x.Ref, &x.TypeCode, &x.ItemCode, &x.DepartmentID, &x.MaxAgeDays, &x.WithinValidity,
 			&x.OriginalRequired, &x.ConsentRequired, &x.Scope, &x.Method)
 		return x, err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("reuse: rules: %w", err)
+	}
+	byType := make(map[string][]Rule, len(types))
+	for _, r := range rules {
+		byType[r.TypeCode] = append(byType[r.TypeCode], r)
+	}
+	return byType, nil
 }
 
 // Case is a case (办件) with its reuse plan.
@@ -229,43 +265,66 @@ type candidate struct {
 // plan works out, for every material the case's item lists, whether it is attached, which
 // material a rule lets the case reuse (the newest that satisfies a rule), or why it must be
 // submitted.
+//
+// It reads with a fixed number of queries whatever the item lists: the department tree, the
+// item's materials with their types and attachments, the candidates of every type to
+// resolve, and the rules in force for the types that have candidates.
 func (s *Service) plan(ctx context.Context, db vault.Querier, c Case) ([]Entry, error) {
 	t, err := loadTree(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(ctx, `SELECT m.type_code, m.required, m.reuse_accepted, cm.material_id
-		FROM item_materials m LEFT JOIN case_materials cm ON cm.case_id = $2 AND cm.type_code = m.type_code
+	rows, err := db.Query(ctx, `SELECT m.required, m.reuse_accepted, cm.material_id,
+			t.code, t.name, t.category, t.holder_kind, t.formats, t.min_dpi, t.min_pixels, t.colour, t.max_bytes,
+			t.max_pages, t.original_required, t.validity, t.validity_months, t.sensitivity, t.shareable
+		FROM item_materials m JOIN material_types t ON t.code = m.type_code
+		LEFT JOIN case_materials cm ON cm.case_id = $2 AND cm.type_code = m.type_code
 		WHERE m.item_code = $1 ORDER BY m.position`, c.ItemCode, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("reuse: plan: %w", err)
 	}
 	type need struct {
-		code            string
+		mt              MaterialType
 		required, reuse bool
 		attached        *uuid.UUID
 	}
-	var needs []need
-	for rows.Next() {
+	needs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (need, error) {
 		var n need
-		if err := rows.Scan(&n.code, &n.required, &n.reuse, &n.attached); err != nil {
-			rows.Close()
+		mt := &n.mt
+		err := r.Scan(&n.required, &n.reuse, &n.attached,
+			&mt.Code, &mt.Name, &mt.Category, &mt.HolderKind, &mt.Formats, &mt.MinDPI, &mt.MinPixels, &mt.Colour, &mt.MaxBytes,
+			&mt.MaxPages, &mt.OriginalRequired, &mt.Validity, &mt.ValidityMonths, &mt.Sensitivity, &mt.Shareable)
+		return n, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reuse: plan: %w", err)
+	}
+	var toResolve []string
+	for _, n := range needs {
+		if n.attached == nil && n.reuse {
+			toResolve = append(toResolve, n.mt.Code)
+		}
+	}
+	cands, err := candidates(ctx, db, c.holderLookup, toResolve)
+	if err != nil {
+		return nil, err
+	}
+	var withCands []string
+	for _, code := range toResolve {
+		if len(cands[code]) > 0 {
+			withCands = append(withCands, code)
+		}
+	}
+	var rules map[string][]Rule
+	if len(withCands) > 0 {
+		if rules, err = rulesForTypes(ctx, db, withCands, c.ItemCode, c.DepartmentID); err != nil {
 			return nil, err
 		}
-		needs = append(needs, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	now := s.now()
 	plan := make([]Entry, 0, len(needs))
 	for _, n := range needs {
-		mt, err := GetType(ctx, db, n.code)
-		if err != nil {
-			return nil, err
-		}
-		e := Entry{TypeCode: n.code, TypeName: mt.Name, Required: n.required, Requirements: mt.Requirements()}
+		e := Entry{TypeCode: n.mt.Code, TypeName: n.mt.Name, Required: n.required, Requirements: n.mt.Requirements()}
 		if e.Requirements == nil {
 			e.Requirements = []string{}
 		}
@@ -275,47 +334,57 @@ func (s *Service) plan(ctx context.Context, db vault.Querier, c Case) ([]Entry, 
 		case !n.reuse:
 			e.Status, e.Reason, e.ReasonZh = "must_submit", "this item does not accept reused materials of this type", "本事项不接受复用该材料"
 		default:
-			if err := s.resolve(ctx, db, t, c, mt, now, &e); err != nil {
-				return nil, err
-			}
+			resolve(t, c, n.mt, cands[n.mt.Code], rules[n.mt.Code], now, &e)
 		}
 		plan = append(plan, e)
 	}
 	return plan, nil
 }
 
-// resolve fills e with the best reusable material or the reason there is none.
-func (s *Service) resolve(ctx context.Context, db vault.Querier, t tree, c Case, mt MaterialType, now time.Time, e *Entry) error {
-	rows, err := db.Query(ctx, `
-		SELECT m.id, m.department_id, m.captured_at, m.issued_on, m.valid_until, m.long_term, m.original_verified
-		FROM materials m
-		WHERE m.holder_lookup = $1 AND m.type_code = $2
-		  AND NOT EXISTS (SELECT 1 FROM materials n WHERE n.supersedes = m.id)
-		  AND NOT EXISTS (SELECT 1 FROM material_revocations r WHERE r.material_id = m.id)
-		ORDER BY m.captured_at DESC, m.id DESC LIMIT 20`, c.holderLookup, mt.Code)
-	if err != nil {
-		return fmt.Errorf("reuse: candidates: %w", err)
+// candidates returns, for each of types, the holder's materials of that type that are
+// neither superseded nor revoked, newest first, at most 20 a type, with one query.
+func candidates(ctx context.Context, db vault.Querier, holderLookup string, types []string) (map[string][]candidate, error) {
+	if len(types) == 0 {
+		return nil, nil
 	}
-	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
-		var x candidate
-		err := r.Scan(&x.id, &x.dept, &x.capturedAt, &x.issuedOn, &x.validUntil, &x.longTerm, &x.originalVerified)
-		return x, err
+	rows, err := db.Query(ctx, `
+		SELECT t.code, m.id, m.department_id, m.captured_at, m.issued_on, m.valid_until, m.long_term, m.original_verified
+		FROM unnest($2::text[]) WITH ORDINALITY AS t(code, ord)
+		CROSS JOIN LATERAL (
+			SELECT m.* FROM materials m
+			WHERE m.holder_lookup = $1 AND m.type_code = t.code
+			  AND NOT EXISTS (SELECT 1 FROM materials n WHERE n.supersedes = m.id)
+			  AND NOT EXISTS (SELECT 1 FROM material_revocations r WHERE r.material_id = m.id)
+			ORDER BY m.captured_at DESC, m.id DESC LIMIT 20) m
+		ORDER BY t.ord, m.captured_at DESC, m.id DESC`, holderLookup, types)
+	if err != nil {
+		return nil, fmt.Errorf("reuse: candidates: %w", err)
+	}
+	byType := make(map[string][]candidate, len(types))
+	var code string
+	var x candidate
+	_, err = pgx.ForEachRow(rows, []any{&code, &x.id, &x.dept, &x.capturedAt, &x.issuedOn, &x.validUntil, &x.longTerm, &x.originalVerified}, func() error {
+		byType[code] = append(byType[code], x)
+		x = candidate{}
+		return nil
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("reuse: candidates: %w", err)
 	}
+	return byType, nil
+}
+
+// resolve fills e with the best reusable material among cands (newest first) under rules
+// (the rules in force for the type), or the reason there is none.
+func resolve(t tree, c Case, mt MaterialType, cands []candidate, rules []Rule, now time.Time, e *Entry) {
 	e.Status = "must_submit"
 	if len(cands) == 0 {
 		e.Reason, e.ReasonZh = "none on file", "未留存该材料"
-		return nil
-	}
-	rules, err := rulesFor(ctx, db, mt.Code, c.ItemCode, c.DepartmentID)
-	if err != nil {
-		return err
+		return
 	}
 	if len(rules) == 0 {
 		e.Reason, e.ReasonZh = "no reuse rule covers this material type", "该材料没有可复用规则"
-		return nil
+		return
 	}
 	// The newest candidate's first failing condition is the reason given, unless another
 	// candidate passes.
@@ -330,7 +399,7 @@ func (s *Service) resolve(ctx context.Context, db vault.Querier, t tree, c Case,
 				id := cd.id
 				e.Status, e.MaterialID, e.RuleRef, e.ruleID = "reusable", &id, r.Ref, r.ID
 				e.Reason, e.ReasonZh = "", ""
-				return nil
+				return
 			}
 			if firstEn == "" {
 				firstEn, firstZh = en, zh
@@ -341,7 +410,6 @@ func (s *Service) resolve(ctx context.Context, db vault.Querier, t tree, c Case,
 		firstEn, firstZh = "no reuse rule lets this material be attached by reference", "没有允许引用该材料的复用规则"
 	}
 	e.Reason, e.ReasonZh = firstEn, firstZh
-	return nil
 }
 
 // check returns why rule r does not let candidate cd serve case c ("" if it does).

@@ -258,8 +258,8 @@ func TestTwoServersOneAuditLog(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM audit_events`).Scan(&seeded); err != nil {
 		t.Fatal(err)
 	}
-	if seeded != demoSealEvents {
-		t.Fatalf("seeding the demo data wrote %d audit events, want %d (the demo seal and letter)", seeded, demoSealEvents)
+	if seeded != demoAuditEvents {
+		t.Fatalf("seeding the demo data wrote %d audit events, want %d (the demo seal and letter)", seeded, demoAuditEvents)
 	}
 	// Those events are expected in the log like the test's own.
 	var pre []loadResult
@@ -713,8 +713,8 @@ func TestAuditorTracesAndVerifiesOffline(t *testing.T) {
 	if err := json.Unmarshal(body, &cp); err != nil {
 		t.Fatalf("POST /api/v1/audit/checkpoint: %v: %s", err, body)
 	}
-	if cp.Size != acts+demoSealEvents {
-		t.Errorf("checkpoint size %d, want %d (one event per act, after the demo seal's)", cp.Size, acts+demoSealEvents)
+	if cp.Size != int64(acts+demoAuditEvents) {
+		t.Errorf("checkpoint size %d, want %d (one event per act, after the demo seal's)", cp.Size, acts+demoAuditEvents)
 	}
 	verifier, err := note.NewVerifier(cp.VerifierKey)
 	if err != nil {

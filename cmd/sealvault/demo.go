@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sealvault/internal/identity"
+	"sealvault/reuse"
+	"sealvault/reuse/catalogfile"
 	"sealvault/seal"
 )
 
@@ -51,6 +54,9 @@ var demoUsers = []struct {
 	{"custodian", "印章保管人 张强", "TH-SCJG", identity.RoleCustodian, "demo-custodian-2026"},
 	{"sealadmin", "印章管理员 刘洋", "TH-ZWFW", identity.RoleSealAdmin, "demo-sealadmin-2026"},
 	{"auditor", "审计员 赵静", "TH-ZWFW", identity.RoleAuditor, "demo-auditor-2026"},
+	// A window clerk of the city's market regulator: another department, under another
+	// center, with which the district center shares nothing by default.
+	{"citywindow", "市局窗口 黄磊", "GZ-SCJG", identity.RoleWindow, "demo-citywindow-2026"},
 }
 
 // seedDemo creates the demo departments and accounts that do not exist yet, in one
@@ -133,9 +139,9 @@ func printBanner(w io.Writer, addr string, logins []demoLogin) {
 	fmt.Fprint(w, b.String())
 }
 
-// demoSealEvents is how many audit events seedDemoSeals writes: the seal's registration,
-// image and activation, and the letter.
-const demoSealEvents = 4
+// demoAuditEvents is how many audit events the demo data writes: the seal's registration,
+// image and activation, the letter, and one per demo reuse rule.
+var demoAuditEvents = 4 + len(demoRules)
 
 // seedDemoSeals registers, once, the business-special seal of the district market regulator
 // (kept by the demo custodian, who is also its supervisor), with a demo image, active, and
@@ -199,5 +205,67 @@ func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service,
 		return fmt.Errorf("demo seals: %w", err)
 	}
 	log.Info("demo seals", "seal", sl.Ref, "authorization", letter.Ref)
+	return nil
+}
+
+// demoRules share the demo catalog's materials within the service center (and business
+// licences across levels), as a district center's reuse list (复用细目) would.
+var demoRules = []reuse.Rule{
+	{TypeCode: "ID-CARD", Scope: reuse.ScopeCenter, Method: reuse.MethodReference, WithinValidity: true, OriginalRequired: true},
+	{TypeCode: "ID-CARD", Scope: reuse.ScopeCenter, Method: reuse.MethodView, WithinValidity: true},
+	{TypeCode: "HOUSEHOLD-REGISTER", Scope: reuse.ScopeCenter, Method: reuse.MethodReference, ConsentRequired: true},
+	{TypeCode: "BUSINESS-LICENCE", Scope: reuse.ScopeCrossLevel, Method: reuse.MethodReference, WithinValidity: true},
+	{TypeCode: "LEASE-CONTRACT", Scope: reuse.ScopeCenter, Method: reuse.MethodReference, WithinValidity: true, MaxAgeDays: ptr(180)},
+	{TypeCode: "NO-CRIMINAL-RECORD", Scope: reuse.ScopeCenter, Method: reuse.MethodReference, WithinValidity: true, OriginalRequired: true},
+	{TypeCode: "HEALTH-CERT", Scope: reuse.ScopeCenter, Method: reuse.MethodReference, WithinValidity: true},
+	{TypeCode: "INCOME-PROOF", Scope: reuse.ScopeDepartment, Method: reuse.MethodReference, WithinValidity: true, ConsentRequired: true},
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// seedDemoCatalog imports the demo catalog (reuse/catalogfile/demo.yaml) and, when no rule
+// exists yet, the demo reuse rules, acting as the demo administrator. Running it again
+// changes nothing.
+func seedDemoCatalog(ctx context.Context, pool *pgxpool.Pool, rs *reuse.Service, log *slog.Logger) error {
+	cat, bad, err := catalogfile.Parse(bytes.NewReader(catalogfile.Demo), "yaml")
+	if err != nil || len(bad) > 0 {
+		return fmt.Errorf("demo catalog: %v %v", err, bad)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM material_types`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sealvault.demo.catalog'))`); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM material_types`).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		for _, t := range cat.Types {
+			if err := reuse.PutType(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		for _, it := range cat.Items {
+			if err := reuse.PutItem(ctx, tx, it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || n > 0 {
+		return err
+	}
+	admin, err := identity.UserByUsername(ctx, pool, "admin")
+	if err != nil {
+		return fmt.Errorf("demo rules: %w", err)
+	}
+	for i, r := range demoRules {
+		if _, err := rs.CreateRule(ctx, reuse.Actor{User: admin, RequestID: fmt.Sprintf("demo-rule-%d", i+1)}, r); err != nil {
+			return fmt.Errorf("demo rules: %w", err)
+		}
+	}
+	log.Info("demo catalog", "types", len(cat.Types), "items", len(cat.Items), "rules", len(demoRules))
 	return nil
 }

@@ -230,7 +230,7 @@ func TestIngestUploadsResumesAndReports(t *testing.T) {
 	})
 	manifest := filepath.Join(t.TempDir(), "batch.csv")
 	ingestFiles(t, filepath.Dir(manifest), map[string][]byte{"batch.csv": []byte("\uFEFF" + ingestHeader +
-		"id/front.png;id/back.jpg;id/stamp.png,id_card," + ingestHolder + ",ID-CARD,居民身份证,scan,北京市公安局西城分局,2020-01-02,2040-01-02,false,true\n" +
+		"id/front.png;id/back.jpg;id/stamp.png,id_card," + ingestHolder + ",RESIDENCE-PERMIT,居民身份证,scan,北京市公安局西城分局,2020-01-02,2040-01-02,false,true\n" +
 		ingestHolder + ".jpg,id_card," + ingestHolder + ",HUKOU,户口簿,scan,,2019-05-06,,true,是\n" +
 		"passport.pdf,passport," + ingestPassport + ",PASSPORT,护照,upload,,,,,\n" +
 		"scan.png,id_card," + ingestHolder + ",ID-COPY,身份证复印件,scan,,,,,no\n")})
@@ -372,13 +372,13 @@ func TestIngestRejectsInvalidManifest(t *testing.T) {
 
 	t.Run("every wrong line is listed and nothing is sent", func(t *testing.T) {
 		ingestFiles(t, dir, map[string][]byte{"manifest.csv": []byte(ingestHeader +
-			"a.png,id_card," + ingestHolder + ",ID-CARD,身份证,scan,,2020-01-02,,true,true\n" +
-			"a.png,id_card," + ingestHolder + ",ID-CARD,身份证,scan,,2020-13-45,,true,true\n" +
-			"a.png,ssn," + ingestHolder + ",ID-CARD,身份证,scan,,,,,\n" +
-			"missing.png,id_card," + ingestHolder + ",ID-CARD,身份证,scan,,,,,\n" +
-			"a.png,id_card,110105194912310021,ID-CARD,身份证,scan,,,,maybe,\n" +
-			ingestHolder + ".jpg,id_card," + ingestHolder + ",ID-CARD,身份证,scan,,,,,\n" +
-			"a.png,other,12\"34,ID-CARD,身份证,scan,,,,,\n")})
+			"a.png,id_card," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,2020-01-02,,true,true\n" +
+			"a.png,id_card," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,2020-13-45,,true,true\n" +
+			"a.png,ssn," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,,,,\n" +
+			"missing.png,id_card," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,,,,\n" +
+			"a.png,id_card,110105194912310021,RESIDENCE-PERMIT,身份证,scan,,,,maybe,\n" +
+			ingestHolder + ".jpg,id_card," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,,,,\n" +
+			"a.png,other,12\"34,RESIDENCE-PERMIT,身份证,scan,,,,,\n")})
 		report := filepath.Join(dir, "ingest-report.csv")
 		run := runIngestCLI(t, dir, "--server", srv.base, "--username", "window")
 		noSecrets(t, run, report)
@@ -414,7 +414,7 @@ func TestIngestRejectsInvalidManifest(t *testing.T) {
 
 	t.Run("a wrong password stops the run before any upload", func(t *testing.T) {
 		ingestFiles(t, dir, map[string][]byte{"manifest.csv": []byte(ingestHeader +
-			"a.png,id_card," + ingestHolder + ",ID-CARD,身份证,scan,,2020-01-02,,true,true\n")})
+			"a.png,id_card," + ingestHolder + ",RESIDENCE-PERMIT,身份证,scan,,2020-01-02,,true,true\n")})
 		wrong := "not-the-password-42"
 		run := runIngestCLI(t, dir, "--server", srv.base, "--username", "window", "--password", wrong)
 		noSecrets(t, run)

@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	a.cfg.bindFlags(root.PersistentFlags())
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd(), a.catalogCmd())
 	return root
 }
 

@@ -86,8 +86,12 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	reuses := &reuse.Service{DB: db.pool, Keys: hkeys}
 	if a.cfg.Demo {
 		if err := seedDemoSeals(ctx, db.pool, seals, a.log); err != nil {
+			return err
+		}
+		if err := seedDemoCatalog(ctx, db.pool, reuses, a.log); err != nil {
 			return err
 		}
 	}
@@ -99,7 +103,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
 		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
-		Reuse: &reuse.Service{DB: db.pool, Keys: hkeys},
+		Reuse: reuses,
 	})
 	if err != nil {
 		return err
