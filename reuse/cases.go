@@ -64,7 +64,7 @@ func (s *Service) CreateRule(ctx context.Context, a Actor, r Rule) (Rule, error)
 		return Rule{}, err
 	}
 	if len(bad) > 0 {
-		return Rule{}, &InvalidError{bad}
+		return Rule{}, &InvalidError{Fields: bad}
 	}
 	var no int64
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -196,7 +196,7 @@ func (s *Service) CreateCase(ctx context.Context, a Actor, n NewCase) (Case, err
 		bad["holder_number"] = holderReason(err)
 	}
 	if len(bad) > 0 {
-		return Case{}, &InvalidError{bad}
+		return Case{}, &InvalidError{Fields: bad}
 	}
 	var id uuid.UUID
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -502,17 +502,17 @@ func (s *Service) Attach(ctx context.Context, a Actor, id uuid.UUID, typeCode st
 		}
 		i := slices.IndexFunc(plan, func(e Entry) bool { return e.TypeCode == typeCode })
 		if i < 0 {
-			return &InvalidError{map[string]string{"type_code": "the case's item does not list this material type"}}
+			return &InvalidError{Fields: map[string]string{"type_code": "the case's item does not list this material type"}}
 		}
 		e := plan[i]
 		if e.Status == "attached" {
-			return &InvalidError{map[string]string{"type_code": "a material of this type is attached already"}}
+			return &InvalidError{Fields: map[string]string{"type_code": "a material of this type is attached already"}}
 		}
 		var ruleID *uuid.UUID
 		action := "case.material.submit"
 		if reuse {
 			if e.Status != "reusable" || *e.MaterialID != material {
-				return &InvalidError{map[string]string{"material_id": "is not reusable for this case: " + orDefault(e.Reason, "another material is the one the plan offers")}}
+				return &InvalidError{Fields: map[string]string{"material_id": "is not reusable for this case: " + orDefault(e.Reason, "another material is the one the plan offers")}}
 			}
 			ruleID, action = &e.ruleID, "material.reuse"
 		} else {
@@ -522,7 +522,7 @@ func (s *Service) Attach(ctx context.Context, a Actor, id uuid.UUID, typeCode st
 				return err
 			}
 			if !ok {
-				return &InvalidError{map[string]string{"material_id": "is not a material of this holder and type captured by your department"}}
+				return &InvalidError{Fields: map[string]string{"material_id": "is not a material of this holder and type captured by your department"}}
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO case_materials (case_id, type_code, material_id, how, rule_id, added_by)

@@ -148,7 +148,7 @@ func (it *ServiceItem) Check() map[string]string {
 // PutType inserts or replaces a material type.
 func PutType(ctx context.Context, db vault.Querier, t MaterialType) error {
 	if bad := t.Check(); bad != nil {
-		return &InvalidError{bad}
+		return &InvalidError{Fields: bad}
 	}
 	_, err := db.Exec(ctx, `
 		INSERT INTO material_types (code, name, category, holder_kind, formats, min_dpi, min_pixels, colour, max_bytes,
@@ -169,11 +169,11 @@ func PutType(ctx context.Context, db vault.Querier, t MaterialType) error {
 // found by code when DepartmentID is not set; every material type must exist.
 func PutItem(ctx context.Context, tx pgx.Tx, it ServiceItem) error {
 	if bad := it.Check(); bad != nil {
-		return &InvalidError{bad}
+		return &InvalidError{Fields: bad}
 	}
 	if it.DepartmentID == uuid.Nil {
 		if err := tx.QueryRow(ctx, `SELECT id FROM departments WHERE code = $1`, it.DepartmentCode).Scan(&it.DepartmentID); isNoRows(err) {
-			return &InvalidError{map[string]string{"department_code": "no department " + it.DepartmentCode}}
+			return &InvalidError{Fields: map[string]string{"department_code": "no department " + it.DepartmentCode}}
 		} else if err != nil {
 			return err
 		}
@@ -193,7 +193,7 @@ func PutItem(ctx context.Context, tx pgx.Tx, it ServiceItem) error {
 			return err
 		}
 		if !ok {
-			return &InvalidError{map[string]string{fmt.Sprintf("materials[%d].type_code", i): "no material type " + m.TypeCode}}
+			return &InvalidError{Fields: map[string]string{fmt.Sprintf("materials[%d].type_code", i): "no material type " + m.TypeCode}}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO item_materials (item_code, type_code, position, required, reuse_accepted)
 			VALUES ($1, $2, $3, $4, $5)`, it.Code, m.TypeCode, i+1, m.Required, m.ReuseAccepted); err != nil {

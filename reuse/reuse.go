@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,19 +59,7 @@ var (
 )
 
 // InvalidError lists the invalid fields of a request and why each is invalid.
-type InvalidError struct{ Fields map[string]string }
-
-func (e *InvalidError) Error() string {
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return "reuse: invalid " + strings.Join(keys, ", ")
-}
-
-// FieldErrors returns the invalid fields and why each is invalid.
-func (e *InvalidError) FieldErrors() map[string]string { return e.Fields }
+type InvalidError = vault.InvalidError
 
 // cst is the time zone of the regime's dates (China Standard Time).
 var cst = time.FixedZone("CST", 8*3600)

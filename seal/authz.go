@@ -137,7 +137,7 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 		bad["note"] = "must be at most 1000 characters"
 	}
 	if len(bad) > 0 {
-		return Authorization{}, &InvalidError{bad}
+		return Authorization{}, &InvalidError{Fields: bad}
 	}
 	for field, d := range map[string]uuid.UUID{"grantor_department_id": n.GrantorDepartmentID, "grantee_department_id": n.GranteeDepartmentID} {
 		if _, err := identity.GetDepartment(ctx, s.DB, d); errors.Is(err, identity.ErrNotFound) {
@@ -160,7 +160,7 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 		}
 	}
 	if len(bad) > 0 {
-		return Authorization{}, &InvalidError{bad}
+		return Authorization{}, &InvalidError{Fields: bad}
 	}
 	if err := s.manages(ctx, s.DB, a, n.GrantorDepartmentID); err != nil {
 		return Authorization{}, err
@@ -196,7 +196,7 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 func (s *Service) RevokeAuthorization(ctx context.Context, a Actor, id uuid.UUID, reason string) (Authorization, error) {
 	reason = strings.TrimSpace(reason)
 	if l := len([]rune(reason)); l == 0 || l > 500 {
-		return Authorization{}, &InvalidError{map[string]string{"reason": "is required, at most 500 characters"}}
+		return Authorization{}, &InvalidError{Fields: map[string]string{"reason": "is required, at most 500 characters"}}
 	}
 	cur, err := s.GetAuthorization(ctx, id)
 	if err != nil {

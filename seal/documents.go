@@ -183,7 +183,7 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 	}
 	sigs, err := pades.Verify(pdf, roots)
 	if err != nil {
-		return v, &InvalidError{map[string]string{"file": "is not a readable PDF"}}
+		return v, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
 	}
 	v.Valid = len(sigs) > 0
 	for i, sg := range sigs {

@@ -189,11 +189,11 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		bad["supervisor_id"] = "is required"
 	}
 	if len(bad) > 0 {
-		return Seal{}, &InvalidError{bad}
+		return Seal{}, &InvalidError{Fields: bad}
 	}
 	dept, err := identity.GetDepartment(ctx, s.DB, n.DepartmentID)
 	if errors.Is(err, identity.ErrNotFound) {
-		return Seal{}, &InvalidError{map[string]string{"department_id": "no such department"}}
+		return Seal{}, &InvalidError{Fields: map[string]string{"department_id": "no such department"}}
 	} else if err != nil {
 		return Seal{}, err
 	}
@@ -213,7 +213,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		}
 	}
 	if len(bad) > 0 {
-		return Seal{}, &InvalidError{bad}
+		return Seal{}, &InvalidError{Fields: bad}
 	}
 
 	notAfter := until.AddDate(0, 0, 1).Add(-time.Second)
@@ -271,7 +271,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 			"key_algorithm": string(alg), "certificate_serial": cert.SerialNumber.Text(16)}))
 	})
 	if isUnique(err, "seals_cert_serial_key") {
-		return Seal{}, &InvalidError{map[string]string{"certificate": "is already registered for another seal"}}
+		return Seal{}, &InvalidError{Fields: map[string]string{"certificate": "is already registered for another seal"}}
 	}
 	if err != nil {
 		return Seal{}, err
@@ -282,16 +282,16 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 // checkImported makes sure an imported certificate can sign for the seal's whole term.
 func checkImported(imp Imported, from, notAfter time.Time) error {
 	if imp.Key == nil || len(imp.Chain) == 0 {
-		return &InvalidError{map[string]string{"certificate": "a certificate and its private key are required"}}
+		return &InvalidError{Fields: map[string]string{"certificate": "a certificate and its private key are required"}}
 	}
 	c := imp.Chain[0]
 	switch {
 	case c.KeyUsage != 0 && c.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0:
-		return &InvalidError{map[string]string{"certificate": "does not allow signing (key usage digitalSignature or contentCommitment)"}}
+		return &InvalidError{Fields: map[string]string{"certificate": "does not allow signing (key usage digitalSignature or contentCommitment)"}}
 	case from.Before(c.NotBefore.Truncate(24 * time.Hour)):
-		return &InvalidError{map[string]string{"valid_from": "is before the certificate's start, " + fmtDate(c.NotBefore)}}
+		return &InvalidError{Fields: map[string]string{"valid_from": "is before the certificate's start, " + fmtDate(c.NotBefore)}}
 	case notAfter.After(c.NotAfter):
-		return &InvalidError{map[string]string{"valid_until": "is after the certificate's end, " + fmtDate(c.NotAfter)}}
+		return &InvalidError{Fields: map[string]string{"valid_until": "is after the certificate's end, " + fmtDate(c.NotAfter)}}
 	}
 	return nil
 }
@@ -318,7 +318,7 @@ func (s *Service) Transition(ctx context.Context, a Actor, id uuid.UUID, to, rea
 		bad["reason"] = "is required, at most 500 characters"
 	}
 	if len(bad) > 0 {
-		return Seal{}, &InvalidError{bad}
+		return Seal{}, &InvalidError{Fields: bad}
 	}
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		cur, err := getSeal(ctx, tx, id, "FOR UPDATE OF s")
@@ -367,7 +367,7 @@ const (
 // cannot be one.
 func CheckImage(data []byte) (w, h int, err error) {
 	bad := func(reason string) (int, int, error) {
-		return 0, 0, &InvalidError{map[string]string{"image": reason}}
+		return 0, 0, &InvalidError{Fields: map[string]string{"image": reason}}
 	}
 	if len(data) > maxImageBytes {
 		return bad(fmt.Sprintf("is larger than %d bytes", maxImageBytes))

@@ -241,22 +241,22 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 		bad["placement"] = "x and y must be 0 or more"
 	}
 	if len(bad) > 0 {
-		return Request{}, &InvalidError{bad}
+		return Request{}, &InvalidError{Fields: bad}
 	}
 	sl, err := s.GetSeal(ctx, n.SealID)
 	if errors.Is(err, ErrNotFound) {
-		return Request{}, &InvalidError{map[string]string{"seal_id": "no such seal"}}
+		return Request{}, &InvalidError{Fields: map[string]string{"seal_id": "no such seal"}}
 	} else if err != nil {
 		return Request{}, err
 	}
 	pageCount, err := documentPages(ctx, s.DB, doc, a.User.DepartmentID)
 	if errors.Is(err, ErrNotFound) {
-		return Request{}, &InvalidError{map[string]string{"document_digest": "no document with this digest was uploaded by your department"}}
+		return Request{}, &InvalidError{Fields: map[string]string{"document_digest": "no document with this digest was uploaded by your department"}}
 	} else if err != nil {
 		return Request{}, err
 	}
 	if p.Page > pageCount {
-		return Request{}, &InvalidError{map[string]string{"placement.page": fmt.Sprintf("the document has %d pages", pageCount)}}
+		return Request{}, &InvalidError{Fields: map[string]string{"placement.page": fmt.Sprintf("the document has %d pages", pageCount)}}
 	}
 	if err := s.checkPlacement(ctx, doc, p); err != nil {
 		return Request{}, err
@@ -309,11 +309,11 @@ func (s *Service) checkPlacement(ctx context.Context, doc vault.Digest, p Placem
 		return err
 	}
 	if p.Page > len(sizes) {
-		return &InvalidError{map[string]string{"placement.page": fmt.Sprintf("the document has %d pages", len(sizes))}}
+		return &InvalidError{Fields: map[string]string{"placement.page": fmt.Sprintf("the document has %d pages", len(sizes))}}
 	}
 	w, h := sizes[p.Page-1][0], sizes[p.Page-1][1]
 	if p.X+p.Size > w || p.Y+p.Size > h {
-		return &InvalidError{map[string]string{"placement": fmt.Sprintf(
+		return &InvalidError{Fields: map[string]string{"placement": fmt.Sprintf(
 			"a %.0f pt stamp at (%.0f, %.0f) does not fit on page %d, which is %.0f × %.0f pt", p.Size, p.X, p.Y, p.Page, w, h)}}
 	}
 	return nil
@@ -354,7 +354,7 @@ func (s *Service) denied(ctx context.Context, a Actor, err error, stage string, 
 func (s *Service) Decide(ctx context.Context, a Actor, id uuid.UUID, approve bool, note string) (Request, error) {
 	note = strings.TrimSpace(note)
 	if len([]rune(note)) > 500 {
-		return Request{}, &InvalidError{map[string]string{"note": "must be at most 500 characters"}}
+		return Request{}, &InvalidError{Fields: map[string]string{"note": "must be at most 500 characters"}}
 	}
 	var refused error
 	var sl Seal

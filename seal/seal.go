@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -103,19 +102,7 @@ var (
 )
 
 // InvalidError lists the invalid fields of a request and why each is invalid.
-type InvalidError struct{ Fields map[string]string }
-
-func (e *InvalidError) Error() string {
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return "seal: invalid " + strings.Join(keys, ", ")
-}
-
-// FieldErrors returns the invalid fields and why each is invalid.
-func (e *InvalidError) FieldErrors() map[string]string { return e.Fields }
+type InvalidError = vault.InvalidError
 
 // Refusal is a rule of the seal-use regime refusing an action; its details name the rule and
 // the objects, in English and Chinese.

@@ -94,7 +94,7 @@ func (e *InvalidError) Error() string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return "vault: invalid " + strings.Join(keys, ", ")
+	return "invalid fields: " + strings.Join(keys, ", ")
 }
 
 // FieldErrors returns the invalid fields and why each is invalid.
