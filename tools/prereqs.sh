@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
-# server package (unless a database is configured), poppler-utils and the Go modules. As root it installs
-# with apt-get; otherwise it says what to install. With CI=true nothing is optional.
+# server package (unless a database is configured), poppler-utils, the notice's fonts, for the
+# tests libnss3-tools and qpdf, and the Go modules. As root it installs with apt-get;
+# otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
 mode=${1:-run} # run | test
 
@@ -18,6 +19,7 @@ esac
 # The service renders thumbnails of uploaded PDFs with poppler's pdftoppm; the tests check
 # PDFs with pdfinfo as well.
 command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils)
+# The one-time notice embeds Droid Sans Fallback (Chinese) and DejaVu Sans (Latin).
 [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-droid-fallback fonts-dejavu-core)
 # The seal tests check signed PDFs with poppler's pdfsig, trusting a test root through an NSS
 # database made with certutil, and with qpdf --check.
