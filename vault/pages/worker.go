@@ -71,7 +71,7 @@ func Run(ctx context.Context, job Job) (Result, error) {
 	if os.Getenv(workerEnv) != "" {
 		return Result{}, errors.New("pages: this worker was started by an executable that does not call pages.WorkerMain")
 	}
-	exe, err := os.Executable()
+	exe, err := workerExecutable()
 	if err != nil {
 		return Result{}, fmt.Errorf("pages: worker: %w", err)
 	}
@@ -130,6 +130,17 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 		l.n -= k
 	}
 	return len(p), nil
+}
+
+// workerExecutable is this process's own program: on Linux /proc/self/exe, which stays the
+// running binary even if the file it was started from is replaced (an upgrade in place), so
+// a worker always speaks its parent's protocol; elsewhere the path os.Executable reports.
+func workerExecutable() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	return os.Executable()
 }
 
 // WorkerMain returns at once unless this process was started by Run; then it does the job
