@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -300,5 +301,50 @@ func TestExternalIssuer(t *testing.T) {
 		if rec := b.do(t, http.MethodGet, "/api/v1/me", tok, nil); rec.Code != http.StatusUnauthorized {
 			t.Errorf("%s: %d, want 401", name, rec.Code)
 		}
+	}
+}
+
+// TestLoginThrottling: after the maximum of failed logins for a username in the window,
+// even the right password waits (429 with Retry-After), unchecked and audited; once the
+// failures leave the window the account logs in again, and a success clears the count. Other
+// usernames are not affected.
+func TestLoginThrottling(t *testing.T) {
+	b := setup(t)
+	b.srv.deps.LoginMaxFailures, b.srv.deps.LoginWindow = 3, 2*time.Second
+	login := func(user, password string) *httptest.ResponseRecorder {
+		return b.do(t, http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": user, "password": password})
+	}
+	for range 3 {
+		if rec := login("u-window", "wrong password 1"); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", rec.Code)
+		}
+	}
+	rec := login(" U-Window ", testPassword)
+	p := problemOf(t, rec)
+	if rec.Code != http.StatusTooManyRequests || p.Type != ProblemBase+"too-many-attempts" || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("fourth attempt: %d %s %v", rec.Code, rec.Body, rec.Header())
+	}
+	if rec := login("u-admin", testPassword); rec.Code != http.StatusOK {
+		t.Errorf("another account is throttled too: %d", rec.Code)
+	}
+	var throttled int
+	b.pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'auth.login.throttled' AND body LIKE '%' || $1 || '%'`,
+		b.users[identity.RoleWindow].ID.String()).Scan(&throttled)
+	if throttled != 1 {
+		t.Errorf("%d auth.login.throttled events for the account, want 1", throttled)
+	}
+	var stored int
+	b.pool.QueryRow(t.Context(), `SELECT count(*) FROM login_failures WHERE username_hash LIKE '%window%'`).Scan(&stored)
+	if stored != 0 {
+		t.Error("the username is stored in clear")
+	}
+	time.Sleep(2100 * time.Millisecond)
+	if rec := login("u-window", testPassword); rec.Code != http.StatusOK {
+		t.Fatalf("after the window: %d %s", rec.Code, rec.Body)
+	}
+	var left int
+	b.pool.QueryRow(t.Context(), `SELECT count(*) FROM login_failures`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d failures left after a successful login", left)
 	}
 }

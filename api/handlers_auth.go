@@ -2,17 +2,21 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-
-	"sealvault/audit"
-
 	"github.com/labstack/echo/v4"
 
+	"sealvault/audit"
 	"sealvault/internal/identity"
 )
 
@@ -61,6 +65,23 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil && !errors.Is(err, identity.ErrNotFound) {
 		return err
 	}
+	key := loginKey(req.Username)
+	if wait, err := s.loginWait(ctx, key); err != nil {
+		return err
+	} else if wait > 0 {
+		// The password is not even checked: a throttled guess learns nothing.
+		ev := s.event(c, "auth.login.throttled", nil, nil)
+		if u.ID != uuid.Nil {
+			ev.Subjects = map[string]string{audit.SubjectUser: u.ID.String()}
+		}
+		if aerr := audit.Append(ctx, s.deps.DB, ev); aerr != nil {
+			return aerr
+		}
+		secs := int(wait.Round(time.Second).Seconds()) + 1
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		return problem(probTooMany, fmt.Sprintf("该账号登录失败次数过多，请 %d 秒后再试", secs),
+			fmt.Sprintf("Too many failed logins for this account; try again in %d seconds", secs))
+	}
 	hash := u.PasswordHash
 	if err != nil {
 		hash = dummyHash
@@ -78,10 +99,16 @@ func (s *Server) login(c echo.Context) error {
 		if aerr := audit.Append(ctx, s.deps.DB, ev); aerr != nil {
 			return aerr
 		}
+		if _, ferr := s.deps.DB.Exec(ctx, `INSERT INTO login_failures (username_hash) VALUES ($1)`, key); ferr != nil {
+			return ferr
+		}
 		return problem(probLogin, "用户名或密码错误，或账号已停用", "Wrong username or password, or the account is disabled")
 	}
 	tok, exp, err := s.deps.Tokens.Issue(u.ID)
 	if err != nil {
+		return err
+	}
+	if _, err := s.deps.DB.Exec(ctx, `DELETE FROM login_failures WHERE username_hash = $1`, key); err != nil {
 		return err
 	}
 	c.Set(ctxUser, u)
@@ -92,6 +119,40 @@ func (s *Server) login(c echo.Context) error {
 		AccessToken: tok, TokenType: "Bearer", ExpiresAt: exp,
 		ExpiresIn: int(time.Until(exp).Round(time.Second).Seconds()),
 	})
+}
+
+// loginKey is how failed logins are counted: by the SHA-256 of the username as typed,
+// trimmed and lower-cased (usernames are stored lower-case), never the name itself.
+func loginKey(username string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(username))))
+	return hex.EncodeToString(sum[:])
+}
+
+// loginWait is how long logins for key must wait: 0 unless the window holds the maximum of
+// failures, then until the oldest of them leaves it. Failures older than the window are
+// pruned on the way.
+func (s *Server) loginWait(ctx context.Context, key string) (time.Duration, error) {
+	limit, window := s.deps.LoginMaxFailures, s.deps.LoginWindow
+	if limit <= 0 {
+		limit = 10
+	}
+	if window <= 0 {
+		window = 15 * time.Minute
+	}
+	if _, err := s.deps.DB.Exec(ctx, `DELETE FROM login_failures WHERE username_hash = $1 AND at < now() - $2::interval`,
+		key, window.String()); err != nil {
+		return 0, err
+	}
+	var n int
+	var oldest *time.Time
+	if err := s.deps.DB.QueryRow(ctx, `SELECT count(*), min(at) FROM (SELECT at FROM login_failures WHERE username_hash = $1
+		ORDER BY at DESC LIMIT $2) recent`, key, limit).Scan(&n, &oldest); err != nil {
+		return 0, err
+	}
+	if n < limit || oldest == nil {
+		return 0, nil
+	}
+	return max(time.Until(oldest.Add(window)), time.Second), nil
 }
 
 type meResponse struct {

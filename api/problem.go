@@ -59,6 +59,7 @@ var (
 	probConflict    = problemKind{"conflict", 409, "与现有数据冲突", "Conflict"}
 	probTooLarge    = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
 	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
+	probTooMany     = problemKind{"too-many-attempts", 429, "尝试次数过多", "Too many attempts"}
 	probRejected    = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
 	probRefused     = problemKind{"seal-use-refused", 403, "用印制度不允许此操作", "Refused by the seal-use regime"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}

@@ -37,6 +37,10 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// BodyLimit is the largest request body accepted, e.g. "1M"; beyond it the answer is 413.
 	BodyLimit string
+	// LoginMaxFailures failed logins for one username within LoginWindow make further
+	// attempts wait (429) until the oldest of them leaves the window; 0 means 10 in 15 minutes.
+	LoginMaxFailures int
+	LoginWindow      time.Duration
 	// UploadLimit is the largest body of an upload route (materials), e.g. "100M".
 	UploadLimit string
 	// Blobs holds the documents' bytes; Ingester records new materials; HolderKeys hash and

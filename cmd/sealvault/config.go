@@ -28,6 +28,8 @@ type Config struct {
 	TokenIssuer     string
 	TokenAudience   string
 	TokenTTL        time.Duration
+	LoginMaxFails   int
+	LoginWindow     time.Duration
 	TokenKeyDir     string
 	SSOIssuer       string
 	SSOAudience     string
@@ -80,6 +82,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TokenIssuer, "token-issuer", "sealvault", "iss claim of access tokens")
 	fs.StringVar(&c.TokenAudience, "token-audience", "sealvault-api", "aud claim of access tokens")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "lifetime of an access token (1m–24h)")
+	fs.IntVar(&c.LoginMaxFails, "login-max-failures", 10, "failed logins for one username within --login-failure-window after which logins wait (429)")
+	fs.DurationVar(&c.LoginWindow, "login-failure-window", 15*time.Minute, "the window failed logins are counted in")
 	fs.StringVar(&c.TokenKeyDir, "token-key-dir", "", "directory of the Ed25519 token signing keys (empty: keys/jwt under --data-dir)")
 	fs.StringVar(&c.SSOIssuer, "sso-issuer", "", "iss of an external identity provider whose tokens are accepted (subject = username)")
 	fs.StringVar(&c.SSOAudience, "sso-audience", "", "aud the external identity provider's tokens must carry")
@@ -182,6 +186,12 @@ func (c *Config) validate() error {
 	}
 	if c.TokenAudience == "" {
 		bad("token-audience", "must not be empty")
+	}
+	if c.LoginMaxFails < 1 {
+		bad("login-max-failures", "must be at least 1")
+	}
+	if c.LoginWindow < time.Second {
+		bad("login-failure-window", "must be at least 1s")
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		bad("token-ttl", "must be between 1m and 24h")

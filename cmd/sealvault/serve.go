@@ -102,6 +102,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	srv, err := api.New(api.Deps{
 		DB: db.pool, Tokens: tokens, Audit: alog, Log: a.log, Registry: reg,
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
+		LoginMaxFailures: a.cfg.LoginMaxFails, LoginWindow: a.cfg.LoginWindow,
 		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
 		Reuse: reuses,
 	})
