@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/audit"
+	"sealvault/internal/actor"
 	"sealvault/internal/identity"
 )
 
@@ -26,10 +27,7 @@ func (s *Server) event(c echo.Context, action string, subjects map[string]string
 	e := audit.Event{Time: time.Now(), Action: action, Subjects: subjects, Details: details,
 		RequestID: requestID(c), ClientIP: c.RealIP()}
 	if u, ok := c.Get(ctxUser).(identity.User); ok {
-		e.Actor = audit.Actor{UserID: u.ID.String(), DepartmentID: u.DepartmentID.String()}
-		for _, r := range u.Roles {
-			e.Actor.Roles = append(e.Actor.Roles, string(r))
-		}
+		e.Actor = actor.Of(u)
 	}
 	return e
 }

@@ -17,10 +17,6 @@ import (
 	"sealvault/vault/pages"
 )
 
-func (s *Server) reuseActor(c echo.Context) reuse.Actor {
-	return reuse.Actor{User: currentUser(c), RequestID: requestID(c), ClientIP: c.RealIP()}
-}
-
 func (s *Server) listTypes(c echo.Context) error {
 	ctx := c.Request().Context()
 	rows, err := s.deps.DB.Query(ctx, `SELECT code FROM material_types ORDER BY code`)
@@ -98,7 +94,7 @@ func (s *Server) listItems(c echo.Context) error {
 
 func (s *Server) createRule(c echo.Context) error {
 	return created(c, "/api/v1/reuse-rules", func(ctx context.Context, r reuse.Rule) (reuse.Rule, uuid.UUID, error) {
-		out, err := s.deps.Reuse.CreateRule(ctx, s.reuseActor(c), r)
+		out, err := s.deps.Reuse.CreateRule(ctx, s.actor(c), r)
 		return out, out.ID, err
 	})
 }
@@ -116,20 +112,20 @@ func (s *Server) listRules(c echo.Context) error {
 
 func (s *Server) createCase(c echo.Context) error {
 	return created(c, "/api/v1/cases", func(ctx context.Context, n reuse.NewCase) (reuse.Case, uuid.UUID, error) {
-		out, err := s.deps.Reuse.CreateCase(ctx, s.reuseActor(c), n)
+		out, err := s.deps.Reuse.CreateCase(ctx, s.actor(c), n)
 		return out, out.ID, err
 	})
 }
 
 func (s *Server) getCase(c echo.Context) error {
 	return byID(c, func(ctx context.Context, id uuid.UUID) (reuse.Case, error) {
-		return s.deps.Reuse.GetCase(ctx, s.reuseActor(c), id)
+		return s.deps.Reuse.GetCase(ctx, s.actor(c), id)
 	})
 }
 
 func (s *Server) recordConsent(c echo.Context) error {
 	return byID(c, func(ctx context.Context, id uuid.UUID) (reuse.Case, error) {
-		return s.deps.Reuse.RecordConsent(ctx, s.reuseActor(c), id)
+		return s.deps.Reuse.RecordConsent(ctx, s.actor(c), id)
 	})
 }
 
@@ -149,7 +145,7 @@ func (s *Server) attachMaterial(c echo.Context) error {
 	if err := bind(c, &b); err != nil {
 		return err
 	}
-	cs, err := s.deps.Reuse.Attach(c.Request().Context(), s.reuseActor(c), id, b.TypeCode, b.MaterialID, b.Reuse)
+	cs, err := s.deps.Reuse.Attach(c.Request().Context(), s.actor(c), id, b.TypeCode, b.MaterialID, b.Reuse)
 	if err != nil {
 		return err
 	}
@@ -170,7 +166,7 @@ func (s *Server) caseMaterial(method string) echo.HandlerFunc {
 			return invalidFields(map[string]string{"path.mid": "is not a valid id"})
 		}
 		ctx := c.Request().Context()
-		acc, err := s.deps.Reuse.Open(ctx, s.reuseActor(c), id, mid, method)
+		acc, err := s.deps.Reuse.Open(ctx, s.actor(c), id, mid, method)
 		if err != nil {
 			return err
 		}
@@ -204,7 +200,7 @@ func (s *Server) caseNotice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.deps.Reuse.Notice(c.Request().Context(), s.reuseActor(c), id)
+	n, err := s.deps.Reuse.Notice(c.Request().Context(), s.actor(c), id)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"sealvault/internal/actor"
 	"sealvault/internal/identity"
 	"sealvault/seal"
 	"sealvault/seal/ca"
@@ -22,8 +23,9 @@ import (
 	"sealvault/vault"
 )
 
-func (s *Server) sealActor(c echo.Context) seal.Actor {
-	return seal.Actor{User: currentUser(c), RequestID: requestID(c), ClientIP: c.RealIP()}
+// actor is who a seal or reuse action of this request is done by.
+func (s *Server) actor(c echo.Context) actor.Actor {
+	return actor.Actor{User: currentUser(c), RequestID: requestID(c), ClientIP: c.RealIP()}
 }
 
 // caRoot serves the internal CA's root certificate (PEM), for relying parties and validators.
@@ -90,7 +92,7 @@ func (s *Server) listSeals(c echo.Context) error { return byDepartment(c, s.deps
 
 func (s *Server) createSeal(c echo.Context) error {
 	return created(c, "/api/v1/seals", func(ctx context.Context, n seal.NewSeal) (seal.Seal, uuid.UUID, error) {
-		sl, err := s.deps.Seals.CreateSeal(ctx, s.sealActor(c), n)
+		sl, err := s.deps.Seals.CreateSeal(ctx, s.actor(c), n)
 		return sl, sl.ID, err
 	})
 }
@@ -103,7 +105,7 @@ func (s *Server) listAuthorizations(c echo.Context) error {
 
 func (s *Server) createAuthorization(c echo.Context) error {
 	return created(c, "/api/v1/authorizations", func(ctx context.Context, n seal.NewAuthorization) (seal.Authorization, uuid.UUID, error) {
-		a, err := s.deps.Seals.CreateAuthorization(ctx, s.sealActor(c), n)
+		a, err := s.deps.Seals.CreateAuthorization(ctx, s.actor(c), n)
 		return a, a.ID, err
 	})
 }
@@ -143,7 +145,7 @@ func (s *Server) changeSealStatus(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	sl, err := s.deps.Seals.Transition(c.Request().Context(), s.sealActor(c), id, req.Status, req.Reason)
+	sl, err := s.deps.Seals.Transition(c.Request().Context(), s.actor(c), id, req.Status, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -163,7 +165,7 @@ func (s *Server) addSealImage(c echo.Context) error {
 	if err != nil {
 		return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
 	}
-	sl, err := s.deps.Seals.AddImage(c.Request().Context(), s.sealActor(c), id, data)
+	sl, err := s.deps.Seals.AddImage(c.Request().Context(), s.actor(c), id, data)
 	if err != nil {
 		return err
 	}
@@ -183,7 +185,7 @@ func (s *Server) revokeAuthorization(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	a, err := s.deps.Seals.RevokeAuthorization(c.Request().Context(), s.sealActor(c), id, req.Reason)
+	a, err := s.deps.Seals.RevokeAuthorization(c.Request().Context(), s.actor(c), id, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -242,7 +244,7 @@ func (s *Server) uploadDocument(c echo.Context) error {
 		return err
 	}
 	defer f.Remove()
-	doc, err := s.deps.Seals.UploadDocument(c.Request().Context(), s.sealActor(c), f, s.deps.PageLimits, s.deps.Ingester.WorkDir)
+	doc, err := s.deps.Seals.UploadDocument(c.Request().Context(), s.actor(c), f, s.deps.PageLimits, s.deps.Ingester.WorkDir)
 	if err != nil {
 		return err
 	}
@@ -254,7 +256,7 @@ func (s *Server) createSealRequest(c echo.Context) error {
 	if err := bind(c, &n); err != nil {
 		return err
 	}
-	r, err := s.deps.Seals.CreateRequest(c.Request().Context(), s.sealActor(c), n)
+	r, err := s.deps.Seals.CreateRequest(c.Request().Context(), s.actor(c), n)
 	if err != nil {
 		return err
 	}
@@ -263,7 +265,7 @@ func (s *Server) createSealRequest(c echo.Context) error {
 }
 
 func (s *Server) listSealRequests(c echo.Context) error {
-	rs, err := s.deps.Seals.ListRequests(c.Request().Context(), s.sealActor(c), c.QueryParam("status"))
+	rs, err := s.deps.Seals.ListRequests(c.Request().Context(), s.actor(c), c.QueryParam("status"))
 	if err != nil {
 		return err
 	}
@@ -278,7 +280,7 @@ func (s *Server) getSealRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.deps.Seals.GetRequest(c.Request().Context(), s.sealActor(c), id)
+	r, err := s.deps.Seals.GetRequest(c.Request().Context(), s.actor(c), id)
 	if err != nil {
 		return err
 	}
@@ -299,7 +301,7 @@ func (s *Server) decideSealRequest(approve bool) echo.HandlerFunc {
 		if err := bind(c, &req); err != nil {
 			return err
 		}
-		r, err := s.deps.Seals.Decide(c.Request().Context(), s.sealActor(c), id, approve, req.Note)
+		r, err := s.deps.Seals.Decide(c.Request().Context(), s.actor(c), id, approve, req.Note)
 		if err != nil {
 			return err
 		}
@@ -312,7 +314,7 @@ func (s *Server) applySealRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.deps.Seals.Apply(c.Request().Context(), s.sealActor(c), id)
+	u, err := s.deps.Seals.Apply(c.Request().Context(), s.actor(c), id)
 	if err != nil {
 		return err
 	}
@@ -501,7 +503,7 @@ func (s *Server) importSeal(c echo.Context) error {
 	default:
 		return invalidFields(map[string]string{"pkcs12": "upload a PKCS#12 file (pkcs12, password) or PEM files (certificate, private_key)"})
 	}
-	sl, err := s.deps.Seals.ImportSeal(c.Request().Context(), s.sealActor(c), *meta, imp)
+	sl, err := s.deps.Seals.ImportSeal(c.Request().Context(), s.actor(c), *meta, imp)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ type Rule struct {
 
 // CreateRule records a rule. Roles: admin.
 func (s *Service) CreateRule(ctx context.Context, a Actor, r Rule) (Rule, error) {
-	if err := a.mustBeIn(identity.RoleAdmin); err != nil {
+	if err := mustBeIn(a, identity.RoleAdmin); err != nil {
 		return Rule{}, err
 	}
 	bad := map[string]string{}
@@ -77,7 +77,7 @@ func (s *Service) CreateRule(ctx context.Context, a Actor, r Rule) (Rule, error)
 			return err
 		}
 		r.Ref = fmt.Sprintf("RR-%d", no)
-		return audit.Append(ctx, tx, a.event(s.now(), "reuse.rule.create", nil, map[string]any{"rule": r.Ref,
+		return audit.Append(ctx, tx, a.Event(s.now(), "reuse.rule.create", nil, map[string]any{"rule": r.Ref,
 			"type_code": r.TypeCode, "scope": r.Scope, "method": r.Method}))
 	})
 	if err != nil {
@@ -181,7 +181,7 @@ type NewCase struct {
 // CreateCase opens a case in the actor's department for an item and a holder, and returns
 // it with its reuse plan.
 func (s *Service) CreateCase(ctx context.Context, a Actor, n NewCase) (Case, error) {
-	if err := a.mustBeIn(identity.RoleWindow); err != nil {
+	if err := mustBeIn(a, identity.RoleWindow); err != nil {
 		return Case{}, err
 	}
 	bad := map[string]string{}
@@ -212,7 +212,7 @@ func (s *Service) CreateCase(ctx context.Context, a Actor, n NewCase) (Case, err
 			no, caseNo, strings.TrimSpace(n.ItemCode), a.User.DepartmentID, string(h.Kind), h.Lookup, h.Sealed, h.Masked, a.User.ID).Scan(&id); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "case.create", map[string]string{audit.SubjectCase: caseNo},
+		return audit.Append(ctx, tx, a.Event(s.now(), "case.create", map[string]string{audit.SubjectCase: caseNo},
 			map[string]any{"item": strings.TrimSpace(n.ItemCode), "holder_kind": string(h.Kind)}))
 	})
 	if err != nil {
@@ -473,7 +473,7 @@ func (s *Service) RecordConsent(ctx context.Context, a Actor, id uuid.UUID) (Cas
 			id, s.now(), a.User.ID); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "case.consent", map[string]string{audit.SubjectCase: c.CaseNo}, nil))
+		return audit.Append(ctx, tx, a.Event(s.now(), "case.consent", map[string]string{audit.SubjectCase: c.CaseNo}, nil))
 	})
 	if err != nil {
 		return c, fmt.Errorf("reuse: consent: %w", err)
@@ -534,7 +534,7 @@ func (s *Service) Attach(ctx context.Context, a Actor, id uuid.UUID, typeCode st
 		if reuse {
 			details["rule"] = e.RuleRef
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), action, map[string]string{audit.SubjectCase: c.CaseNo,
+		return audit.Append(ctx, tx, a.Event(s.now(), action, map[string]string{audit.SubjectCase: c.CaseNo,
 			audit.SubjectMaterial: material.String()}, details))
 	})
 	if err != nil {

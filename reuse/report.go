@@ -142,7 +142,7 @@ func (s *Service) Open(ctx context.Context, a Actor, caseID, materialID uuid.UUI
 	if acc.Rule != "" {
 		details["rule"] = acc.Rule
 	}
-	if err := audit.Append(ctx, s.DB, a.event(s.now(), "material."+method, map[string]string{audit.SubjectCase: c.CaseNo,
+	if err := audit.Append(ctx, s.DB, a.Event(s.now(), "material."+method, map[string]string{audit.SubjectCase: c.CaseNo,
 		audit.SubjectMaterial: m.ID.String(), audit.SubjectObject: m.Content.String()}, details)); err != nil {
 		return acc, err
 	}
@@ -197,7 +197,7 @@ func (s *Service) Notice(ctx context.Context, a Actor, id uuid.UUID) (NoticeData
 		n.Missing = append(n.Missing, NoticeMaterial{TypeCode: e.TypeCode, Name: e.TypeName, Reason: e.ReasonZh, ReasonEn: e.Reason,
 			Requirements: e.Requirements, Optional: !e.Required})
 	}
-	if err := audit.Append(ctx, s.DB, a.event(now, "case.notice", map[string]string{audit.SubjectCase: c.CaseNo},
+	if err := audit.Append(ctx, s.DB, a.Event(now, "case.notice", map[string]string{audit.SubjectCase: c.CaseNo},
 		map[string]any{"missing": len(n.Missing)})); err != nil {
 		return n, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"sealvault/audit"
+	"sealvault/internal/actor"
 	"sealvault/internal/identity"
 	"sealvault/vault"
 )
@@ -37,20 +37,7 @@ func (s *Service) now() time.Time {
 }
 
 // Actor is the authenticated person acting, and the request it came in.
-type Actor struct {
-	User      identity.User
-	RequestID string
-	ClientIP  string
-}
-
-func (a Actor) event(now time.Time, action string, subjects map[string]string, details map[string]any) audit.Event {
-	act := audit.Actor{UserID: a.User.ID.String(), DepartmentID: a.User.DepartmentID.String()}
-	for _, r := range a.User.Roles {
-		act.Roles = append(act.Roles, string(r))
-	}
-	return audit.Event{Time: now, Actor: act, Action: action, Subjects: subjects, Details: details,
-		RequestID: a.RequestID, ClientIP: a.ClientIP}
-}
+type Actor = actor.Actor
 
 // Errors.
 var (
@@ -130,7 +117,8 @@ func (t tree) shares(scope string, from, to uuid.UUID) bool {
 	return false
 }
 
-func (a Actor) mustBeIn(roles ...identity.Role) error {
+// mustBeIn refuses an actor who has none of roles.
+func mustBeIn(a Actor, roles ...identity.Role) error {
 	if a.User.HasRole(roles...) {
 		return nil
 	}

@@ -181,7 +181,7 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 				return err
 			}
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "authorization.create", map[string]string{
+		return audit.Append(ctx, tx, a.Event(s.now(), "authorization.create", map[string]string{
 			audit.SubjectDepartment: n.GranteeDepartmentID.String()}, map[string]any{"ref": authRef(no), "authorization": id.String(),
 			"grantor": n.GrantorDepartmentID.String(), "items": n.Items, "powers": n.Powers, "valid_from": n.ValidFrom,
 			"valid_until": n.ValidUntil, "approval_required": n.ApprovalRequired}))
@@ -215,7 +215,7 @@ func (s *Service) RevokeAuthorization(ctx context.Context, a Actor, id uuid.UUID
 			return &ConflictError{Detail: fmt.Sprintf("authorization %s is already revoked", cur.Ref),
 				DetailZh: fmt.Sprintf("授权委托书 %s 已被撤销", cur.Ref)}
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "authorization.revoke", map[string]string{
+		return audit.Append(ctx, tx, a.Event(s.now(), "authorization.revoke", map[string]string{
 			audit.SubjectDepartment: cur.GranteeDepartmentID.String()}, map[string]any{"ref": cur.Ref,
 			"authorization": id.String(), "reason": reason}))
 	})

@@ -63,7 +63,7 @@ func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled,
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "seal.document.upload", map[string]string{audit.SubjectObject: d.String()},
+		return audit.Append(ctx, tx, a.Event(s.now(), "seal.document.upload", map[string]string{audit.SubjectObject: d.String()},
 			map[string]any{"pages": res.PageCount, "size": n}))
 	})
 	if err != nil {

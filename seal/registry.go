@@ -266,7 +266,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 				return err
 			}
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "seal.create", map[string]string{audit.SubjectSeal: id.String(),
+		return audit.Append(ctx, tx, a.Event(s.now(), "seal.create", map[string]string{audit.SubjectSeal: id.String(),
 			audit.SubjectDepartment: dept.ID.String()}, map[string]any{"ref": sealRef(no), "type": n.Type,
 			"key_algorithm": string(alg), "certificate_serial": cert.SerialNumber.Text(16)}))
 	})
@@ -346,7 +346,7 @@ func (s *Service) Transition(ctx context.Context, a Actor, id uuid.UUID, to, rea
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, cur.Status, to, reason, a.User.ID, now); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(now, action, map[string]string{audit.SubjectSeal: id.String(),
+		return audit.Append(ctx, tx, a.Event(now, action, map[string]string{audit.SubjectSeal: id.String(),
 			audit.SubjectDepartment: cur.DepartmentID.String()}, map[string]any{"ref": cur.Ref, "from": cur.Status,
 			"to": to, "reason": reason}))
 	})
@@ -432,7 +432,7 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 			RETURNING version`, id, d.String(), w, h, a.User.ID).Scan(&version); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(s.now(), "seal.image", map[string]string{audit.SubjectSeal: id.String(),
+		return audit.Append(ctx, tx, a.Event(s.now(), "seal.image", map[string]string{audit.SubjectSeal: id.String(),
 			audit.SubjectObject: d.String()}, map[string]any{"ref": cur.Ref, "version": version}))
 	})
 	if isUnique(err, "seal_images_pkey") {

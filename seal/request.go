@@ -289,7 +289,7 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 		if v.letter != nil {
 			details["authorization"] = v.letter.Ref
 		}
-		return audit.Append(ctx, tx, a.event(now, "seal.request", map[string]string{audit.SubjectSeal: sl.ID.String(),
+		return audit.Append(ctx, tx, a.Event(now, "seal.request", map[string]string{audit.SubjectSeal: sl.ID.String(),
 			audit.SubjectCase: n.CaseRef, audit.SubjectObject: doc.String()}, details))
 	})
 	if err != nil {
@@ -342,7 +342,7 @@ func (s *Service) denied(ctx context.Context, a Actor, err error, stage string, 
 	if req != nil {
 		details["request"] = req.Ref
 	}
-	if aerr := audit.Append(ctx, s.DB, a.event(s.now(), "seal.apply.denied", subjects, details)); aerr != nil {
+	if aerr := audit.Append(ctx, s.DB, a.Event(s.now(), "seal.apply.denied", subjects, details)); aerr != nil {
 		return fmt.Errorf("seal: record refusal: %w (refusal: %v)", aerr, err)
 	}
 	return err
@@ -401,7 +401,7 @@ func (s *Service) Decide(ctx context.Context, a Actor, id uuid.UUID, approve boo
 			WHERE id = $1`, id, status, a.User.ID, now, note); err != nil {
 			return err
 		}
-		return audit.Append(ctx, tx, a.event(now, action, map[string]string{audit.SubjectSeal: sl.ID.String(),
+		return audit.Append(ctx, tx, a.Event(now, action, map[string]string{audit.SubjectSeal: sl.ID.String(),
 			audit.SubjectCase: req.CaseRef, audit.SubjectObject: req.DocumentDigest}, map[string]any{"request": req.Ref,
 			"seal": sl.Ref, "note": note}))
 	})
@@ -549,7 +549,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		if v.letter != nil {
 			details["authorization"] = v.letter.Ref
 		}
-		return audit.Append(ctx, tx, a.event(now, "seal.apply", map[string]string{audit.SubjectSeal: sl.ID.String(),
+		return audit.Append(ctx, tx, a.Event(now, "seal.apply", map[string]string{audit.SubjectSeal: sl.ID.String(),
 			audit.SubjectCase: req.CaseRef, audit.SubjectObject: d.String()}, details))
 	})
 	if refused != nil {

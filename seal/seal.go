@@ -22,7 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"sealvault/audit"
+	"sealvault/internal/actor"
 	"sealvault/internal/identity"
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
@@ -73,24 +73,7 @@ func (s *Service) now() time.Time {
 }
 
 // Actor is the authenticated person acting, and the request it came in.
-type Actor struct {
-	User      identity.User
-	RequestID string
-	ClientIP  string
-}
-
-func (a Actor) audit() audit.Actor {
-	act := audit.Actor{UserID: a.User.ID.String(), DepartmentID: a.User.DepartmentID.String()}
-	for _, r := range a.User.Roles {
-		act.Roles = append(act.Roles, string(r))
-	}
-	return act
-}
-
-func (a Actor) event(now time.Time, action string, subjects map[string]string, details map[string]any) audit.Event {
-	return audit.Event{Time: now, Actor: a.audit(), Action: action, Subjects: subjects, Details: details,
-		RequestID: a.RequestID, ClientIP: a.ClientIP}
-}
+type Actor = actor.Actor
 
 // Errors.
 var (
