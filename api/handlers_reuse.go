@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -18,22 +17,12 @@ import (
 )
 
 func (s *Server) listTypes(c echo.Context) error {
-	ctx := c.Request().Context()
-	rows, err := s.deps.DB.Query(ctx, `SELECT code FROM material_types ORDER BY code`)
+	items, err := reuse.ListTypes(c.Request().Context(), s.deps.DB)
 	if err != nil {
 		return err
 	}
-	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	items := make([]reuse.MaterialType, 0, len(codes))
-	for _, code := range codes {
-		t, err := reuse.GetType(ctx, s.deps.DB, code)
-		if err != nil {
-			return err
-		}
-		items = append(items, t)
+	if items == nil {
+		items = []reuse.MaterialType{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": items})
 }
@@ -170,12 +159,7 @@ func (s *Server) caseMaterial(method string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		rc, err := vault.Open(ctx, s.deps.Blobs, acc.Material.Content)
-		if err != nil {
-			return err
-		}
-		defer rc.Close()
-		data, err := io.ReadAll(rc)
+		data, err := vault.ReadAll(ctx, s.deps.Blobs, acc.Material.Content)
 		if err != nil {
 			return err
 		}

@@ -409,13 +409,7 @@ func (s *Server) sealUseContent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	rc, err := vault.Open(ctx, s.deps.Blobs, d)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(rc)
+	data, err := vault.ReadAll(c.Request().Context(), s.deps.Blobs, d)
 	if err != nil {
 		return err
 	}

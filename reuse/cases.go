@@ -274,9 +274,7 @@ func (s *Service) plan(ctx context.Context, db vault.Querier, c Case) ([]Entry, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(ctx, `SELECT m.required, m.reuse_accepted, cm.material_id,
-			t.code, t.name, t.category, t.holder_kind, t.formats, t.min_dpi, t.min_pixels, t.colour, t.max_bytes,
-			t.max_pages, t.original_required, t.validity, t.validity_months, t.sensitivity, t.shareable
+	rows, err := db.Query(ctx, `SELECT `+typeColumns+`, m.required, m.reuse_accepted, cm.material_id
 		FROM item_materials m JOIN material_types t ON t.code = m.type_code
 		LEFT JOIN case_materials cm ON cm.case_id = $2 AND cm.type_code = m.type_code
 		WHERE m.item_code = $1 ORDER BY m.position`, c.ItemCode, c.ID)
@@ -290,10 +288,7 @@ func (s *Service) plan(ctx context.Context, db vault.Querier, c Case) ([]Entry, 
 	}
 	needs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (need, error) {
 		var n need
-		mt := &n.mt
-		err := r.Scan(&n.required, &n.reuse, &n.attached,
-			&mt.Code, &mt.Name, &mt.Category, &mt.HolderKind, &mt.Formats, &mt.MinDPI, &mt.MinPixels, &mt.Colour, &mt.MaxBytes,
-			&mt.MaxPages, &mt.OriginalRequired, &mt.Validity, &mt.ValidityMonths, &mt.Sensitivity, &mt.Shareable)
+		err := r.Scan(append(typeFields(&n.mt), &n.required, &n.reuse, &n.attached)...)
 		return n, err
 	})
 	if err != nil {

@@ -203,17 +203,37 @@ func PutItem(ctx context.Context, tx pgx.Tx, it ServiceItem) error {
 	return nil
 }
 
+// typeColumns are the columns of material_types t that typeFields scans into.
+const typeColumns = `t.code, t.name, t.category, t.holder_kind, t.formats, t.min_dpi, t.min_pixels, t.colour,
+	t.max_bytes, t.max_pages, t.original_required, t.validity, t.validity_months, t.sensitivity, t.shareable`
+
+func typeFields(t *MaterialType) []any {
+	return []any{&t.Code, &t.Name, &t.Category, &t.HolderKind, &t.Formats, &t.MinDPI, &t.MinPixels, &t.Colour, &t.MaxBytes,
+		&t.MaxPages, &t.OriginalRequired, &t.Validity, &t.ValidityMonths, &t.Sensitivity, &t.Shareable}
+}
+
+func scanType(row pgx.Row) (MaterialType, error) {
+	var t MaterialType
+	err := row.Scan(typeFields(&t)...)
+	return t, err
+}
+
 // GetType returns a material type.
 func GetType(ctx context.Context, db vault.Querier, code string) (MaterialType, error) {
-	var t MaterialType
-	err := db.QueryRow(ctx, `SELECT code, name, category, holder_kind, formats, min_dpi, min_pixels, colour, max_bytes,
-		max_pages, original_required, validity, validity_months, sensitivity, shareable FROM material_types WHERE code = $1`, code).
-		Scan(&t.Code, &t.Name, &t.Category, &t.HolderKind, &t.Formats, &t.MinDPI, &t.MinPixels, &t.Colour, &t.MaxBytes,
-			&t.MaxPages, &t.OriginalRequired, &t.Validity, &t.ValidityMonths, &t.Sensitivity, &t.Shareable)
+	t, err := scanType(db.QueryRow(ctx, `SELECT `+typeColumns+` FROM material_types t WHERE t.code = $1`, code))
 	if isNoRows(err) {
 		return t, ErrNotFound
 	}
 	return t, err
+}
+
+// ListTypes returns the whole material catalog, by code.
+func ListTypes(ctx context.Context, db vault.Querier) ([]MaterialType, error) {
+	rows, err := db.Query(ctx, `SELECT `+typeColumns+` FROM material_types t ORDER BY t.code`)
+	if err != nil {
+		return nil, fmt.Errorf("reuse: material types: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MaterialType, error) { return scanType(r) })
 }
 
 // Requirements describes t's acquisition requirements for people, in Chinese.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -655,12 +654,7 @@ func (s *Service) readObject(ctx context.Context, digest string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := vault.Open(ctx, s.Blobs, d)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	return io.ReadAll(rc)
+	return vault.ReadAll(ctx, s.Blobs, d)
 }
 
 // GetUse returns one register row.

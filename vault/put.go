@@ -125,3 +125,15 @@ func Verify(ctx context.Context, b Backend, d Digest) (int64, error) {
 	defer r.Close()
 	return io.Copy(io.Discard, &ctxReader{ctx: ctx, r: r})
 }
+
+// ReadAll returns the whole of object d once its bytes hash to d: a *CorruptError if they do
+// not, an error wrapping ErrNotFound if it is missing. For objects that fit in memory (a
+// document to sign, a seal image, a PDF sent whole).
+func ReadAll(ctx context.Context, b Backend, d Digest) ([]byte, error) {
+	r, err := Open(ctx, b, d)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(&ctxReader{ctx: ctx, r: r})
+}
