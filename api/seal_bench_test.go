@@ -8,10 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,51 +219,6 @@ func (w *benchWorld) count(tb testing.TB, query string) int {
 	return n
 }
 
-// runConcurrently times op(i) for i in [0, b.N) on c goroutines sharing the b.N indexes,
-// and reports the p50 and p99 latency of op in milliseconds and the ops per second under
-// the name unit. The timer runs only here.
-func runConcurrently(b *testing.B, c int, unit string, op func(i int) error) {
-	b.Helper()
-	lat := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var failed atomic.Bool
-	var first error
-	var once sync.Once
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range c {
-		wg.Go(func() {
-			for !failed.Load() {
-				i := int(next.Add(1)) - 1
-				if i >= b.N {
-					return
-				}
-				t0 := time.Now()
-				err := op(i)
-				lat[i] = time.Since(t0)
-				if err != nil {
-					once.Do(func() { first = err })
-					failed.Store(true)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if first != nil {
-		b.Fatal(first)
-	}
-	slices.Sort(lat)
-	at := func(q float64) float64 {
-		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(at(0.50), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit)
-}
-
 // BenchmarkSealApplyHTTP times POST /api/v1/seal-requests/{id}/apply over a real HTTP
 // connection, on c clients at once, each application using its own approved request
 // prepared before the timer starts. The database pool is dbtest's: pgxpool's default of
@@ -284,7 +236,7 @@ func BenchmarkSealApplyHTTP(b *testing.B) {
 			}
 			uses := w.count(b, `SELECT count(*) FROM seal_uses`)
 			events := w.count(b, `SELECT count(*) FROM audit_events WHERE action = 'seal.apply'`)
-			runConcurrently(b, c, "applies/s", func(i int) error { return w.apply(ids[i]) })
+			testkit.RunConcurrent(b, c, "applies/s", func(_, i int) error { return w.apply(ids[i]) })
 			if got := w.count(b, `SELECT count(*) FROM seal_uses`) - uses; got != b.N {
 				b.Fatalf("%d new register rows, want %d", got, b.N)
 			}
@@ -301,7 +253,7 @@ func BenchmarkSealRequestApproveApplyHTTP(b *testing.B) {
 	w := newBenchWorld(b)
 	b.Run("c=8", func(b *testing.B) {
 		uses := w.count(b, `SELECT count(*) FROM seal_uses`)
-		runConcurrently(b, 8, "ops/s", func(i int) error {
+		testkit.RunConcurrent(b, 8, "ops/s", func(_, i int) error {
 			id, err := w.approved(i)
 			if err != nil {
 				return err

@@ -46,6 +46,7 @@ import (
 	"sealvault/audit"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/localpg"
+	"sealvault/internal/testkit"
 	"sealvault/migrations"
 )
 
@@ -273,10 +274,8 @@ var benchConcurrency = []int{1, 8, 32}
 func benchRunConcurrent(b *testing.B, pool *pgxpool.Pool, c int, op func(ctx context.Context, g *benchGen) error) {
 	ctx := context.Background()
 	gens := make([]*benchGen, c)
-	lats := make([][]time.Duration, c)
 	for w := range c {
 		gens[w] = newBenchGen(uint64(time.Now().UnixNano()) + uint64(w))
-		lats[w] = make([]time.Duration, 0, b.N/c+1)
 	}
 	// Open the c connections beforehand, so the timed part does not pay for connecting.
 	conns := make([]*pgxpool.Conn, c)
@@ -289,32 +288,7 @@ func benchRunConcurrent(b *testing.B, pool *pgxpool.Pool, c int, op func(ctx con
 	for _, cn := range conns {
 		cn.Release()
 	}
-	var next atomic.Int64
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for w := range c {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) && failed.Load() == nil {
-				t0 := time.Now()
-				if err := op(ctx, gens[w]); err != nil {
-					failed.CompareAndSwap(nil, &err)
-					return
-				}
-				lats[w] = append(lats[w], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	if p := failed.Load(); p != nil {
-		b.Fatal(*p)
-	}
-	all := slices.Concat(lats...)
-	slices.Sort(all)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(benchPercentile(all, 0.50).Seconds()*1e3, "p50-ms")
-	b.ReportMetric(benchPercentile(all, 0.99).Seconds()*1e3, "p99-ms")
+	testkit.RunConcurrent(b, c, "events/s", func(w, _ int) error { return op(ctx, gens[w]) })
 }
 
 func benchPercentile(sorted []time.Duration, q float64) time.Duration {

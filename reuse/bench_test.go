@@ -23,7 +23,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
+	"sealvault/internal/testkit"
 	"sealvault/reuse"
 )
 
@@ -230,40 +230,7 @@ func lookups(ctx context.Context, db *pgxpool.Pool, c benchCase) error {
 func runCases(b *testing.B, d *benchData, c int, op func(ctx context.Context, bc benchCase) error) {
 	b.Helper()
 	ctx := b.Context()
-	var next atomic.Int64
-	lat := make([][]time.Duration, c)
-	errs := make(chan error, c)
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range c {
-		wg.Go(func() {
-			for {
-				k := next.Add(1)
-				if k > int64(b.N) {
-					return
-				}
-				t0 := time.Now()
-				if err := op(ctx, d.cases[(k-1)%int64(len(d.cases))]); err != nil {
-					errs <- err
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "plans/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[min(len(all)-1, len(all)*99/100)].Microseconds())/1000, "p99-ms")
+	testkit.RunConcurrent(b, c, "plans/s", func(_, i int) error { return op(ctx, d.cases[i%len(d.cases)]) })
 }
 
 func planOp(d *benchData) func(ctx context.Context, c benchCase) error {

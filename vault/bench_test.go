@@ -29,10 +29,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +40,7 @@ import (
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 	"sealvault/internal/s3test"
+	"sealvault/internal/testkit"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 	"sealvault/vault/pages"
@@ -271,37 +270,11 @@ func runConcurrent(b *testing.B, c int, op func(ctx context.Context, buf []byte)
 	b.Helper()
 	ctx := b.Context()
 	b.SetBytes(benchPageSize)
-	var next atomic.Int64
-	lat := make([][]time.Duration, c)
-	errs := make(chan error, c)
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range c {
-		wg.Go(func() {
-			buf := make([]byte, benchPageSize)
-			for next.Add(1) <= int64(b.N) {
-				t0 := time.Now()
-				if err := op(ctx, buf); err != nil {
-					errs <- err
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		})
+	bufs := make([][]byte, c)
+	for w := range bufs {
+		bufs[w] = make([]byte, benchPageSize)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	close(errs)
-	if err := <-errs; err != nil {
-		b.Fatal(err)
-	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "uploads/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[min(len(all)-1, len(all)*99/100)].Microseconds())/1000, "p99-ms")
+	testkit.RunConcurrent(b, c, "uploads/s", func(w, _ int) error { return op(ctx, bufs[w]) })
 }
 
 // BenchmarkIngest: one op = Ingester.Ingest of one material of one distinct 1 MiB JPEG

@@ -7,11 +7,9 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"sealvault/internal/testkit"
 
 	"github.com/digitorus/pdf"
 	"github.com/digitorus/pdfsign/sign"
@@ -147,37 +145,5 @@ func runConcurrent(b *testing.B, c int, op func() error) {
 	if err := op(); err != nil { // fail fast, and warm up
 		b.Fatal(err)
 	}
-	lat := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var failed atomic.Pointer[error]
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range c {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) || failed.Load() != nil {
-					return
-				}
-				t0 := time.Now()
-				if err := op(); err != nil {
-					failed.Store(&err)
-					return
-				}
-				lat[i] = time.Since(t0)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if err := failed.Load(); err != nil {
-		b.Fatal(*err)
-	}
-	slices.Sort(lat)
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
-	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+	testkit.RunConcurrent(b, c, "ops/s", func(_, _ int) error { return op() })
 }
