@@ -31,26 +31,18 @@ var allPowers = []string{PowerReceive, PowerReview, PowerDecide, PowerDeliver, P
 // itemCode is the form of a service item (事项) code, e.g. 440100-01-001.
 var itemCode = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// Authorization is an authorization letter (授权委托书).
+// Authorization is an authorization letter (授权委托书): what was recorded, and its state.
 type Authorization struct {
-	ID                  uuid.UUID   `json:"id"`
-	Ref                 string      `json:"ref"` // A-<no>
-	GrantorDepartmentID uuid.UUID   `json:"grantor_department_id"`
-	GranteeDepartmentID uuid.UUID   `json:"grantee_department_id"`
-	Items               []string    `json:"items"`
-	Powers              []string    `json:"powers"`
-	SealIDs             []uuid.UUID `json:"seal_ids"`
-	ValidFrom           string      `json:"valid_from"`
-	ValidUntil          string      `json:"valid_until"`
-	ApprovalRequired    bool        `json:"approval_required"`
-	Note                string      `json:"note"`
-	CreatedBy           uuid.UUID   `json:"created_by"`
-	CreatedAt           time.Time   `json:"created_at"`
-	RevokedAt           *time.Time  `json:"revoked_at"`
-	RevokeReason        *string     `json:"revoke_reason"`
-	no                  int64
-	validFrom           time.Time
-	validUntil          time.Time
+	ID  uuid.UUID `json:"id"`
+	Ref string    `json:"ref"` // A-<no>
+	NewAuthorization
+	CreatedBy    uuid.UUID  `json:"created_by"`
+	CreatedAt    time.Time  `json:"created_at"`
+	RevokedAt    *time.Time `json:"revoked_at"`
+	RevokeReason *string    `json:"revoke_reason"`
+	no           int64
+	validFrom    time.Time
+	validUntil   time.Time
 }
 
 // NewAuthorization is a letter to record.

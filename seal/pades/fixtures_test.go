@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"sealvault/vault/pages"
+
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
@@ -167,25 +169,8 @@ func noisyJPEG(tb testing.TB, w, h int, seed uint64) []byte {
 	return buf.Bytes()
 }
 
-// testConfig is a pdfcpu configuration that does not touch the home directory.
-func testConfig() *model.Configuration {
-	return &model.Configuration{
-		Version:                   model.VersionStr,
-		Reader15:                  true,
-		ValidationMode:            model.ValidationRelaxed,
-		UnsupportedResourcePolicy: model.UnsupportedResourceSkip,
-		Eol:                       types.EolLF,
-		WriteObjectStream:         true,
-		WriteXRefStream:           true,
-		EncryptUsingAES:           true,
-		EncryptKeyLength:          256,
-		Permissions:               model.PermissionsPrint,
-		TimestampFormat:           "2006-01-02 15:04",
-		DateFormat:                "2006-01-02",
-		Offline:                   true,
-		Limits:                    model.DefaultResourceLimits(),
-	}
-}
+// testConfig is the service's pdfcpu configuration, which does not touch the home directory.
+func testConfig() *model.Configuration { return pages.PDFConfig() }
 
 // scanPDF builds a PDF of pages A4 pages, each a noisy w×h JPEG, the way the service's page
 // assembler does (pdfcpu, object and xref streams).

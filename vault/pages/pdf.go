@@ -39,7 +39,7 @@ func Assemble(pages []Page) (pdf []byte, err error) {
 	}
 	defer catchPanic(&err, "assemble")
 
-	conf := pdfConfig()
+	conf := PDFConfig()
 	conf.Cmd = model.IMPORTIMAGES
 	ctx, err := pdfcpu.CreateContextWithXRefTable(conf, types.PaperSize["A4"])
 	if err != nil {
@@ -156,7 +156,7 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 		}
 	}()
 
-	conf := pdfConfig()
+	conf := PDFConfig()
 	conf.Cmd = model.VALIDATE
 	ctx, err := api.ReadContext(bytes.NewReader(data), conf)
 	switch {
@@ -209,10 +209,10 @@ func catchPanic(err *error, op string) {
 	}
 }
 
-// pdfConfig is pdfcpu's default configuration, built here because
+// PDFConfig is pdfcpu's default configuration, built here because
 // model.NewDefaultConfiguration creates and reads a configuration directory under the
 // user's home on first use; this one touches no file and no network.
-func pdfConfig() *model.Configuration {
+func PDFConfig() *model.Configuration {
 	return &model.Configuration{
 		Version:                   model.VersionStr,
 		Reader15:                  true,
@@ -238,7 +238,7 @@ func pdfConfig() *model.Configuration {
 // box, turned by the page's rotation).
 func PageSizes(data []byte) (sizes [][2]float64, err error) {
 	defer catchPanic(&err, "page sizes")
-	conf := pdfConfig()
+	conf := PDFConfig()
 	conf.Cmd = model.VALIDATE
 	ctx, err := api.ReadContext(bytes.NewReader(data), conf)
 	if err != nil {
@@ -267,7 +267,7 @@ func Watermark(pdf []byte, text string) (out []byte, err error) {
 		return nil, fmt.Errorf("pages: watermark: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := api.AddWatermarks(bytes.NewReader(pdf), &buf, nil, wm, pdfConfig()); err != nil {
+	if err := api.AddWatermarks(bytes.NewReader(pdf), &buf, nil, wm, PDFConfig()); err != nil {
 		return nil, fmt.Errorf("pages: watermark: %w", err)
 	}
 	return buf.Bytes(), nil

@@ -48,14 +48,14 @@ func TestAssemble(t *testing.T) {
 	pdf := assemble(t, pages)
 
 	for _, mode := range []int{model.ValidationRelaxed, model.ValidationStrict} {
-		conf := pdfConfig()
+		conf := PDFConfig()
 		conf.ValidationMode = mode
 		if err := api.Validate(bytes.NewReader(pdf), conf); err != nil {
 			t.Errorf("pdfcpu validate (%s): %v", conf.ValidationModeString(), err)
 		}
 	}
 
-	dims, err := api.PageDims(bytes.NewReader(pdf), pdfConfig())
+	dims, err := api.PageDims(bytes.NewReader(pdf), PDFConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestAssembleDefaultDPI(t *testing.T) {
 		{"bilevel fax TIFF at 300 DPI", mustInspect(t, "d.tif", rawTIFF(rawPage{w: 2550, h: 3300, bits: 1, xRes: 300})), types.Dim{Width: 612, Height: 792}},
 	} {
 		pdf := assemble(t, []Page{tc.page})
-		dims, err := api.PageDims(bytes.NewReader(pdf), pdfConfig())
+		dims, err := api.PageDims(bytes.NewReader(pdf), PDFConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestAssembleEveryAcceptedKind(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pdf := assemble(t, []Page{mustInspect(t, tc.name, tc.data)})
 			for _, mode := range []int{model.ValidationRelaxed, model.ValidationStrict} {
-				conf := pdfConfig()
+				conf := PDFConfig()
 				conf.ValidationMode = mode
 				if err := api.Validate(bytes.NewReader(pdf), conf); err != nil {
 					t.Errorf("pdfcpu validate (%s): %v", conf.ValidationModeString(), err)
@@ -245,7 +245,7 @@ func TestCheckPDF(t *testing.T) {
 // encrypt protects pdf with AES-256; an empty user password opens without asking.
 func encrypt(t *testing.T, pdf []byte, userPW, ownerPW string) []byte {
 	t.Helper()
-	conf := pdfConfig()
+	conf := PDFConfig()
 	conf.UserPW, conf.OwnerPW = userPW, ownerPW
 	var out bytes.Buffer
 	if err := api.Encrypt(bytes.NewReader(pdf), &out, conf); err != nil {
