@@ -57,26 +57,9 @@ func (s *Server) putItem(c echo.Context) error {
 }
 
 func (s *Server) listItems(c echo.Context) error {
-	rows, err := s.deps.DB.Query(c.Request().Context(), `
-		SELECT i.code, i.name, d.code, i.department_id,
-			coalesce(json_agg(json_build_object('type_code', m.type_code, 'required', m.required, 'reuse_accepted', m.reuse_accepted)
-				ORDER BY m.position) FILTER (WHERE m.type_code IS NOT NULL), '[]')
-		FROM service_items i JOIN departments d ON d.id = i.department_id
-		LEFT JOIN item_materials m ON m.item_code = i.code
-		GROUP BY i.code, i.name, d.code, i.department_id ORDER BY i.code`)
+	items, err := reuse.ListItems(c.Request().Context(), s.deps.DB)
 	if err != nil {
 		return err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (reuse.ServiceItem, error) {
-		var it reuse.ServiceItem
-		err := r.Scan(&it.Code, &it.Name, &it.DepartmentCode, &it.DepartmentID, &it.Materials)
-		return it, err
-	})
-	if err != nil {
-		return err
-	}
-	if items == nil {
-		items = []reuse.ServiceItem{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": items})
 }
@@ -97,19 +80,6 @@ func (s *Server) listRules(c echo.Context) error {
 		rules = []reuse.Rule{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": rules})
-}
-
-func (s *Server) createCase(c echo.Context) error {
-	return created(c, "/api/v1/cases", func(ctx context.Context, n reuse.NewCase) (reuse.Case, uuid.UUID, error) {
-		out, err := s.deps.Reuse.CreateCase(ctx, s.actor(c), n)
-		return out, out.ID, err
-	})
-}
-
-func (s *Server) getCase(c echo.Context) error {
-	return byID(c, func(ctx context.Context, id uuid.UUID) (reuse.Case, error) {
-		return s.deps.Reuse.GetCase(ctx, s.actor(c), id)
-	})
 }
 
 func (s *Server) recordConsent(c echo.Context) error {

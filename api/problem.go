@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/reuse"
 	"sealvault/seal"
@@ -49,19 +50,23 @@ type problemKind struct {
 
 // The problem types the API returns. A slug is never renamed once released.
 var (
-	probMalformed   = problemKind{"malformed-request", 400, "请求格式错误", "Malformed request"}
-	probInvalid     = problemKind{"invalid-fields", 400, "请求内容有误", "Invalid fields"}
-	probUnauth      = problemKind{"unauthenticated", 401, "未登录或登录已失效", "Not authenticated"}
-	probLogin       = problemKind{"login-failed", 401, "登录失败", "Login failed"}
-	probForbidden   = problemKind{"forbidden", 403, "无权执行此操作", "Forbidden"}
-	probNotFound    = problemKind{"not-found", 404, "对象不存在", "Not found"}
-	probMethod      = problemKind{"method-not-allowed", 405, "不支持的请求方法", "Method not allowed"}
-	probConflict    = problemKind{"conflict", 409, "与现有数据冲突", "Conflict"}
-	probTooLarge    = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
-	probMediaType   = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
-	probTooMany     = problemKind{"too-many-attempts", 429, "尝试次数过多", "Too many attempts"}
-	probRejected    = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
-	probRefused     = problemKind{"seal-use-refused", 403, "用印制度不允许此操作", "Refused by the seal-use regime"}
+	probMalformed = problemKind{"malformed-request", 400, "请求格式错误", "Malformed request"}
+	probInvalid   = problemKind{"invalid-fields", 400, "请求内容有误", "Invalid fields"}
+	probUnauth    = problemKind{"unauthenticated", 401, "未登录或登录已失效", "Not authenticated"}
+	probLogin     = problemKind{"login-failed", 401, "登录失败", "Login failed"}
+	probForbidden = problemKind{"forbidden", 403, "无权执行此操作", "Forbidden"}
+	probNotFound  = problemKind{"not-found", 404, "对象不存在", "Not found"}
+	probMethod    = problemKind{"method-not-allowed", 405, "不支持的请求方法", "Method not allowed"}
+	probConflict  = problemKind{"conflict", 409, "与现有数据冲突", "Conflict"}
+	probTooLarge  = problemKind{"payload-too-large", 413, "请求内容过大", "Payload too large"}
+	probMediaType = problemKind{"unsupported-media-type", 415, "不支持的内容类型", "Unsupported media type"}
+	probTooMany   = problemKind{"too-many-attempts", 429, "尝试次数过多", "Too many attempts"}
+	probRejected  = problemKind{"file-rejected", 422, "上传的文件不符合要求", "File rejected"}
+	probRefused   = problemKind{"seal-use-refused", 403, "用印制度不允许此操作", "Refused by the seal-use regime"}
+	// A case action the case regime does not allow (powers, materials, one-time notice);
+	// case-state-conflict when only the case's state stands in the way.
+	probCaseRefused = problemKind{"case-action-refused", 403, "办件制度不允许此操作", "Refused by the case regime"}
+	probCaseState   = problemKind{"case-state-conflict", 409, "办件当前状态不允许此操作", "The case's state does not allow this"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
 	probCorrupt     = problemKind{"stored-object-corrupt", 500, "存储的文件已损坏", "Stored object corrupt"}
 	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
@@ -134,6 +139,24 @@ func toAPIError(err error) *apiError {
 		e := problem(probRefused, refusal.DetailZh, refusal.Detail)
 		e.rule = refusal.Rule
 		return e
+	}
+	var cr *casework.Refusal
+	if errors.As(err, &cr) {
+		kind := probCaseRefused
+		if cr.Rule == "case-state" {
+			kind = probCaseState
+		}
+		e := problem(kind, cr.DetailZh, cr.Detail)
+		e.rule = cr.Rule
+		return e
+	}
+	var cs *reuse.StateError
+	if errors.As(err, &cs) {
+		return problem(probConflict, fmt.Sprintf("办件 %s 已受理或已结束（%s），不能再关联材料", cs.Case, cs.State),
+			fmt.Sprintf("Case %s is %s: materials can be attached only before acceptance", cs.Case, cs.State))
+	}
+	if errors.Is(err, casework.ErrNotFound) {
+		return problem(probNotFound, "请求的办件不存在，或您无权查看", "No such case, or not one you may see")
 	}
 	var sc *seal.ConflictError
 	if errors.As(err, &sc) {

@@ -36,6 +36,8 @@ func (s *Server) routes() []route {
 	sealAdmins := roles(identity.RoleSealAdmin, identity.RoleAdmin)
 	requesters := roles(identity.RoleWindow, identity.RoleSealer)
 	auditorsAndSealAdmins := roles(identity.RoleAuditor, identity.RoleAdmin, identity.RoleSealAdmin)
+	caseStaff := roles(identity.RoleWindow, identity.RoleSealer)
+	caseReaders := roles(identity.RoleWindow, identity.RoleSealer, identity.RoleSupervisor, identity.RoleAdmin, identity.RoleAuditor)
 	registerReaders := roles(identity.RoleAuditor, identity.RoleAdmin, identity.RoleSealAdmin, identity.RoleSealer, identity.RoleCustodian, identity.RoleWindow)
 	return []route{
 		{Method: http.MethodGet, Path: "/healthz", Public: true, Handler: s.healthz},
@@ -98,8 +100,24 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/catalog/items", Roles: admin, Handler: s.putItem},
 		{Method: http.MethodGet, Path: "/api/v1/reuse-rules", Roles: anyone, Handler: s.listRules},
 		{Method: http.MethodPost, Path: "/api/v1/reuse-rules", Roles: admin, Handler: s.createRule},
-		{Method: http.MethodPost, Path: "/api/v1/cases", Roles: roles(identity.RoleWindow), Handler: s.createCase},
-		{Method: http.MethodGet, Path: "/api/v1/cases/:id", Roles: roles(identity.RoleWindow, identity.RoleAdmin, identity.RoleAuditor), Handler: s.getCase},
+		{Method: http.MethodPost, Path: "/api/v1/cases", Roles: roles(identity.RoleWindow), Handler: s.openCase},
+		{Method: http.MethodGet, Path: "/api/v1/cases", Roles: caseReaders, Handler: s.listCases},
+		{Method: http.MethodPost, Path: "/api/v1/cases/search", Roles: caseReaders, Handler: s.searchCases},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id", Roles: caseReaders, Handler: s.getCase},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/accept", Roles: caseStaff, Handler: s.acceptCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/refuse", Roles: caseStaff, Handler: s.refuseCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/withdraw", Roles: roles(identity.RoleWindow), Handler: s.withdrawCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/forward", Roles: roles(identity.RoleWindow), Handler: s.forwardCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/decide", Roles: caseStaff, Handler: s.decideCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/documents", Roles: caseStaff, Handler: s.addCaseDocument()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/deliver", Roles: roles(identity.RoleWindow), Handler: s.deliverCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/close", Roles: roles(identity.RoleWindow), Handler: s.closeCase()},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/notices", Roles: roles(identity.RoleWindow, identity.RoleSupervisor), Handler: s.issueNotice},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/notices", Roles: caseReaders, Handler: s.listNotices},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/notices/:no", Roles: caseReaders, Handler: s.getNotice},
+		{Method: http.MethodPost, Path: "/api/v1/cases/:id/materials/:type/reject", Roles: roles(identity.RoleWindow), Handler: s.rejectCaseMaterial()},
+		{Method: http.MethodGet, Path: "/api/v1/cases/:id/timeline", Roles: roles(identity.RoleWindow, identity.RoleSealer, identity.RoleSupervisor, identity.RoleAuditor), Handler: s.caseTimeline},
+		{Method: http.MethodGet, Path: "/api/v1/reports/due", Roles: caseReaders, Handler: s.dueReport},
 		{Method: http.MethodGet, Path: "/api/v1/cases/:id/notice", Roles: roles(identity.RoleWindow, identity.RoleAdmin), Handler: s.caseNotice},
 		{Method: http.MethodPost, Path: "/api/v1/cases/:id/consent", Roles: roles(identity.RoleWindow), Handler: s.recordConsent},
 		{Method: http.MethodPost, Path: "/api/v1/cases/:id/materials", Roles: roles(identity.RoleWindow), Handler: s.attachMaterial},

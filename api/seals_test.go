@@ -25,8 +25,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
+	"sealvault/reuse"
 	"sealvault/seal"
 	"sealvault/vault/pages"
 )
@@ -54,6 +56,8 @@ type sealWorld struct {
 	seal       seal.Seal
 	letter     seal.Authorization
 	doc        string // digest of the center's uploaded document
+	pdfs       map[string][]byte         // uploaded documents by digest
+	windows    map[uuid.UUID]identity.User // a window clerk of each department that opened a case
 }
 
 func (w *sealWorld) token(u identity.User) string { return w.tokens[u.ID] }
@@ -88,7 +92,15 @@ func day(offset int) string { return time.Now().In(cst).AddDate(0, 0, offset).Fo
 // center, and a letter delegating it to the center for item 440100-01-001, approval required.
 func newSealWorld(t *testing.T) *sealWorld {
 	b := setup(t)
-	w := &sealWorld{b: b, tokens: map[uuid.UUID]string{}}
+	w := &sealWorld{b: b, tokens: map[uuid.UUID]string{}, pdfs: map[string][]byte{}, windows: map[uuid.UUID]identity.User{}}
+	// The items sealed for: instant items of D1 (the front desk may seal them under a letter).
+	must[reuse.MaterialType](t, b.do(t, http.MethodPost, "/api/v1/catalog/types", b.token[identity.RoleAdmin], map[string]any{
+		"code": "T-FORM", "name": "申请书", "holder_kind": "person", "validity": "long_term"}), http.StatusOK)
+	for _, item := range []string{"440100-01-001", "440100-99-999", "440100-02-002"} {
+		must[reuse.ServiceItem](t, b.do(t, http.MethodPost, "/api/v1/catalog/items", b.token[identity.RoleAdmin], map[string]any{
+			"code": item, "name": "测试即办事项 " + item, "department_code": "D1", "kind": "instant",
+			"materials": []map[string]any{{"type_code": "T-FORM", "required": false, "reuse_accepted": false}}}), http.StatusOK)
+	}
 	w.sealer = w.user(t, "d1-sealer", identity.RoleSealer)
 	w.custodian = w.user(t, "d1-custodian", identity.RoleCustodian)
 	w.supervisor = w.user(t, "d1-supervisor", identity.RoleCustodian)
@@ -127,13 +139,96 @@ func (w *sealWorld) newSeal(t *testing.T, name, alg string) seal.Seal {
 func (w *sealWorld) upload(t *testing.T, token string, pdf []byte) string {
 	t.Helper()
 	rec := w.b.doRaw(t, http.MethodPost, "/api/v1/documents?name=许可证.pdf", "application/pdf", string(pdf), "Authorization", "Bearer "+token)
-	return must[seal.Document](t, rec, http.StatusCreated).Digest
+	d := must[seal.Document](t, rec, http.StatusCreated).Digest
+	w.pdfs[d] = pdf
+	return d
 }
 
+// userOf is the user a test token belongs to.
+func (w *sealWorld) userOf(t *testing.T, token string) identity.User {
+	t.Helper()
+	for r, tok := range w.b.token {
+		if tok == token {
+			return w.b.users[r]
+		}
+	}
+	for id, tok := range w.tokens {
+		if tok == token {
+			u, err := identity.GetUser(t.Context(), w.b.pool, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+	}
+	t.Fatal("unknown token")
+	return identity.User{}
+}
+
+// decidedCase opens a case for item at the requester's department (by a window clerk of it),
+// has D1's sealer (the owning department) accept and approve it, and names doc (an upload of
+// the requester's) as its result: the case a seal request for doc may name.
+func (w *sealWorld) decidedCase(t *testing.T, requester identity.User, item, doc string) uuid.UUID {
+	t.Helper()
+	b := w.b
+	clerk, ok := w.windows[requester.DepartmentID]
+	switch {
+	case ok:
+	case requester.HasRole(identity.RoleWindow):
+		clerk = requester
+	case requester.DepartmentID == b.center.ID:
+		clerk = b.users[identity.RoleWindow]
+	default:
+		clerk = w.user(t, fmt.Sprintf("win-%d", len(w.windows)), identity.RoleWindow)
+		if clerk.DepartmentID != requester.DepartmentID {
+			if _, err := b.pool.Exec(t.Context(), `UPDATE users SET department_id = $2 WHERE id = $1`, clerk.ID, requester.DepartmentID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.windows[requester.DepartmentID] = clerk
+	tok := w.tokenFor(t, clerk)
+	c := must[casework.Case](t, b.do(t, http.MethodPost, "/api/v1/cases", tok, map[string]any{
+		"item_code": item, "holder_kind": "id_card", "holder_number": "11010519491231002X"}), http.StatusCreated)
+	must[casework.Case](t, b.do(t, http.MethodPost, "/api/v1/cases/"+c.ID.String()+"/accept", w.token(w.sealer), nil), http.StatusOK)
+	d1doc := w.upload(t, w.token(w.sealer), w.pdfs[doc])
+	if d1doc != doc {
+		t.Fatalf("the same PDF uploaded twice has two digests")
+	}
+	must[casework.Case](t, b.do(t, http.MethodPost, "/api/v1/cases/"+c.ID.String()+"/decide", w.token(w.sealer), map[string]any{
+		"decision": "approved", "text": "准予", "document": map[string]any{"digest": doc, "kind": "result"}}), http.StatusOK)
+	return c.ID
+}
+
+func (w *sealWorld) tokenFor(t *testing.T, u identity.User) string {
+	t.Helper()
+	for r, tok := range w.b.token {
+		if w.b.users[r].ID == u.ID {
+			return tok
+		}
+	}
+	if tok, ok := w.tokens[u.ID]; ok {
+		return tok
+	}
+	tok, _, err := w.b.tokens.Issue(u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.tokens[u.ID] = tok
+	return tok
+}
+
+// request asks to seal doc for a decided case of item opened for the purpose.
 func (w *sealWorld) request(t *testing.T, token string, sealID uuid.UUID, item, doc string) *httptest.ResponseRecorder {
 	t.Helper()
+	id := w.decidedCase(t, w.userOf(t, token), item, doc)
+	return w.requestFor(t, token, sealID, id, doc)
+}
+
+func (w *sealWorld) requestFor(t *testing.T, token string, sealID, caseID uuid.UUID, doc string) *httptest.ResponseRecorder {
+	t.Helper()
 	return w.b.do(t, http.MethodPost, "/api/v1/seal-requests", token, map[string]any{
-		"seal_id": sealID, "case_ref": "TH-2026-000123", "item_code": item, "document_digest": doc,
+		"seal_id": sealID, "case_id": caseID, "document_digest": doc,
 		"placement": map[string]any{"page": 2, "x": 380, "y": 60, "size": 120}, "reason": "准予食品经营许可"})
 }
 
@@ -272,6 +367,7 @@ func TestSealRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _, _ := b.tokens.Issue(stranger.ID)
+	w.tokens[stranger.ID] = tok
 	strangerDoc := w.upload(t, tok, resultPDF(t))
 	refused(t, w.request(t, tok, other.ID, "440100-01-001", strangerDoc), "no-authorization", other.Ref)
 

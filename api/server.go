@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"sealvault/audit"
+	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/reuse"
 	"sealvault/seal"
@@ -51,8 +52,10 @@ type Deps struct {
 	PageLimits pages.Limits
 	// Seals is the seal registry and regime.
 	Seals *seal.Service
-	// Reuse is the material-reuse regime: catalog, rules, cases.
+	// Reuse is the material-reuse regime: catalog, rules, reuse plans.
 	Reuse *reuse.Service
+	// Cases is the case regime: the case life cycle both regimes hang on.
+	Cases *casework.Service
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for the client
 	// address; empty means the TCP peer address is the client address.
 	TrustedProxies []*net.IPNet

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"sealvault/audit"
+	"sealvault/casework"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
@@ -38,6 +39,7 @@ type bundle struct {
 	logs   testkit.SyncBuffer // the server's JSON log lines
 	work   string             // where uploads are spooled and worked on
 	seals  *seal.Service
+	cases  *casework.Service
 	center identity.Department
 	dept   identity.Department
 	users  map[identity.Role]identity.User
@@ -71,13 +73,16 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.seals = &seal.Service{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Custody: custody, CA: root}
+	reuses := &reuse.Service{DB: b.pool, Keys: b.keysH}
+	b.cases = &casework.Service{DB: b.pool, Reuse: reuses, Audit: b.audit}
+	b.seals.Cases = casework.Sealing{S: b.cases}
 	lim := pages.DefaultLimits()
 	lim.MaxPages = 5
 	lim.MaxFileBytes = 256 << 10 // a page image; PDFs keep the default
 	b.work = t.TempDir()
 	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
-		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals, Reuse: &reuse.Service{DB: b.pool, Keys: b.keysH},
+		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals, Reuse: reuses, Cases: b.cases,
 		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}})
 	if err != nil {
 		t.Fatal(err)

@@ -118,6 +118,11 @@ func Canonical(e Event) ([]byte, error) {
 // holdsPersonal reports whether a string or number in the JSON text b, keys included, looks
 // like a personal identifier. It looks at the decoded text: in the JSON form an escape
 // before an identifier ("\n", "\u003c") would hide it.
+// Personal reports whether s looks like it holds a personal identifier (an ID-card number or
+// a credit code), which no event detail may carry: free text meant for an event is refused
+// with it before the action is attempted.
+func Personal(s string) bool { return personalRE.MatchString(s) }
+
 func holdsPersonal(b []byte) bool {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()

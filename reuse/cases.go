@@ -154,6 +154,8 @@ type Case struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	Plan         []Entry    `json:"plan"`
 	holderLookup string
+	ownerID      uuid.UUID
+	reveal       bool
 }
 
 // Entry is one required (or optional) material of a case: attached already, reusable by a
@@ -207,9 +209,12 @@ func (s *Service) CreateCase(ctx context.Context, a Actor, n NewCase) (Case, err
 		// 办件编号: the date and a running number, e.g. AJ20261125000012.
 		caseNo := fmt.Sprintf("AJ%s%06d", s.now().In(cst).Format("20060102"), no)
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO cases (no, case_no, item_code, department_id, holder_kind, holder_lookup, holder_sealed, holder_masked, created_by)
-			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			no, caseNo, strings.TrimSpace(n.ItemCode), a.User.DepartmentID, string(h.Kind), h.Lookup, h.Sealed, h.Masked, a.User.ID).Scan(&id); err != nil {
+			INSERT INTO cases (no, case_no, item_code, department_id, holder_kind, holder_lookup, holder_sealed, holder_masked, created_by,
+				owner_department_id, state_since)
+			OVERRIDING SYSTEM VALUE SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, i.department_id, $10 FROM service_items i WHERE i.code = $3
+			RETURNING id`,
+			no, caseNo, strings.TrimSpace(n.ItemCode), a.User.DepartmentID, string(h.Kind), h.Lookup, h.Sealed, h.Masked, a.User.ID,
+			s.now()).Scan(&id); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, a.Event(s.now(), "case.create", map[string]string{audit.SubjectCase: caseNo},
@@ -229,27 +234,46 @@ func holderReason(err error) string {
 	return "is not a valid number of this kind"
 }
 
-// GetCase returns a case of the actor's department with its current plan.
+// GetCase returns a case of the actor's department (the receiving one, or the item's owning
+// department) with its current plan. Auditors and admins see every case.
 func (s *Service) GetCase(ctx context.Context, a Actor, id uuid.UUID) (Case, error) {
+	c, err := s.LoadCase(ctx, s.DB, id, a.User.HasRole(identity.RoleAuditor))
+	if err != nil {
+		return c, err
+	}
+	if c.DepartmentID != a.User.DepartmentID && c.ownerID != a.User.DepartmentID && !a.User.HasRole(identity.RoleAdmin, identity.RoleAuditor) {
+		return Case{}, ErrNotFound
+	}
+	return c, nil
+}
+
+// LoadCase reads case id with its plan, whoever asks: the caller has decided that they may
+// see it. reveal says whether the plan may name materials outside the case department's
+// sharing scope (only an auditor's view may: to others such a material does not exist).
+func (s *Service) LoadCase(ctx context.Context, db vault.Querier, id uuid.UUID, reveal bool) (Case, error) {
 	var c Case
-	err := s.DB.QueryRow(ctx, `SELECT c.id, c.case_no, c.item_code, i.name, c.department_id, c.holder_kind, c.holder_masked,
-			c.consent_at, c.created_by, c.created_at, c.holder_lookup
+	err := db.QueryRow(ctx, `SELECT c.id, c.case_no, c.item_code, i.name, c.department_id, c.holder_kind, c.holder_masked,
+			c.consent_at, c.created_by, c.created_at, c.holder_lookup, coalesce(c.owner_department_id, i.department_id)
 		FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1`, id).
 		Scan(&c.ID, &c.CaseNo, &c.ItemCode, &c.ItemName, &c.DepartmentID, &c.HolderKind, &c.HolderMasked, &c.ConsentAt,
-			&c.CreatedBy, &c.CreatedAt, &c.holderLookup)
+			&c.CreatedBy, &c.CreatedAt, &c.holderLookup, &c.ownerID)
 	if isNoRows(err) {
 		return c, ErrNotFound
 	} else if err != nil {
 		return c, fmt.Errorf("reuse: case: %w", err)
 	}
-	if c.DepartmentID != a.User.DepartmentID && !a.User.HasRole(identity.RoleAdmin, identity.RoleAuditor) {
-		return Case{}, ErrNotFound
-	}
-	if c.Plan, err = s.plan(ctx, s.DB, c); err != nil {
+	c.reveal = reveal
+	if c.Plan, err = s.plan(ctx, db, c); err != nil {
 		return Case{}, err
 	}
 	return c, nil
 }
+
+// HolderLookup is the keyed hash of the case's holder number, for lists by applicant.
+func (c Case) HolderLookup() string { return c.holderLookup }
+
+// OwnerDepartmentID is the department that owns the case's item (and decides it).
+func (c Case) OwnerDepartmentID() uuid.UUID { return c.ownerID }
 
 // candidate is a material of the case's holder and a required type.
 type candidate struct {
@@ -329,7 +353,7 @@ func (s *Service) plan(ctx context.Context, db vault.Querier, c Case) ([]Entry, 
 		case !n.reuse:
 			e.Status, e.Reason, e.ReasonZh = "must_submit", "this item does not accept reused materials of this type", "本事项不接受复用该材料"
 		default:
-			resolve(t, c, n.mt, cands[n.mt.Code], rules[n.mt.Code], now, &e)
+			resolve(t, c, n.mt, visible(t, c, n.mt, cands[n.mt.Code], rules[n.mt.Code]), rules[n.mt.Code], now, &e)
 		}
 		plan = append(plan, e)
 	}
@@ -367,6 +391,32 @@ func candidates(ctx context.Context, db vault.Querier, holderLookup string, type
 		return nil, fmt.Errorf("reuse: candidates: %w", err)
 	}
 	return byType, nil
+}
+
+// visible drops, unless c's plan may reveal them, the candidates that no rule in force lets
+// c's department see at all (a type not shareable, or captured outside every rule's scope):
+// to that department they do not exist, so the plan says "none on file", not where they are.
+func visible(t tree, c Case, mt MaterialType, cands []candidate, rules []Rule) []candidate {
+	if c.reveal {
+		return cands
+	}
+	out := cands[:0:0]
+	for _, cd := range cands {
+		if cd.dept == c.DepartmentID {
+			out = append(out, cd)
+			continue
+		}
+		if !mt.Shareable {
+			continue
+		}
+		for _, r := range rules {
+			if t.shares(r.Scope, cd.dept, c.DepartmentID) {
+				out = append(out, cd)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // resolve fills e with the best reusable material among cands (newest first) under rules
@@ -488,8 +538,12 @@ func (s *Service) Attach(ctx context.Context, a Actor, id uuid.UUID, typeCode st
 		return c, ErrForbidden
 	}
 	err = pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM cases WHERE id = $1 FOR UPDATE`, id); err != nil {
+		var state string
+		if err := tx.QueryRow(ctx, `SELECT state FROM cases WHERE id = $1 FOR UPDATE`, id).Scan(&state); err != nil {
 			return err
+		}
+		if state != "received" && state != "incomplete" {
+			return &StateError{Case: c.CaseNo, State: state}
 		}
 		plan, err := s.plan(ctx, tx, c)
 		if err != nil {
@@ -543,4 +597,12 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// StateError is an attachment to a case past intake: materials are attached while a case is
+// received or incomplete, before acceptance fixes them.
+type StateError struct{ Case, State string }
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("reuse: case %s is %s: materials can be attached only before acceptance", e.Case, e.State)
 }

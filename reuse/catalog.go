@@ -109,12 +109,24 @@ type ItemMaterial struct {
 
 // ServiceItem is a service item (事项) and the materials it requires.
 type ServiceItem struct {
-	Code           string         `json:"code" yaml:"code"`
-	Name           string         `json:"name" yaml:"name"`
-	DepartmentCode string         `json:"department_code" yaml:"department_code"`
-	DepartmentID   uuid.UUID      `json:"department_id" yaml:"-"`
-	Materials      []ItemMaterial `json:"materials" yaml:"materials"`
+	Code           string    `json:"code" yaml:"code"`
+	Name           string    `json:"name" yaml:"name"`
+	DepartmentCode string    `json:"department_code" yaml:"department_code"`
+	DepartmentID   uuid.UUID `json:"department_id" yaml:"-"`
+	// Kind is ItemInstant (即办件: decided and sealed at the front desk where a letter
+	// delegates it) or ItemPromised (承诺件: forwarded to the owning department; the default).
+	Kind string `json:"kind" yaml:"kind"`
+	// TimeLimitDays is the promised time limit (承诺时限) in working days from acceptance;
+	// nil means 20 for a promised item and 0 (the day of acceptance) for an instant one.
+	TimeLimitDays *int           `json:"time_limit_days" yaml:"time_limit_days"`
+	Materials     []ItemMaterial `json:"materials" yaml:"materials"`
 }
+
+// Kinds of service item.
+const (
+	ItemInstant  = "instant"  // 即办件
+	ItemPromised = "promised" // 承诺件
+)
 
 // Check returns what is wrong with it, field by field (nil if nothing).
 func (it *ServiceItem) Check() map[string]string {
@@ -128,6 +140,22 @@ func (it *ServiceItem) Check() map[string]string {
 	}
 	if strings.TrimSpace(it.DepartmentCode) == "" && it.DepartmentID == uuid.Nil {
 		bad["department_code"] = "is required"
+	}
+	switch it.Kind = strings.TrimSpace(it.Kind); it.Kind {
+	case "":
+		it.Kind = ItemPromised
+	case ItemInstant, ItemPromised:
+	default:
+		bad["kind"] = "must be instant (即办件) or promised (承诺件)"
+	}
+	if it.TimeLimitDays == nil {
+		d := 20
+		if it.Kind == ItemInstant {
+			d = 0
+		}
+		it.TimeLimitDays = &d
+	} else if *it.TimeLimitDays < 0 || *it.TimeLimitDays > 365 {
+		bad["time_limit_days"] = "must be 0 to 365 working days"
 	}
 	if len(it.Materials) == 0 {
 		bad["materials"] = "must list at least one material type"
@@ -179,9 +207,9 @@ func PutItem(ctx context.Context, tx pgx.Tx, it ServiceItem) error {
 		}
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO service_items (code, name, department_id) VALUES ($1, $2, $3)
-		ON CONFLICT (code) DO UPDATE SET name = $2, department_id = $3, updated_at = now()`,
-		it.Code, it.Name, it.DepartmentID); err != nil {
+		INSERT INTO service_items (code, name, department_id, kind, time_limit_days) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (code) DO UPDATE SET name = $2, department_id = $3, kind = $4, time_limit_days = $5, updated_at = now()`,
+		it.Code, it.Name, it.DepartmentID, it.Kind, *it.TimeLimitDays); err != nil {
 		return fmt.Errorf("reuse: put item %s: %w", it.Code, err)
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM item_materials WHERE item_code = $1`, it.Code); err != nil {
@@ -264,4 +292,30 @@ func (t MaterialType) Requirements() []string {
 		out = append(out, fmt.Sprintf("自出具之日起 %d 个月内有效", *t.ValidityMonths))
 	}
 	return out
+}
+
+// ListItems returns every service item with its materials, by code.
+func ListItems(ctx context.Context, db vault.Querier) ([]ServiceItem, error) {
+	rows, err := db.Query(ctx, `
+		SELECT i.code, i.name, d.code, i.department_id, i.kind, i.time_limit_days,
+			coalesce(json_agg(json_build_object('type_code', m.type_code, 'required', m.required, 'reuse_accepted', m.reuse_accepted)
+				ORDER BY m.position) FILTER (WHERE m.type_code IS NOT NULL), '[]')
+		FROM service_items i JOIN departments d ON d.id = i.department_id
+		LEFT JOIN item_materials m ON m.item_code = i.code
+		GROUP BY i.code, i.name, d.code, i.department_id ORDER BY i.code`)
+	if err != nil {
+		return nil, fmt.Errorf("reuse: items: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ServiceItem, error) {
+		var it ServiceItem
+		err := r.Scan(&it.Code, &it.Name, &it.DepartmentCode, &it.DepartmentID, &it.Kind, &it.TimeLimitDays, &it.Materials)
+		return it, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reuse: items: %w", err)
+	}
+	if items == nil {
+		items = []ServiceItem{}
+	}
+	return items, nil
 }

@@ -170,7 +170,15 @@ type NoticeData struct {
 	Missing   []NoticeMaterial `json:"missing"`
 	Staff     string           `json:"staff"`
 	Date      string           `json:"date"`
-	date      time.Time
+	// No is the notice's number on its case (第 N 次告知), 0 for a preview of the plan.
+	No   int `json:"no,omitempty"`
+	date time.Time
+}
+
+// IssuedAt returns n dated t, as it was issued.
+func (n NoticeData) IssuedAt(t time.Time) NoticeData {
+	n.date, n.Date = t, fmtDate(t)
+	return n
 }
 
 // Notice works out the one-time notice of a case for the actor (the staff member named on it).
@@ -179,7 +187,21 @@ func (s *Service) Notice(ctx context.Context, a Actor, id uuid.UUID) (NoticeData
 	if err != nil {
 		return NoticeData{}, err
 	}
-	t, err := loadTree(ctx, s.DB)
+	n, err := s.ComposeNotice(ctx, s.DB, a, c)
+	if err != nil {
+		return n, err
+	}
+	if err := audit.Append(ctx, s.DB, a.Event(s.now(), "case.notice", map[string]string{audit.SubjectCase: c.CaseNo},
+		map[string]any{"missing": len(n.Missing)})); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// ComposeNotice works out the notice of case c (as loaded, with its plan) for the actor, dated
+// now, without recording anything.
+func (s *Service) ComposeNotice(ctx context.Context, db vault.Querier, a Actor, c Case) (NoticeData, error) {
+	t, err := loadTree(ctx, db)
 	if err != nil {
 		return NoticeData{}, err
 	}
@@ -196,10 +218,6 @@ func (s *Service) Notice(ctx context.Context, a Actor, id uuid.UUID) (NoticeData
 		}
 		n.Missing = append(n.Missing, NoticeMaterial{TypeCode: e.TypeCode, Name: e.TypeName, Reason: e.ReasonZh, ReasonEn: e.Reason,
 			Requirements: e.Requirements, Optional: !e.Required})
-	}
-	if err := audit.Append(ctx, s.DB, a.Event(now, "case.notice", map[string]string{audit.SubjectCase: c.CaseNo},
-		map[string]any{"missing": len(n.Missing)})); err != nil {
-		return n, err
 	}
 	return n, nil
 }

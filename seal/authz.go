@@ -154,6 +154,9 @@ func (s *Service) CreateAuthorization(ctx context.Context, a Actor, n NewAuthori
 	if len(bad) > 0 {
 		return Authorization{}, &InvalidError{Fields: bad}
 	}
+	if err := separated(ctx, s.DB, n); err != nil {
+		return Authorization{}, err
+	}
 	if err := s.manages(ctx, s.DB, a, n.GrantorDepartmentID); err != nil {
 		return Authorization{}, err
 	}
@@ -228,4 +231,40 @@ func lettersFor(ctx context.Context, db vault.Querier, dept, sealID uuid.UUID) (
 		return nil, fmt.Errorf("seal: letters: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Authorization, error) { return scanAuthorization(r) })
+}
+
+// separated refuses a letter that gives the front desk the decision or the seal of a promised
+// item (承诺件): those the owning department decides and seals itself (受审分离, DB44/T 2138
+// §6.2.3). Only items the catalog marks instant (即办件) may be delegated so; items the catalog
+// does not list are checked when a case is opened for them, which needs a catalog entry.
+func separated(ctx context.Context, db vault.Querier, n NewAuthorization) error {
+	if !slices.Contains(n.Powers, PowerDecide) && !slices.Contains(n.Powers, PowerSeal) {
+		return nil
+	}
+	rows, err := db.Query(ctx, `SELECT code FROM service_items WHERE code = ANY($1) AND kind = 'promised' ORDER BY code`, n.Items)
+	if err != nil {
+		return fmt.Errorf("seal: items of letter: %w", err)
+	}
+	promised, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("seal: items of letter: %w", err)
+	}
+	if len(promised) == 0 {
+		return nil
+	}
+	list := strings.Join(promised, ", ")
+	return refuse("separation-of-duties",
+		fmt.Sprintf("item %s is a promised item: its owning department decides and seals it, so a letter may not delegate decide or seal for it (separation of receiving and deciding)", list),
+		fmt.Sprintf("事项 %s 为承诺件，由主管部门审批并用印，授权委托书不得将决定或用印权限委托给窗口（受审分离）", list))
+}
+
+// LetterGranting returns the newest letter in force on day by which grantor grants power over
+// item to grantee, or ErrNotFound. It is how the case regime decides who may accept, decide or
+// seal for another department.
+func LetterGranting(ctx context.Context, db vault.Querier, grantor, grantee uuid.UUID, item, power string, day time.Time) (Authorization, error) {
+	d := time.Date(day.In(cst).Year(), day.In(cst).Month(), day.In(cst).Day(), 0, 0, 0, 0, time.UTC)
+	return scanAuthorization(db.QueryRow(ctx, `SELECT `+authColumns+` FROM authorizations a
+		WHERE a.grantor_department_id = $1 AND a.grantee_department_id = $2 AND $3 = ANY(a.items) AND $4 = ANY(a.powers)
+		  AND a.revoked_at IS NULL AND a.valid_from <= $5 AND a.valid_until >= $5
+		ORDER BY a.no DESC LIMIT 1`, grantor, grantee, item, power, d))
 }

@@ -252,3 +252,16 @@ func (s *Service) roots(ctx context.Context) (*x509.CertPool, error) {
 	}
 	return pool, rows.Err()
 }
+
+// UploadedDocument returns the name of the document with digest d uploaded to be sealed by
+// department dept, or ErrNotFound.
+func UploadedDocument(ctx context.Context, db vault.Querier, d string, dept uuid.UUID) (string, error) {
+	var name string
+	err := db.QueryRow(ctx, `SELECT name FROM seal_documents WHERE digest = $1 AND department_id = $2`, d, dept).Scan(&name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	} else if err != nil {
+		return "", fmt.Errorf("seal: document: %w", err)
+	}
+	return name, nil
+}

@@ -35,7 +35,8 @@ type Request struct {
 	RequesterID      uuid.UUID  `json:"requester_id"`
 	DepartmentID     uuid.UUID  `json:"department_id"`
 	AuthorizationID  *uuid.UUID `json:"authorization_id"`
-	CaseRef          string     `json:"case_ref"`
+	CaseID           *uuid.UUID `json:"case_id"`  // nil only for requests made before cases were required
+	CaseRef          string     `json:"case_ref"` // the case number (or, before, the free text given)
 	ItemCode         string     `json:"item_code"`
 	DocumentDigest   string     `json:"document_digest"`
 	Placement        Placement  `json:"placement"`
@@ -58,23 +59,23 @@ type Placement struct {
 	Size float64 `json:"size"`
 }
 
-// NewRequest is a request to make.
+// NewRequest is a request to make. The item, the department and the applicant come from the
+// case, never from the request.
 type NewRequest struct {
 	SealID         uuid.UUID `json:"seal_id"`
-	CaseRef        string    `json:"case_ref"`
-	ItemCode       string    `json:"item_code"`
+	CaseID         uuid.UUID `json:"case_id"`
 	DocumentDigest string    `json:"document_digest"`
 	Placement      Placement `json:"placement"`
 	Reason         string    `json:"reason"`
 }
 
-const requestColumns = `r.id, r.no, r.seal_id, r.requester_id, r.department_id, r.authorization_id, r.case_ref,
+const requestColumns = `r.id, r.no, r.seal_id, r.requester_id, r.department_id, r.authorization_id, r.case_id, r.case_ref,
 	r.item_code, r.document_digest, r.page, r.x, r.y, r.size, r.reason, r.approval_required, r.status, r.decided_by,
 	r.decided_at, r.decision_note, r.created_at`
 
 func scanRequest(row pgx.Row) (Request, error) {
 	var r Request
-	err := row.Scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseRef,
+	err := row.Scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseID, &r.CaseRef,
 		&r.ItemCode, &r.DocumentDigest, &r.Placement.Page, &r.Placement.X, &r.Placement.Y, &r.Placement.Size, &r.Reason,
 		&r.ApprovalRequired, &r.Status, &r.DecidedBy, &r.DecidedAt, &r.DecisionNote, &r.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -213,15 +214,12 @@ func judge(ctx context.Context, db vault.Querier, user identity.User, sl Seal, i
 // needs no approval the request is approved at once.
 func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Request, error) {
 	bad := map[string]string{}
-	n.CaseRef, n.ItemCode, n.Reason = strings.TrimSpace(n.CaseRef), strings.TrimSpace(n.ItemCode), strings.TrimSpace(n.Reason)
+	n.Reason = strings.TrimSpace(n.Reason)
 	if n.SealID == uuid.Nil {
 		bad["seal_id"] = "is required"
 	}
-	if l := len([]rune(n.CaseRef)); l == 0 || l > 100 {
-		bad["case_ref"] = "is required, at most 100 characters"
-	}
-	if !itemCode.MatchString(n.ItemCode) {
-		bad["item_code"] = "must be a service item code (letters, digits, '.', '_', '-')"
+	if n.CaseID == uuid.Nil {
+		bad["case_id"] = "is required: the case (办件) the document is sealed for"
 	}
 	if l := len([]rune(n.Reason)); l == 0 || l > 500 {
 		bad["reason"] = "is required, at most 500 characters"
@@ -261,9 +259,20 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 		return Request{}, err
 	}
 	now := s.now()
-	v, err := judge(ctx, s.DB, a.User, sl, n.ItemCode, now)
+	facts, caseErr := s.cases().Sealable(ctx, s.DB, n.CaseID, a.User, doc.String())
+	var refusal *Refusal
+	if errors.Is(caseErr, ErrNotFound) {
+		return Request{}, &InvalidError{Fields: map[string]string{"case_id": "no such case, or not one your department may see"}}
+	} else if caseErr != nil && !errors.As(caseErr, &refusal) {
+		return Request{}, caseErr
+	}
+	// The seal's own rules first (they name the seal and the letter), then the case's.
+	v, err := judge(ctx, s.DB, a.User, sl, facts.ItemCode, now)
+	if err == nil {
+		err = caseErr
+	}
 	if err != nil {
-		return Request{}, s.denied(ctx, a, err, "request", sl, nil, n.CaseRef, n.ItemCode)
+		return Request{}, s.denied(ctx, a, err, "request", sl, nil, facts.CaseNo, facts.ItemCode)
 	}
 	var id uuid.UUID
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
@@ -277,19 +286,19 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 		}
 		var no int64
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO seal_requests (seal_id, requester_id, department_id, authorization_id, case_ref, item_code,
+			INSERT INTO seal_requests (seal_id, requester_id, department_id, authorization_id, case_id, case_ref, item_code,
 				document_digest, page, x, y, size, reason, approval_required, status, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id, no`,
-			sl.ID, a.User.ID, a.User.DepartmentID, letter, n.CaseRef, n.ItemCode, doc.String(), p.Page, p.X, p.Y,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id, no`,
+			sl.ID, a.User.ID, a.User.DepartmentID, letter, n.CaseID, facts.CaseNo, facts.ItemCode, doc.String(), p.Page, p.X, p.Y,
 			p.Size, n.Reason, v.approvalRequired, status, now).Scan(&id, &no); err != nil {
 			return err
 		}
-		details := map[string]any{"ref": requestRef(no), "seal": sl.Ref, "item": n.ItemCode, "approval_required": v.approvalRequired}
+		details := map[string]any{"ref": requestRef(no), "seal": sl.Ref, "item": facts.ItemCode, "approval_required": v.approvalRequired}
 		if v.letter != nil {
 			details["authorization"] = v.letter.Ref
 		}
 		return audit.Append(ctx, tx, a.Event(now, "seal.request", map[string]string{audit.SubjectSeal: sl.ID.String(),
-			audit.SubjectCase: n.CaseRef, audit.SubjectObject: doc.String()}, details))
+			audit.SubjectCase: facts.CaseNo, audit.SubjectObject: doc.String()}, details))
 	})
 	if err != nil {
 		return Request{}, err
@@ -385,8 +394,12 @@ func (s *Service) Decide(ctx context.Context, a Actor, id uuid.UUID, approve boo
 			return refused
 		}
 		if approve {
-			if _, err := judge(ctx, tx, identity.User{ID: req.RequesterID, DepartmentID: req.DepartmentID,
-				Roles: s.rolesOf(ctx, tx, req.RequesterID)}, sl, req.ItemCode, s.now()); err != nil {
+			requester := identity.User{ID: req.RequesterID, DepartmentID: req.DepartmentID, Roles: s.rolesOf(ctx, tx, req.RequesterID)}
+			if _, err := judge(ctx, tx, requester, sl, req.ItemCode, s.now()); err != nil {
+				refused = err
+				return err
+			}
+			if err := s.caseStillSealable(ctx, tx, req, requester); err != nil {
 				refused = err
 				return err
 			}
@@ -437,6 +450,7 @@ type Use struct {
 	ApproverID      *uuid.UUID `json:"approver_id"`
 	DepartmentID    uuid.UUID  `json:"department_id"`
 	AuthorizationID *uuid.UUID `json:"authorization_id"`
+	CaseID          *uuid.UUID `json:"case_id"`
 	CaseRef         string     `json:"case_ref"`
 	ItemCode        string     `json:"item_code"`
 	InputDigest     string     `json:"input_digest"`
@@ -447,14 +461,14 @@ type Use struct {
 }
 
 const useColumns = `u.id, u.no, u.request_id, u.seal_id, s.no, s.name, u.image_version, u.cert_serial, u.requester_id,
-	u.approver_id, u.department_id, u.authorization_id, u.case_ref, u.item_code, u.input_digest, u.output_digest,
+	u.approver_id, u.department_id, u.authorization_id, u.case_id, u.case_ref, u.item_code, u.input_digest, u.output_digest,
 	u.output_size, u.page, u.x, u.y, u.size, u.applied_at`
 
 func scanUse(row pgx.Row) (Use, error) {
 	var u Use
 	var no, sealNo int64
 	err := row.Scan(&u.ID, &no, &u.RequestID, &u.SealID, &sealNo, &u.SealName, &u.ImageVersion, &u.CertSerial,
-		&u.RequesterID, &u.ApproverID, &u.DepartmentID, &u.AuthorizationID, &u.CaseRef, &u.ItemCode, &u.InputDigest,
+		&u.RequesterID, &u.ApproverID, &u.DepartmentID, &u.AuthorizationID, &u.CaseID, &u.CaseRef, &u.ItemCode, &u.InputDigest,
 		&u.OutputDigest, &u.OutputSize, &u.Placement.Page, &u.Placement.X, &u.Placement.Y, &u.Placement.Size, &u.AppliedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, ErrNotFound
@@ -489,6 +503,9 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if _, err := s.applicable(ctx, s.DB, a, req, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
+	if err := s.caseStillSealable(ctx, s.DB, req, a.User); err != nil {
+		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
+	}
 	out, err := s.sign(ctx, sl, req, now)
 	if err != nil {
 		return Use{}, err
@@ -518,18 +535,27 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 			refused = err
 			return err
 		}
+		if err := s.caseStillSealable(ctx, tx, req, a.User); err != nil {
+			refused = err
+			return err
+		}
 		if err := s.Pins.Hold(ctx, tx, s.Blobs, d); err != nil {
 			return err
 		}
 		var no int64
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO seal_uses (request_id, seal_id, image_version, cert_serial, requester_id, approver_id, department_id,
-				authorization_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id, no`,
+				authorization_id, case_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id, no`,
 			req.ID, sl.ID, sl.ImageVersion, sl.CertSerial, req.RequesterID, req.DecidedBy, req.DepartmentID,
-			letterID(v.letter), req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
+			letterID(v.letter), req.CaseID, req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
 			req.Placement.X, req.Placement.Y, req.Placement.Size, now).Scan(&useID, &no); err != nil {
 			return err
+		}
+		if req.CaseID != nil {
+			if err := s.cases().Sealed(ctx, tx, a, *req.CaseID, useRef(no), d.String()); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE seal_requests SET status = 'applied' WHERE id = $1`, id); err != nil {
 			return err
@@ -666,7 +692,8 @@ func (s *Service) GetUse(ctx context.Context, id uuid.UUID) (Use, error) {
 type UseFilter struct {
 	SealID       *uuid.UUID
 	DepartmentID *uuid.UUID // the requester's department, or the seal's
-	CaseRef      string
+	CaseRef      string     // the case number (or a request's free text from before cases were required)
+	CaseID       *uuid.UUID
 	PersonID     *uuid.UUID // requester or approver
 	From, To     *time.Time
 	Before       *int64 // cursor: register number
@@ -687,7 +714,8 @@ func (s *Service) ListUses(ctx context.Context, f UseFilter) ([]Use, error) {
 		  AND ($5::timestamptz IS NULL OR u.applied_at >= $5)
 		  AND ($6::timestamptz IS NULL OR u.applied_at < $6)
 		  AND ($7::bigint IS NULL OR u.no < $7)
-		ORDER BY u.no DESC LIMIT $8`, f.SealID, f.DepartmentID, f.CaseRef, f.PersonID, f.From, f.To, f.Before, limit)
+		  AND ($9::uuid IS NULL OR u.case_id = $9)
+		ORDER BY u.no DESC LIMIT $8`, f.SealID, f.DepartmentID, f.CaseRef, f.PersonID, f.From, f.To, f.Before, limit, f.CaseID)
 	if err != nil {
 		return nil, fmt.Errorf("seal: list uses: %w", err)
 	}
@@ -699,3 +727,54 @@ func (s *Service) UseByOutput(ctx context.Context, d vault.Digest) (Use, error) 
 	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
 		WHERE u.output_digest = $1 ORDER BY u.no LIMIT 1`, d.String()))
 }
+
+// Cases is what the seal regime needs of the case (办件) a document is sealed for. The case
+// regime implements it; seal never imports it.
+type Cases interface {
+	// Sealable returns the facts of case id if user may seal document (a digest) for it now:
+	// the case is decided, the document is one of its result documents, and user's department
+	// may seal for its item. Otherwise it returns a *Refusal naming the rule, or ErrNotFound.
+	// On a transaction it locks the case row until the transaction ends.
+	Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, user identity.User, document string) (CaseFacts, error)
+	// Sealed records on tx, with the use's register row, that use sealed the case and that
+	// output (a digest) is one of its documents.
+	Sealed(ctx context.Context, tx pgx.Tx, a Actor, id uuid.UUID, use, output string) error
+}
+
+// CaseFacts is what a seal request takes from its case.
+type CaseFacts struct {
+	CaseNo       string
+	ItemCode     string
+	DepartmentID uuid.UUID // the receiving department
+}
+
+func (s *Service) cases() Cases {
+	if s.Cases == nil {
+		return noCases{}
+	}
+	return s.Cases
+}
+
+// noCases refuses every request: a service without the case regime cannot seal.
+type noCases struct{}
+
+func (noCases) Sealable(context.Context, vault.Querier, uuid.UUID, identity.User, string) (CaseFacts, error) {
+	return CaseFacts{}, refuse("case-required", "no case regime is configured", "未配置办件管理，不能用印")
+}
+
+func (noCases) Sealed(context.Context, pgx.Tx, Actor, uuid.UUID, string, string) error { return nil }
+
+// caseStillSealable checks that the case of req still allows user to seal its document.
+// Requests made before cases were required cannot be applied: they name no case.
+func (s *Service) caseStillSealable(ctx context.Context, db vault.Querier, req Request, user identity.User) error {
+	if req.CaseID == nil {
+		return refuse("case-required", fmt.Sprintf("request %s names no case (it was made before requests named their case); file it again for its case", req.Ref),
+			fmt.Sprintf("用印申请 %s 未关联办件（系办件管理上线前提交），请针对办件重新申请", req.Ref))
+	}
+	_, err := s.cases().Sealable(ctx, db, *req.CaseID, user, req.DocumentDigest)
+	return err
+}
+
+// NewRefusal is a refusal by rule with its English and Chinese details, for the regimes that
+// decide for the seal regime (the case's).
+func NewRefusal(rule, en, zh string) *Refusal { return refuse(rule, en, zh) }

@@ -59,6 +59,9 @@ type Service struct {
 	Pins    *vault.Pins
 	Custody keys.Custody
 	CA      *ca.CA
+	// Cases is the case regime that tells whether a case may be sealed; nil refuses every
+	// request.
+	Cases Cases
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 

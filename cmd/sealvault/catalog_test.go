@@ -183,15 +183,15 @@ func TestCatalogImportDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import demo: %v\n%s", err, errOut)
 	}
-	if !strings.Contains(out, "imported 8 material types and 2 service items") {
+	if !strings.Contains(out, "imported 9 material types and 4 service items") {
 		t.Errorf("import demo printed %q", out)
 	}
 	// Importing again replaces every entry instead of failing on existing codes.
 	if _, errOut, err := runCatalog(t, dbURL, "import", file); err != nil {
 		t.Fatalf("second import of demo: %v\n%s", err, errOut)
 	}
-	if n := countCatalogRows(t, dbURL); n != 8+2+10 {
-		t.Errorf("demo import left %d rows, want 8 types + 2 items + 10 materials", n)
+	if n := countCatalogRows(t, dbURL); n != 9+4+14 {
+		t.Errorf("demo import left %d rows, want 9 types + 4 items + 14 materials", n)
 	}
 }
 

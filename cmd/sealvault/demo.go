@@ -54,6 +54,7 @@ var demoUsers = []struct {
 	{"custodian", "印章保管人 张强", "TH-SCJG", identity.RoleCustodian, "demo-custodian-2026"},
 	{"sealadmin", "印章管理员 刘洋", "TH-ZWFW", identity.RoleSealAdmin, "demo-sealadmin-2026"},
 	{"auditor", "审计员 赵静", "TH-ZWFW", identity.RoleAuditor, "demo-auditor-2026"},
+	{"supervisor", "中心负责人 周芳", "TH-ZWFW", identity.RoleSupervisor, "demo-supervisor-2026"},
 	// A window clerk of the city's market regulator: another department, under another
 	// center, with which the district center shares nothing by default.
 	{"citywindow", "市局窗口 黄磊", "GZ-SCJG", identity.RoleWindow, "demo-citywindow-2026"},
@@ -140,8 +141,8 @@ func printBanner(w io.Writer, addr string, logins []demoLogin) {
 }
 
 // demoAuditEvents is how many audit events the demo data writes: the seal's registration,
-// image and activation, the letter, and one per demo reuse rule.
-var demoAuditEvents = 4 + len(demoRules)
+// image and activation, the three letters, and one per demo reuse rule.
+var demoAuditEvents = 6 + len(demoRules)
 
 // seedDemoSeals registers, once, the business-special seal of the district market regulator
 // (kept by the demo custodian, who is also its supervisor), with a demo image, active, and
@@ -196,12 +197,35 @@ func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service,
 	if _, err := seals.Transition(ctx, act(), sl.ID, seal.StatusActive, "演示数据：备案后启用"); err != nil {
 		return fmt.Errorf("demo seals: %w", err)
 	}
+	// The instant item (即办件) is delegated whole to the center's window: receiving, the
+	// decision, the business-special seal (each use approved by the custodian) and delivery.
 	letter, err := seals.CreateAuthorization(ctx, act(), seal.NewAuthorization{GrantorDepartmentID: owner.ID,
-		GranteeDepartmentID: center.ID, Items: []string{"440106-FOOD-001"}, Powers: []string{seal.PowerReceive, seal.PowerSeal},
+		GranteeDepartmentID: center.ID, Items: []string{"440106-GTGSH-003"},
+		Powers:  []string{seal.PowerReceive, seal.PowerDecide, seal.PowerSeal, seal.PowerDeliver},
 		SealIDs: []uuid.UUID{sl.ID}, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
 		ValidUntil: now.AddDate(1, 0, 0).Format(time.DateOnly), ApprovalRequired: true,
-		Note: "食品经营许可：综合窗口受理并按用印制度申请使用本局行政审批专用章"})
+		Note: "个体工商户注销登记（即办件）：综合窗口受理、当场决定，并按用印制度申请使用本局行政审批专用章，送达申请人"})
 	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	// The promised items (承诺件) are only received and delivered at the window; the
+	// departments decide and seal them (受审分离).
+	if _, err := seals.CreateAuthorization(ctx, act(), seal.NewAuthorization{GrantorDepartmentID: owner.ID,
+		GranteeDepartmentID: center.ID, Items: []string{"440106-FOOD-004", "440106-FOOD-001"},
+		Powers: []string{seal.PowerReceive, seal.PowerDeliver}, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
+		ValidUntil: now.AddDate(1, 0, 0).Format(time.DateOnly),
+		Note:       "食品经营许可（承诺件）：综合窗口收件、受理并转报本局审批，结果由窗口送达"}); err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	housing, err := identity.DepartmentByCode(ctx, pool, "TH-ZJJ")
+	if err != nil {
+		return fmt.Errorf("demo seals: %w", err)
+	}
+	if _, err := seals.CreateAuthorization(ctx, act(), seal.NewAuthorization{GrantorDepartmentID: housing.ID,
+		GranteeDepartmentID: center.ID, Items: []string{"440106-HOUSE-002"},
+		Powers: []string{seal.PowerReceive, seal.PowerDeliver}, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
+		ValidUntil: now.AddDate(1, 0, 0).Format(time.DateOnly),
+		Note:       "住房租赁补贴（承诺件）：综合窗口收件、受理并转报，结果由窗口送达"}); err != nil {
 		return fmt.Errorf("demo seals: %w", err)
 	}
 	log.Info("demo seals", "seal", sl.Ref, "authorization", letter.Ref)

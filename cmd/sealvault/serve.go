@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealvault/api"
+	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/reuse"
 	"sealvault/vault"
@@ -87,11 +88,18 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	reuses := &reuse.Service{DB: db.pool, Keys: hkeys}
+	cal, err := a.holidayCalendar()
+	if err != nil {
+		return err
+	}
+	cases := &casework.Service{DB: db.pool, Reuse: reuses, Audit: alog, Calendar: cal}
+	seals.Cases = casework.Sealing{S: cases}
 	if a.cfg.Demo {
-		if err := seedDemoSeals(ctx, db.pool, seals, a.log); err != nil {
+		// The catalog first: a letter is checked against its items' kinds (受审分离).
+		if err := seedDemoCatalog(ctx, db.pool, reuses, a.log); err != nil {
 			return err
 		}
-		if err := seedDemoCatalog(ctx, db.pool, reuses, a.log); err != nil {
+		if err := seedDemoSeals(ctx, db.pool, seals, a.log); err != nil {
 			return err
 		}
 	}
@@ -104,7 +112,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
 		LoginMaxFailures: a.cfg.LoginMaxFails, LoginWindow: a.cfg.LoginWindow,
 		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
-		Reuse: reuses,
+		Reuse: reuses, Cases: cases,
 	})
 	if err != nil {
 		return err

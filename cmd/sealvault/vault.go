@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"sealvault/casework"
 	"sealvault/seal"
 	"sealvault/seal/keys"
 	"sealvault/vault"
@@ -179,4 +180,17 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 		return nil, err
 	}
 	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root}, nil
+}
+
+// holidayCalendar is the working-day calendar of the time limits: --holiday-calendar, or the
+// one shipped.
+func (a *app) holidayCalendar() (*casework.Calendar, error) {
+	if a.cfg.HolidayCalendar == "" {
+		return casework.DefaultCalendar(), nil
+	}
+	data, err := os.ReadFile(a.cfg.HolidayCalendar)
+	if err != nil {
+		return nil, fmt.Errorf("holiday calendar: %w", err)
+	}
+	return casework.ParseCalendar(data)
 }

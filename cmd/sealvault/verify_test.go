@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -53,11 +55,57 @@ func TestDemoSealAndVerify(t *testing.T) {
 		}
 		return b
 	}
+	// The demo's instant case, as the README walks it: the ID card scanned earlier is reused,
+	// the application form is scanned now, the clerk accepts and decides under letter A-1.
+	scan := func(typeCode, title string, w, h, dpi int) string {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		mw.WriteField("metadata", fmt.Sprintf(`{"holder_kind":"id_card","holder_number":"11010519491231002X","type_code":%q,"title":%q,"source":"scan","original_verified":true}`, typeCode, title))
+		fw, _ := mw.CreateFormFile("pages", "page.jpg")
+		fw.Write(jfif(testkit.PageImage(t, "jpeg", w, h, 2), dpi))
+		mw.Close()
+		var m struct{ ID string }
+		json.Unmarshal(raw("/api/v1/materials", win, mw.FormDataContentType(), body.Bytes()), &m)
+		return m.ID
+	}
+	scan("ID-CARD", "居民身份证", 1011, 638, 300)
+	status, body = s.do(t, http.MethodPost, "/api/v1/cases", win, map[string]any{"item_code": "440106-GTGSH-003",
+		"holder_kind": "id_card", "holder_number": "11010519491231002X"})
+	var cs struct {
+		ID     string
+		CaseNo string `json:"case_no"`
+		State  string
+		Plan   []struct {
+			TypeCode   string `json:"type_code"`
+			Status     string
+			MaterialID string `json:"material_id"`
+		}
+	}
+	if json.Unmarshal(body, &cs); status != http.StatusCreated || len(cs.Plan) != 2 || cs.Plan[0].Status != "reusable" {
+		t.Fatalf("case: %d %s", status, body)
+	}
+	caseURL := "/api/v1/cases/" + cs.ID
+	if status, body = s.do(t, http.MethodPost, caseURL+"/materials", win, map[string]any{"type_code": "ID-CARD",
+		"material_id": cs.Plan[0].MaterialID, "reuse": true}); status != 200 {
+		t.Fatalf("reuse: %d %s", status, body)
+	}
+	form := scan("APPLICATION-FORM", "个体工商户注销登记申请书", 1240, 1754, 150)
+	if status, body = s.do(t, http.MethodPost, caseURL+"/materials", win, map[string]any{"type_code": "APPLICATION-FORM",
+		"material_id": form, "reuse": false}); status != 200 {
+		t.Fatalf("attach: %d %s", status, body)
+	}
+	if status, body = s.do(t, http.MethodPost, caseURL+"/accept", win, nil); status != 200 || !strings.Contains(string(body), `"state":"accepted"`) {
+		t.Fatalf("accept: %d %s", status, body)
+	}
 	var doc struct{ Digest string }
 	json.Unmarshal(raw("/api/v1/documents?name=licence.pdf", win, "application/pdf", pdf), &doc)
+	if status, body = s.do(t, http.MethodPost, caseURL+"/decide", win, map[string]any{"decision": "approved",
+		"text": "准予注销登记", "document": map[string]any{"digest": doc.Digest, "kind": "result"}}); status != 200 {
+		t.Fatalf("decide: %d %s", status, body)
+	}
 	status, body = s.do(t, http.MethodPost, "/api/v1/seal-requests", win, map[string]any{
-		"seal_id": seals.Items[0].ID, "case_ref": "TH-2026-0001", "item_code": "440106-FOOD-001", "document_digest": doc.Digest,
-		"placement": map[string]any{"page": 1, "x": 400, "y": 80, "size": 120}, "reason": "准予食品经营许可"})
+		"seal_id": seals.Items[0].ID, "case_id": cs.ID, "document_digest": doc.Digest,
+		"placement": map[string]any{"page": 1, "x": 400, "y": 80, "size": 120}, "reason": "准予个体工商户注销登记"})
 	var req struct{ ID, Status string }
 	if json.Unmarshal(body, &req); status != http.StatusCreated || req.Status != "pending" {
 		t.Fatalf("request: %d %s", status, body)
@@ -73,6 +121,22 @@ func TestDemoSealAndVerify(t *testing.T) {
 	status, sealed := s.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID+"/content", win, nil)
 	if status != 200 {
 		t.Fatalf("download: %d", status)
+	}
+	for _, step := range []struct {
+		path string
+		body any
+	}{{"/deliver", map[string]any{"method": "counter"}}, {"/close", nil}} {
+		if status, body = s.do(t, http.MethodPost, caseURL+step.path, win, step.body); status != 200 {
+			t.Fatalf("%s: %d %s", step.path, status, body)
+		}
+	}
+	auditor := s.login(t, "auditor", "demo-auditor-2026")
+	status, body = s.do(t, http.MethodGet, caseURL+"/timeline", auditor, nil)
+	for _, want := range []string{"case.create", "material.reuse", "case.material.submit", "case.accept", "case.decide",
+		"seal.request", "seal.approve", "seal.apply", "case.sealed", "case.deliver", "case.close"} {
+		if status != 200 || !strings.Contains(string(body), `"action":"`+want+`"`) {
+			t.Errorf("timeline lacks %s: %d %s", want, status, body)
+		}
 	}
 	file := filepath.Join(t.TempDir(), "sealed.pdf")
 	os.WriteFile(file, sealed, 0o600)
@@ -92,7 +156,7 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify of the sealed file: %v\n%s", err, out)
 	}
-	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, "TH-2026-0001", "the whole file"} {
+	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, cs.CaseNo, "the whole file"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify output lacks %q:\n%s", want, out)
 		}
@@ -101,4 +165,10 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if err == nil || !strings.Contains(out, "NOT VALID") || !strings.Contains(out, "bytes follow") {
 		t.Errorf("verify of a copy with bytes appended: %v\n%s", err, out)
 	}
+}
+
+// jfif gives a JPEG the density a document scanner records (Go's encoder writes none).
+func jfif(j []byte, dpi int) []byte {
+	seg := []byte{0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 1, byte(dpi >> 8), byte(dpi), byte(dpi >> 8), byte(dpi), 0, 0}
+	return append(append(append([]byte{}, j[:2]...), seg...), j[2:]...)
 }

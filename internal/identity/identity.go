@@ -25,11 +25,14 @@ const (
 	RoleCustodian Role = "custodian"  // 印章保管人/监印人: approves seal use
 	RoleSealAdmin Role = "seal_admin" // 印章管理员: seal registry and authorizations
 	RoleAuditor   Role = "auditor"    // 审计: reads the audit trail
+	// RoleSupervisor is the center's supervisor (中心负责人): may override the one-time-notice
+	// rule with a written reason.
+	RoleSupervisor Role = "supervisor"
 )
 
 // Roles returns every role, in a stable order.
 func Roles() []Role {
-	return []Role{RoleAdmin, RoleWindow, RoleSealer, RoleCustodian, RoleSealAdmin, RoleAuditor}
+	return []Role{RoleAdmin, RoleWindow, RoleSealer, RoleCustodian, RoleSealAdmin, RoleAuditor, RoleSupervisor}
 }
 
 // Valid reports whether r is one of Roles.

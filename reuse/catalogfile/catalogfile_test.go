@@ -13,14 +13,20 @@ func TestCatalogParseDemo(t *testing.T) {
 	if err != nil || len(errs) != 0 {
 		t.Fatalf("demo catalog: err %v, errs %v", err, errs)
 	}
-	if len(c.Types) != 8 || len(c.Items) != 2 {
-		t.Fatalf("demo catalog has %d types and %d items, want 8 and 2", len(c.Types), len(c.Items))
+	if len(c.Types) != 9 || len(c.Items) != 4 {
+		t.Fatalf("demo catalog has %d types and %d items, want 9 and 4", len(c.Types), len(c.Items))
+	}
+	if it := c.Items[0]; it.Code != "440106-GTGSH-003" || it.Kind != "instant" || it.TimeLimitDays == nil || *it.TimeLimitDays != 0 {
+		t.Errorf("the instant item = %+v", it)
+	}
+	if it := c.Items[1]; it.Kind != "promised" || it.TimeLimitDays == nil || *it.TimeLimitDays != 10 {
+		t.Errorf("the promised item = %+v", it)
 	}
 	id := c.Types[0]
 	if id.Code != "ID-CARD" || id.Name != "居民身份证" || *id.MinDPI != 300 || *id.MaxPages != 2 || !id.OriginalRequired || id.Colour != "colour" {
 		t.Errorf("ID-CARD = %+v", id)
 	}
-	food := c.Items[0]
+	food := c.Items[2]
 	if food.Code != "440106-FOOD-001" || food.DepartmentCode != "TH-SCJG" || len(food.Materials) != 5 {
 		t.Fatalf("first item = %+v", food)
 	}
@@ -29,9 +35,9 @@ func TestCatalogParseDemo(t *testing.T) {
 			t.Errorf("%s of %s: required %v, reuse accepted %v", m.TypeCode, food.Code, m.Required, m.ReuseAccepted)
 		}
 	}
-	for _, m := range c.Items[1].Materials {
+	for _, m := range c.Items[3].Materials {
 		if m.Required != (m.TypeCode != "INCOME-PROOF") {
-			t.Errorf("%s of %s: required %v", m.TypeCode, c.Items[1].Code, m.Required)
+			t.Errorf("%s of %s: required %v", m.TypeCode, c.Items[3].Code, m.Required)
 		}
 	}
 }
@@ -71,7 +77,7 @@ func TestCatalogParseCSVMatchesYAML(t *testing.T) {
 
 func TestCatalogParseYAMLWithBOM(t *testing.T) {
 	c, errs, err := Parse(bytes.NewReader(append([]byte("\xEF\xBB\xBF"), Demo...)), "")
-	if err != nil || len(errs) != 0 || len(c.Types) != 8 {
+	if err != nil || len(errs) != 0 || len(c.Types) != 9 {
 		t.Fatalf("demo with BOM: err %v, errs %v, %d types", err, errs, len(c.Types))
 	}
 }
@@ -145,7 +151,7 @@ func TestCatalogParseReportsEveryError(t *testing.T) {
 			{7, "type_code", "no material type NOPE in this file"},
 			{8, "kind", `must be type or item_material, not "frobnicate"`},
 			{9, "type_code", "must be empty in a row of kind type"},
-			{10, "", "has 3 columns; the header has 22"},
+			{10, "", "has 3 columns; the header has 24"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

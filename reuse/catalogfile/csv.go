@@ -13,7 +13,10 @@ import (
 // CSVHeader is the header row a CSV catalog must start with, exactly (a UTF-8 byte order
 // mark before it is allowed):
 //
-//	kind,code,name,category,holder_kind,formats,min_dpi,min_pixels,colour,max_bytes,max_pages,original_required,validity,validity_months,sensitivity,shareable,item_code,item_name,department_code,type_code,required,reuse_accepted
+//	kind,code,name,category,holder_kind,formats,min_dpi,min_pixels,colour,max_bytes,max_pages,original_required,validity,validity_months,sensitivity,shareable,item_code,item_name,department_code,type_code,required,reuse_accepted,item_kind,time_limit_days
+//
+// (a file with the header of earlier releases, without the last two columns, is read too:
+// its items are promised items with the default time limit).
 //
 // Every row after it is one of two kinds, named in its first column:
 //
@@ -23,8 +26,8 @@ import (
 //   - kind "item_material" is one material a service item requires. It fills item_code to
 //     reuse_accepted and leaves code to shareable empty. Consecutive rows with the same
 //     item_code build one item, their materials in row order; item_name and
-//     department_code may be left empty on all but the item's first row, and must not
-//     differ from it.
+//     department_code, item_kind (instant or promised) and time_limit_days (working days) may
+//     be left empty on all but the item's first row, and must not differ from it.
 //
 // Empty values take the defaults described in the package comment; rows whose cells are all
 // empty and lines starting with '#' are skipped. Type and item rows may come in any order.
@@ -33,7 +36,9 @@ const CSVHeader = "kind," + csvTypeColumns + "," + csvItemColumns
 const (
 	csvTypeColumns = "code,name,category,holder_kind,formats,min_dpi,min_pixels,colour,max_bytes,max_pages," +
 		"original_required,validity,validity_months,sensitivity,shareable"
-	csvItemColumns = "item_code,item_name,department_code,type_code,required,reuse_accepted"
+	csvItemColumns = "item_code,item_name,department_code,type_code,required,reuse_accepted,item_kind,time_limit_days"
+	// csvLegacyColumns is how many columns the header had before item_kind and time_limit_days.
+	csvLegacyColumns = 22
 )
 
 // csvItemField names a field of reuse.ServiceItem.Check by its CSV column.
@@ -60,7 +65,9 @@ func (p *parsed) csv(data []byte) {
 	r.FieldsPerRecord = -1
 	r.Comment = '#'
 	rec, err := r.Read()
-	if err != nil || !slices.EqualFunc(rec, header, func(a, b string) bool { return strings.TrimSpace(a) == b }) {
+	same := func(a, b string) bool { return strings.TrimSpace(a) == b }
+	legacy := err == nil && slices.EqualFunc(rec, header[:min(len(rec), csvLegacyColumns)], same) && len(rec) == csvLegacyColumns
+	if err != nil || !legacy && !slices.EqualFunc(rec, header, same) {
 		p.add(1, "", "the first row must be the header "+CSVHeader)
 		return
 	}
@@ -82,6 +89,9 @@ func (p *parsed) csv(data []byte) {
 		line, _ := r.FieldPos(0)
 		if !slices.ContainsFunc(rec, func(s string) bool { return strings.TrimSpace(s) != "" }) {
 			continue
+		}
+		if len(rec) == csvLegacyColumns { // a row without the last two, optional, columns
+			rec = append(rec, "", "")
 		}
 		if len(rec) != len(header) {
 			p.add(line, "", fmt.Sprintf("has %d columns; the header has %d", len(rec), len(header)))
@@ -139,11 +149,15 @@ func (p *parsed) csvMaterial(line int, row map[string]string, cur int) int {
 		ie.it.Code = code
 		ie.it.Name = strings.TrimSpace(row["item_name"])
 		ie.it.DepartmentCode = strings.TrimSpace(row["department_code"])
+		ie.it.Kind = strings.TrimSpace(row["item_kind"])
+		if reason := optInt(&ie.it.TimeLimitDays)(row["time_limit_days"]); reason != "" {
+			p.add(line, "time_limit_days", reason)
+		}
 		p.items = append(p.items, ie)
 		cur = len(p.items) - 1
 	} else {
 		ie := &p.items[cur]
-		for col, have := range map[string]string{"item_name": ie.it.Name, "department_code": ie.it.DepartmentCode} {
+		for col, have := range map[string]string{"item_name": ie.it.Name, "department_code": ie.it.DepartmentCode, "item_kind": ie.it.Kind} {
 			if v := strings.TrimSpace(row[col]); v != "" && v != have {
 				p.add(line, col, fmt.Sprintf("%q differs from %q on line %d, the item's first row", v, have, ie.line))
 			}

@@ -194,6 +194,8 @@ func (p *parsed) yamlItem(n *yaml.Node) {
 		"code":            text(&ie.it.Code),
 		"name":            text(&ie.it.Name),
 		"department_code": text(&ie.it.DepartmentCode),
+		"kind":            text(&ie.it.Kind),
+		"time_limit_days": optInt(&ie.it.TimeLimitDays),
 	}
 	p.fields(n, &ie.entry, set, "", func(k, v *yaml.Node) bool {
 		if k.Value != "materials" {

@@ -1,0 +1,79 @@
+package casework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"sealvault/internal/identity"
+	"sealvault/seal"
+	"sealvault/vault"
+)
+
+// Sealing is the case regime as the seal regime sees it (seal.Cases).
+type Sealing struct{ S *Service }
+
+var _ seal.Cases = Sealing{}
+
+// Sealable implements seal.Cases: the case is decided (or sealed already, for a further copy),
+// the document is one of its result documents, the user's department may see the case, and
+// the user holds the seal power for its item (受审分离 for promised items). The seal regime
+// then checks the seal itself (its status, and the letter covering it).
+func (x Sealing) Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, user identity.User, document string) (seal.CaseFacts, error) {
+	lock := ""
+	if _, ok := db.(pgx.Tx); ok {
+		lock = "FOR UPDATE OF c"
+	}
+	r, err := getRow(ctx, db, id, lock)
+	if errors.Is(err, ErrNotFound) {
+		return seal.CaseFacts{}, seal.ErrNotFound
+	} else if err != nil {
+		return seal.CaseFacts{}, err
+	}
+	if user.DepartmentID != r.dept && user.DepartmentID != r.owner {
+		return seal.CaseFacts{}, seal.ErrNotFound
+	}
+	facts := seal.CaseFacts{CaseNo: r.caseNo, ItemCode: r.item, DepartmentID: r.dept}
+	if r.state != Decided && r.state != Sealed {
+		return facts, seal.NewRefusal("case-not-decided",
+			fmt.Sprintf("case %s is %s: a seal is applied only to the result of a decided case", r.caseNo, r.state),
+			fmt.Sprintf("办件 %s 当前状态为「%s」：只有已作出决定的办件才能对其结果文书用印", r.caseNo, stateNames[r.state]))
+	}
+	var kind string
+	err = db.QueryRow(ctx, `SELECT kind FROM case_documents WHERE case_id = $1 AND digest = $2`, id, document).Scan(&kind)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return facts, seal.NewRefusal("not-case-document",
+			fmt.Sprintf("document %s… is not a result document of case %s: name it as the case's result or decision letter first", document[:12], r.caseNo),
+			fmt.Sprintf("文件 %s… 不是办件 %s 的结果文书：请先登记为该办件的结果文书或决定书", document[:12], r.caseNo))
+	} else if err != nil {
+		return facts, fmt.Errorf("casework: case documents: %w", err)
+	}
+	if _, err := x.S.holds(ctx, db, user, r, powerSeal); err != nil {
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			return facts, seal.NewRefusal(ref.Rule, ref.Detail, ref.DetailZh)
+		}
+		return facts, err
+	}
+	return facts, nil
+}
+
+// Sealed implements seal.Cases: the first use moves the case to sealed; every use's output
+// becomes a document of the case (it may be sealed again, by another seal).
+func (x Sealing) Sealed(ctx context.Context, tx pgx.Tx, a seal.Actor, id uuid.UUID, use, output string) error {
+	r, err := getRow(ctx, tx, id, "FOR UPDATE OF c")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO case_documents (case_id, digest, kind, name, added_by, added_at)
+		VALUES ($1, $2, 'sealed', $3, $4, $5) ON CONFLICT (case_id, digest) DO NOTHING`, id, output, use+".pdf", a.User.ID, x.S.now()); err != nil {
+		return fmt.Errorf("casework: sealed: %w", err)
+	}
+	if r.state == Sealed {
+		return nil
+	}
+	return x.S.transition(ctx, tx, a, r, Sealed, use, "case.sealed", map[string]any{"use": use})
+}
