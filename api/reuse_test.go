@@ -181,8 +181,14 @@ func TestReusePlanAndNotice(t *testing.T) {
 	}
 	strangers := must[reuse.Case](t, b.do(t, http.MethodPost, "/api/v1/cases", w.stranger, map[string]any{
 		"item_code": "440106-HOUSE-002", "holder_kind": "id_card", "holder_number": idNumber}), http.StatusCreated)
-	if e := entry(t, strangers, "ID-CARD"); e.Status != "must_submit" || !strings.Contains(e.Reason, "outside sharing scope") {
+	// TestHardening9: the plan shown to a department outside the sharing scope does not
+	// reveal that, or where, the applicant has the material; the auditor's view does.
+	if e := entry(t, strangers, "ID-CARD"); e.Status != "must_submit" || e.Reason != "none on file" || strings.Contains(strangers.Plan[0].ReasonZh, "采集部门") {
 		t.Errorf("stranger's plan, ID card: %+v", e)
+	}
+	audited := must[reuse.Case](t, b.do(t, http.MethodGet, "/api/v1/cases/"+strangers.ID.String(), b.token[identity.RoleAuditor], nil), http.StatusOK)
+	if e := entry(t, audited, "ID-CARD"); !strings.Contains(e.Reason, "outside sharing scope") {
+		t.Errorf("auditor's view of the stranger's plan, ID card: %+v", e)
 	}
 	if rec := b.do(t, http.MethodGet, "/api/v1/cases/"+strangers.ID.String()+"/materials/"+card.ID.String()+"/view", w.stranger, nil); rec.Code != http.StatusNotFound && rec.Code != http.StatusForbidden {
 		t.Errorf("stranger viewing the card through their own case: %d", rec.Code)

@@ -53,9 +53,9 @@ func (s *Service) IssueNotice(ctx context.Context, a Actor, id uuid.UUID, overri
 		if err != nil {
 			return err
 		}
-		if len(n.Missing) == 0 {
-			return refuse("nothing-missing", fmt.Sprintf("case %s lacks no material: there is nothing to notify", r.caseNo),
-				fmt.Sprintf("办件 %s 材料齐全，无需出具一次性告知书", r.caseNo))
+		if !slices.ContainsFunc(n.Missing, func(m reuse.NoticeMaterial) bool { return !m.Optional }) {
+			return refuse("nothing-missing", fmt.Sprintf("case %s lacks no required material: there is nothing to notify", r.caseNo),
+				fmt.Sprintf("办件 %s 必需材料齐全，无需出具一次性告知书", r.caseNo))
 		}
 		// Materials found invalid: named in the notice with the reason.
 		rejected, err := rejections(ctx, tx, id)

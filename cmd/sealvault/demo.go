@@ -133,7 +133,8 @@ func printBanner(w io.Writer, addr string, logins []demoLogin) {
 		fmt.Fprintf(&b, "\n  e.g. curl -s http://%s/api/v1/auth/login -H 'Content-Type: application/json' \\\n", addr)
 		fmt.Fprintf(&b, "         -d '{\"username\":\"%s\",\"password\":\"%s\"}'\n", logins[0].Username, logins[0].Password)
 		b.WriteString("\nDemo seal (演示印章) S-1 天河区市场监督管理局行政审批专用章, kept by custodian; letter A-1 lets\n" +
-			"the window use it for item 440106-FOOD-001, each use approved (README: \"Sealing a document\").\n")
+			"the window decide and seal the instant item 440106-GTGSH-003, each use approved; the promised item\n" +
+			"440106-FOOD-004 is decided and sealed by sealer (README: \"A case from intake\").\n")
 		fmt.Fprintf(&b, "  CA root for validators: http://%s/api/v1/ca/root.pem\n", addr)
 	}
 	b.WriteString("\nPress Ctrl-C to stop.\n\n")
