@@ -326,7 +326,7 @@ func (s *Server) listSealUses(c echo.Context) error {
 	bad := map[string]string{}
 	f := seal.UseFilter{SealID: cursorOf(c.QueryParam("seal"), bad, "query.seal"),
 		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
-		PersonID: cursorOf(c.QueryParam("person"), bad, "query.person")}
+		PersonID:     cursorOf(c.QueryParam("person"), bad, "query.person")}
 	// A case by id, or by its case number (or the free text of requests made before cases).
 	if v := c.QueryParam("case"); v != "" {
 		if id, err := uuid.Parse(v); err == nil {

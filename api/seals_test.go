@@ -55,8 +55,8 @@ type sealWorld struct {
 	tokens     map[uuid.UUID]string
 	seal       seal.Seal
 	letter     seal.Authorization
-	doc        string // digest of the center's uploaded document
-	pdfs       map[string][]byte         // uploaded documents by digest
+	doc        string                      // digest of the center's uploaded document
+	pdfs       map[string][]byte           // uploaded documents by digest
 	windows    map[uuid.UUID]identity.User // a window clerk of each department that opened a case
 }
 

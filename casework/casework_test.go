@@ -135,7 +135,9 @@ func (w *world) letter(t *testing.T, items []string, powers ...string) (seal.Aut
 		GranteeDepartmentID: w.center.ID, Items: items, Powers: powers, SealIDs: []uuid.UUID{w.seal}, ValidFrom: "2026-01-01", ValidUntil: "2027-12-31"})
 }
 
-func (w *world) act(u identity.User) casework.Actor { return casework.Actor{User: u, RequestID: "test"} }
+func (w *world) act(u identity.User) casework.Actor {
+	return casework.Actor{User: u, RequestID: "test"}
+}
 
 func (w *world) open(t *testing.T, by identity.User, item string) casework.Case {
 	t.Helper()
