@@ -73,6 +73,10 @@ func TestCaseLifeCycleAPI(t *testing.T) {
 	if req.CaseID == nil || *req.CaseID != c.ID || req.CaseRef != c.CaseNo || req.ItemCode != "440100-01-001" {
 		t.Fatalf("request %+v", req)
 	}
+	inbox := must[struct{ Items []seal.Request }](t, b.do(t, http.MethodGet, "/api/v1/seal-requests?inbox=true", w.token(w.custodian), nil), http.StatusOK)
+	if len(inbox.Items) != 1 || inbox.Items[0].ID != req.ID {
+		t.Errorf("custodian's inbox: %+v", inbox)
+	}
 	must[seal.Request](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/approve", w.token(w.custodian), map[string]any{}), http.StatusOK)
 	use := must[seal.Use](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/apply", win, nil), http.StatusCreated)
 	c = must[casework.Case](t, b.do(t, http.MethodGet, "/api/v1/cases/"+c.CaseNo, win, nil), http.StatusOK)

@@ -265,7 +265,11 @@ func (s *Server) createSealRequest(c echo.Context) error {
 }
 
 func (s *Server) listSealRequests(c echo.Context) error {
-	rs, err := s.deps.Seals.ListRequests(c.Request().Context(), s.actor(c), c.QueryParam("status"))
+	list := s.deps.Seals.ListRequests
+	if c.QueryParam("inbox") == "true" {
+		list = s.deps.Seals.Inbox
+	}
+	rs, err := list(c.Request().Context(), s.actor(c), c.QueryParam("status"))
 	if err != nil {
 		return err
 	}

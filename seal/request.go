@@ -778,3 +778,20 @@ func (s *Service) caseStillSealable(ctx context.Context, db vault.Querier, req R
 // NewRefusal is a refusal by rule with its English and Chinese details, for the regimes that
 // decide for the seal regime (the case's).
 func NewRefusal(rule, en, zh string) *Refusal { return refuse(rule, en, zh) }
+
+// Inbox returns the custodian's inbox (status "" or pending): pending requests for the seals
+// the actor keeps or supervises, made by someone else (the two-person rule), newest first.
+func (s *Service) Inbox(ctx context.Context, a Actor, status string) ([]Request, error) {
+	if status != "" && status != RequestPending {
+		return []Request{}, nil
+	}
+	rows, err := s.DB.Query(ctx, `SELECT `+requestColumns+` FROM seal_requests r
+		WHERE r.status = 'pending' AND r.requester_id <> $1
+		  AND (EXISTS (SELECT 1 FROM seals x WHERE x.id = r.seal_id AND x.supervisor_id = $1)
+		       OR EXISTS (SELECT 1 FROM seal_custodians c WHERE c.seal_id = r.seal_id AND c.user_id = $1))
+		ORDER BY r.no DESC LIMIT 200`, a.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("seal: inbox: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Request, error) { return scanRequest(r) })
+}
