@@ -24,7 +24,9 @@ import (
 )
 
 const (
-	readyTimeout = 30 * time.Second
+	// readyTimeout bounds a start with demo data: under the race detector each demo
+	// account's argon2id hash takes seconds on a busy 2-core machine.
+	readyTimeout = 120 * time.Second
 	stopTimeout  = 60 * time.Second
 )
 
