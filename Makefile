@@ -26,7 +26,7 @@ vet:
 # Everything, against real PostgreSQL: a throw-away cluster (fsync off) is started for the
 # run and stopped afterwards; each test clones its own database from a migrated template.
 test: prereqs-test build vet versitygw
-	tools/with-testdb.sh $(GO) test -race -count=1 ./...
+	tools/with-testdb.sh $(GO) test -race -count=1 -timeout 40m ./...
 
 # The vault benchmarks of docs/BENCHMARKS.md, against the same kind of throw-away cluster and
 # S3 server as the tests (about 6 minutes): ingest against raw Put on both backends at
