@@ -66,11 +66,8 @@ func (s *Server) createMaterial(c echo.Context) error {
 		switch part.FormName() {
 		case "metadata":
 			meta = &materialMeta{}
-			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(meta); err != nil {
-				return &apiError{kind: probMalformed, detailZh: "metadata 不是预期的 JSON 对象：" + jsonReason(err),
-					detailEn: "metadata is not the expected JSON object: " + jsonReason(err), cause: err}
+			if err := decodeMetadata(part, meta); err != nil {
+				return err
 			}
 		case "pages", "pdf":
 			lim := s.deps.PageLimits.MaxFileBytes
@@ -80,7 +77,11 @@ func (s *Server) createMaterial(c echo.Context) error {
 				}
 				lim = s.deps.PageLimits.MaxPDFBytes
 			}
-			f, err := vault.Spool(s.deps.Ingester.WorkDir, partName(part), part, lim)
+			name, err := partName(part)
+			if err != nil {
+				return err
+			}
+			f, err := vault.Spool(s.deps.Ingester.WorkDir, name, part, lim)
 			var rerr *vault.UploadReadError
 			if errors.As(err, &rerr) {
 				return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
@@ -121,11 +122,17 @@ func (s *Server) createMaterial(c echo.Context) error {
 	return c.JSON(status, m)
 }
 
-func partName(p *multipart.Part) string {
-	if n := p.FileName(); n != "" {
-		return n
+// partName is the file name a part was sent under (its form name if none), refused with
+// the text rules of every other field: the name is stored and shown.
+func partName(p *multipart.Part) (string, error) {
+	n := p.FileName()
+	if n == "" {
+		n = p.FormName()
 	}
-	return p.FormName()
+	if r := textReason(n); r != "" {
+		return "", invalidFields(map[string]string{p.FormName() + ".filename": r})
+	}
+	return n, nil
 }
 
 func tooLargeOr(err error, other error) error {
@@ -268,15 +275,17 @@ func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Mater
 		return problem(probNotFound, "该材料没有缩略图", "This material has no thumbnail")
 	}
 	ctx := c.Request().Context()
-	info, err := s.deps.Blobs.Stat(ctx, d)
-	if err != nil {
-		return err
-	}
+	// Opened first: an object the record names but the store lacks is lost data
+	// (*vault.MissingError), not an unknown id.
 	rc, err := vault.Open(ctx, s.deps.Blobs, d)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
+	info, err := s.deps.Blobs.Stat(ctx, d)
+	if err != nil {
+		return err
+	}
 	if err := audit.Append(ctx, s.deps.DB, s.event(c, action,
 		map[string]string{audit.SubjectMaterial: m.ID.String(), audit.SubjectObject: d.String()}, nil)); err != nil {
 		return err

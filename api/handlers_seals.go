@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,7 +221,10 @@ func (s *Server) readPDFBody(c echo.Context) (*vault.Spooled, error) {
 				return nil, tooLargeOr(err, problem(probMalformed, "上传内容不完整或格式错误", "The upload is incomplete or malformed"))
 			}
 			if part.FormName() == "pdf" {
-				name, body = partName(part), part
+				if name, err = partName(part); err != nil {
+					return nil, err
+				}
+				body = part
 				break
 			}
 		}
@@ -471,11 +473,8 @@ func (s *Server) importSeal(c echo.Context) error {
 		switch name {
 		case "metadata":
 			meta = &seal.NewSeal{}
-			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(meta); err != nil {
-				return &apiError{kind: probMalformed, detailZh: "metadata 不是预期的 JSON 对象：" + jsonReason(err),
-					detailEn: "metadata is not the expected JSON object: " + jsonReason(err), cause: err}
+			if err := decodeMetadata(part, meta); err != nil {
+				return err
 			}
 		case "pkcs12", "password", "certificate", "private_key":
 			data, err := io.ReadAll(io.LimitReader(part, 1<<20+1))

@@ -1,20 +1,27 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/reuse"
 	"sealvault/seal"
+	"sealvault/seal/pades"
 	"sealvault/vault"
 	"sealvault/vault/pages"
 )
@@ -69,8 +76,14 @@ var (
 	probCaseState   = problemKind{"case-state-conflict", 409, "办件当前状态不允许此操作", "The case's state does not allow this"}
 	probInternal    = problemKind{"internal-error", 500, "服务器内部错误", "Internal error"}
 	probCorrupt     = problemKind{"stored-object-corrupt", 500, "存储的文件已损坏", "Stored object corrupt"}
-	probUnavailable = problemKind{"unavailable", 503, "服务暂不可用", "Service unavailable"}
+	probMissing     = problemKind{"stored-object-missing", 500, "存储的文件已丢失", "Stored object missing"}
+	probUnsignable  = problemKind{"document-unsignable", 422, "文件无法加盖电子印章", "Document cannot be sealed"}
+	probDBDown      = problemKind{"database-unavailable", 503, "数据库暂不可用", "Database unavailable"}
+	probStoreDown   = problemKind{"storage-unavailable", 503, "文件存储暂不可用", "Storage unavailable"}
 )
+
+// retryAfter is what an outage's problem tells clients to wait before trying again.
+const retryAfter = 5 * time.Second
 
 // apiError is an error that already knows its problem response.
 type apiError struct {
@@ -80,6 +93,8 @@ type apiError struct {
 	fields   []FieldError
 	rule     string
 	cause    error // logged, never shown
+	// retryAfter, when set, is sent as Retry-After: the condition is expected to pass.
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -118,11 +133,35 @@ func invalidFields(fields map[string]string) *apiError {
 	return e
 }
 
-// toAPIError maps any error a handler or middleware returns to its problem.
-func toAPIError(err error) *apiError {
+// toAPIError maps any error a handler or middleware returns to its problem. ctx is the
+// request's context, which knows whether its database deadline has passed.
+func toAPIError(ctx context.Context, err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	// Outages first: whatever was being done, the store or the database could not be used.
+	if errors.Is(err, vault.ErrUnavailable) {
+		return &apiError{kind: probStoreDown, detailZh: "文件存储暂时无法读写，请稍后重试",
+			detailEn: "The document store cannot be read or written at the moment; try again later", cause: err, retryAfter: retryAfter}
+	}
+	if down, timeout := databaseOutage(ctx, err); down {
+		e := &apiError{kind: probDBDown, detailZh: "数据库暂时无法访问，请稍后重试",
+			detailEn: "The database cannot be reached at the moment; try again later", cause: err, retryAfter: retryAfter}
+		if timeout {
+			e.detailZh, e.detailEn = "数据库未能在时限内响应，请稍后重试", "The database did not answer in time; try again later"
+		}
+		return e
+	}
+	var me *vault.MissingError
+	if errors.As(err, &me) {
+		return &apiError{kind: probMissing, detailZh: "记录所指的文件已不在文件存储中；请联系管理员运行 sealvault scrub 并从备份恢复，文件摘要 " + me.Digest.String(),
+			detailEn: "The stored file this record names is no longer in the document store; ask an administrator to run sealvault scrub and restore it from backup (digest " + me.Digest.String() + ")", cause: err}
+	}
+	var de *pades.DocumentError
+	if errors.As(err, &de) {
+		return &apiError{kind: probUnsignable, detailZh: "签章程序无法在该文件上加盖印章（" + de.Error() + "）；请重新导出文件后重新上传并申请用印",
+			detailEn: "The signer cannot seal this document (" + de.Error() + "); export it again, upload it and request the seal again", cause: err}
 	}
 	var fe fieldErrors
 	if errors.As(err, &fe) {
@@ -212,6 +251,35 @@ func toAPIError(err error) *apiError {
 		detailEn: "Try again later; if it persists, give the request id to an administrator", cause: err}
 }
 
+// databaseOutage reports whether err means the database could not be used (refused or
+// lost connections, a server shutting down or out of connections, a request past its
+// database deadline) rather than a bug; timeout tells the deadline apart.
+func databaseOutage(ctx context.Context, err error) (down, timeout bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "57014": // query_canceled: the deadline's cancel request, or statement_timeout
+			return true, true
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin or crash shutdown, cannot connect now
+			pe.Code == "53300", pe.Code == "53100", pe.Code == "53200": // too many connections, disk full, out of memory
+			return true, false
+		}
+		return false, false
+	}
+	if dbDeadlineExceeded(ctx) && (errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err)) {
+		return true, true
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, pgconn.ErrConnClosed):
+		return true, false
+	}
+	return false, false
+}
+
 // english reports whether the client prefers English over Chinese.
 func english(r *http.Request) bool {
 	al := strings.ToLower(r.Header.Get("Accept-Language"))
@@ -223,13 +291,24 @@ func english(r *http.Request) bool {
 }
 
 // errorHandler is echo's HTTPErrorHandler: every error becomes a problem response; internal
-// causes go to the log with the request id, never to the client.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+// causes go to the log with the request id, never to the client. A stored object that is
+// missing or corrupt is lost data: logged with its digest and counted in m.
+func errorHandler(log *slog.Logger, m *metrics) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
 		}
-		ae := toAPIError(err)
+		ae := toAPIError(c.Request().Context(), err)
+		var me *vault.MissingError
+		var ce *vault.CorruptError
+		switch {
+		case errors.As(err, &me):
+			m.objectErrors.WithLabelValues("missing").Inc()
+			log.Error("stored object missing", "request_id", requestID(c), "route", c.Path(), "object", me.Digest.String())
+		case errors.As(err, &ce):
+			m.objectErrors.WithLabelValues("corrupt").Inc()
+			log.Error("stored object corrupt", "request_id", requestID(c), "route", c.Path(), "object", ce.Digest.String())
+		}
 		p := Problem{
 			Type:      ProblemBase + ae.kind.slug,
 			Title:     ae.kind.titleZh,
@@ -248,6 +327,9 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		h := c.Response().Header()
 		if ae.kind.status == http.StatusUnauthorized {
 			h.Set("WWW-Authenticate", `Bearer realm="sealvault"`)
+		}
+		if ae.retryAfter > 0 {
+			h.Set("Retry-After", strconv.Itoa(int(ae.retryAfter.Seconds())))
 		}
 		h.Set(echo.HeaderContentType, "application/problem+json")
 		h.Set("Content-Language", map[bool]string{true: "en", false: "zh-CN"}[english(c.Request())])

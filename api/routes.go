@@ -15,6 +15,7 @@ type route struct {
 	Path    string
 	Public  bool            // no token needed
 	Upload  bool            // takes large bodies (Deps.UploadLimit instead of BodyLimit)
+	Export  bool            // reads much of the database: Deps.DBExportTimeout instead of DBTimeout
 	Roles   []identity.Role // nil with Public false: any signed-in user
 	Handler echo.HandlerFunc
 }
@@ -123,13 +124,13 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/cases/:id/materials", Roles: roles(identity.RoleWindow), Handler: s.attachMaterial},
 		{Method: http.MethodGet, Path: "/api/v1/cases/:id/materials/:mid/view", Roles: roles(identity.RoleWindow), Handler: s.caseMaterial(reuse.MethodView)},
 		{Method: http.MethodGet, Path: "/api/v1/cases/:id/materials/:mid/download", Roles: roles(identity.RoleWindow), Handler: s.caseMaterial(reuse.MethodDownload)},
-		{Method: http.MethodGet, Path: "/api/v1/reports/reuse", Roles: auditors, Handler: s.reuseReport},
+		{Method: http.MethodGet, Path: "/api/v1/reports/reuse", Roles: auditors, Export: true, Handler: s.reuseReport},
 
 		{Method: http.MethodGet, Path: "/api/v1/audit/events", Roles: auditors, Handler: s.auditEvents},
 		{Method: http.MethodGet, Path: "/api/v1/audit/checkpoint", Roles: auditors, Handler: s.auditCheckpoint},
-		{Method: http.MethodPost, Path: "/api/v1/audit/checkpoint", Roles: auditors, Handler: s.issueCheckpoint},
+		{Method: http.MethodPost, Path: "/api/v1/audit/checkpoint", Roles: auditors, Export: true, Handler: s.issueCheckpoint},
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/inclusion", Roles: auditors, Handler: s.inclusionProof},
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/consistency", Roles: auditors, Handler: s.consistencyProof},
-		{Method: http.MethodGet, Path: "/api/v1/audit/export", Roles: auditors, Handler: s.auditExport},
+		{Method: http.MethodGet, Path: "/api/v1/audit/export", Roles: auditors, Export: true, Handler: s.auditExport},
 	}
 }

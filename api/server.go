@@ -4,12 +4,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,6 +61,14 @@ type Deps struct {
 	// TrustedProxies are the networks whose X-Forwarded-For is believed for the client
 	// address; empty means the TCP peer address is the client address.
 	TrustedProxies []*net.IPNet
+	// DBTimeout is how long one request may wait for the database in all (exports:
+	// DBExportTimeout); beyond it the request is answered 503 database-unavailable. Zero
+	// means no deadline. With a deadline the pool must have DBDeadlines as its tracer.
+	DBTimeout       time.Duration
+	DBExportTimeout time.Duration
+	// ReadinessCache is how long /readyz reuses its verdict on the blob store (whose probe
+	// writes an object) before probing again; zero probes on every call.
+	ReadinessCache time.Duration
 }
 
 // Server is the HTTP handler tree of the API.
@@ -66,6 +76,10 @@ type Server struct {
 	deps Deps
 	spec *spec
 	e    *echo.Echo
+
+	readyMu    sync.Mutex
+	readyUntil time.Time // the blob store verdict below holds until then
+	readyErr   error
 }
 
 // New builds the echo instance with every route of the route table.
@@ -74,10 +88,19 @@ func New(d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.DBTimeout > 0 {
+		if _, ok := d.DB.Config().ConnConfig.Tracer.(DBDeadlines); !ok {
+			return nil, errors.New("api: a database deadline needs a pool built with api.DBDeadlines as its tracer")
+		}
+		if d.DBExportTimeout < d.DBTimeout {
+			d.DBExportTimeout = d.DBTimeout
+		}
+	}
 	s := &Server{deps: d, spec: sp, e: echo.New()}
 	e := s.e
 	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = errorHandler(d.Log)
+	m := newMetrics(d.Registry)
+	e.HTTPErrorHandler = errorHandler(d.Log, m)
 	e.IPExtractor = echo.ExtractIPDirect()
 	if len(d.TrustedProxies) > 0 {
 		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
@@ -93,17 +116,21 @@ func New(d Deps) (*Server, error) {
 	for _, r := range s.routes() {
 		known[r.Method+" "+r.Path] = true
 	}
-	e.Use(withRequestID, observe(d.Log, newMetrics(d.Registry), known), secureHeaders)
+	e.Use(withRequestID, observe(d.Log, m, known), secureHeaders)
 	for _, r := range s.routes() {
 		limit := d.BodyLimit
 		if r.Upload {
 			limit = d.UploadLimit
 		}
-		mw := []echo.MiddlewareFunc{middleware.BodyLimit(limit)}
+		var mw []echo.MiddlewareFunc
+		if d.DBTimeout > 0 {
+			mw = append(mw, withDBDeadline(map[bool]time.Duration{false: d.DBTimeout, true: d.DBExportTimeout}[r.Export]))
+		}
+		mw = append(mw, middleware.BodyLimit(limit))
 		if !r.Public {
 			mw = append(mw, authenticate(d.Tokens, s, r.Roles))
 		}
-		mw = append(mw, s.spec.validate)
+		mw = append(mw, refuseBadText, s.spec.validate)
 		e.Add(r.Method, r.Path, r.Handler, mw...)
 	}
 	return s, nil
@@ -127,22 +154,41 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readinessProbe is the object /readyz writes to the blob store, put-if-absent: after the
+// first time nothing new is stored, but the write path (staging, commit) is exercised. Like
+// any unreferenced object, gc removes it after its grace period; the next probe puts it back.
+var readinessProbe = []byte("sealvault readiness probe: the blob store accepts writes\n")
+
+// readyz answers 200 when the database answers and the blob store takes a write; a store
+// that only reads (read-only, full, refusing writes) is not ready, for every upload would
+// fail.
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.deps.DB.Ping(ctx); err != nil {
-		return &apiError{kind: probUnavailable, detailZh: "数据库不可达", detailEn: "The database is unreachable",
-			cause: fmt.Errorf("readyz: %w", err)}
+		return &apiError{kind: probDBDown, detailZh: "数据库不可达", detailEn: "The database is unreachable",
+			cause: fmt.Errorf("readyz: %w", err), retryAfter: retryAfter}
 	}
 	if s.deps.Blobs != nil {
-		// A missing object answers ErrNotFound from a reachable store; anything else means
-		// the store cannot be used.
-		if _, err := s.deps.Blobs.Stat(ctx, vault.Digest{}); err != nil && !errors.Is(err, vault.ErrNotFound) {
-			return &apiError{kind: probUnavailable, detailZh: "文件存储不可达", detailEn: "The blob store is unreachable",
-				cause: fmt.Errorf("readyz: %w", err)}
+		if err := s.probeBlobs(ctx); err != nil {
+			return &apiError{kind: probStoreDown, detailZh: "文件存储无法写入", detailEn: "The blob store does not accept writes",
+				cause: fmt.Errorf("readyz: %w", err), retryAfter: retryAfter}
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready", "database": "ok", "blob_store": "ok"})
+}
+
+// probeBlobs writes the readiness probe object, or reuses the verdict of a probe less than
+// Deps.ReadinessCache ago. Concurrent calls wait for one probe.
+func (s *Server) probeBlobs(ctx context.Context) error {
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if time.Now().Before(s.readyUntil) {
+		return s.readyErr
+	}
+	_, _, err := vault.Put(ctx, s.deps.Blobs, bytes.NewReader(readinessProbe), nil)
+	s.readyErr, s.readyUntil = err, time.Now().Add(s.deps.ReadinessCache)
+	return err
 }
 
 func (s *Server) metrics(c echo.Context) error {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,9 +31,10 @@ type Document struct {
 	UploadedAt time.Time `json:"uploaded_at"`
 }
 
-// UploadDocument checks a spooled PDF (in a page worker, as material uploads are), stores it
-// in the vault and records it for the uploader's department, which may then request seals
-// on it. Uploading the same bytes again returns the earlier record.
+// UploadDocument checks a spooled PDF (in a page worker, as material uploads are, and with
+// the signer's reader, so that only documents it can sign are accepted), stores it in the
+// vault and records it for the uploader's department, which may then request seals on it.
+// Uploading the same bytes again returns the earlier record.
 func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled, lim pages.Limits, workDir string) (Document, error) {
 	dir, err := os.MkdirTemp(workDir, "sealvault-document-*")
 	if err != nil {
@@ -42,6 +44,9 @@ func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled,
 	lim.MaxPages = max(lim.MaxPages, 1000)
 	res, err := pages.Run(ctx, pages.Job{Kind: "pdf", Files: []pages.JobFile{{Name: f.Name, Path: f.Path}}, Limits: lim, OutDir: dir})
 	if err != nil {
+		return Document{}, err
+	}
+	if err := checkSignable(f, res.PageCount); err != nil {
 		return Document{}, err
 	}
 	fh, err := os.Open(f.Path)
@@ -70,6 +75,41 @@ func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled,
 		return Document{}, err
 	}
 	return s.GetDocument(ctx, a, d)
+}
+
+// checkSignable reads the spooled PDF with the signer's own reader (pades.Check), so that a
+// document the signer could not sign is refused at upload, naming why, instead of failing
+// when the seal is applied. The file is mapped, not read into the heap.
+func checkSignable(f *vault.Spooled, pageCount int) error {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return fmt.Errorf("seal: document: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return fmt.Errorf("seal: document: %w", err)
+	}
+	if fi.Size() == 0 {
+		return &pages.RejectError{File: f.Name, Reason: "is empty", ReasonZh: "是空文件"}
+	}
+	data, err := syscall.Mmap(int(fh.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("seal: document: map: %w", err)
+	}
+	defer syscall.Munmap(data)
+	n, err := pades.Check(data)
+	if err != nil {
+		return &pages.RejectError{File: f.Name,
+			Reason:   "cannot be sealed: the signer cannot read it (" + err.Error() + "); save or export it again as PDF",
+			ReasonZh: "无法加盖电子印章：签章程序无法读取该文件（" + err.Error() + "），请重新导出为 PDF 后上传"}
+	}
+	if n != pageCount {
+		return &pages.RejectError{File: f.Name,
+			Reason:   fmt.Sprintf("cannot be sealed: its page tree holds %d pages, its pages are %d; save or export it again as PDF", n, pageCount),
+			ReasonZh: fmt.Sprintf("无法加盖电子印章：页面树记载 %d 页，实有 %d 页，请重新导出为 PDF 后上传", n, pageCount)}
+	}
+	return nil
 }
 
 // GetDocument returns a document of the actor's department.

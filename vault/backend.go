@@ -39,6 +39,42 @@ func (e *CorruptError) Error() string {
 // Is makes errors.Is(err, ErrCorrupt) true for a *CorruptError.
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
+// MissingError reports that object d is not in the store although it was asked for by
+// Open, ReadAll or Verify, which read objects that records name: a missing object there is
+// lost data, not a wrong id. It matches ErrNotFound too (errors.Is), so callers that only
+// ask "is it there?" need not know the difference.
+type MissingError struct {
+	Digest Digest
+	Err    error // the backend's not-found error
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("vault: object %s is missing from the store: %v", e.Digest, e.Err)
+}
+
+func (e *MissingError) Unwrap() error { return e.Err }
+
+// ErrUnavailable is matched (errors.Is) by every error a backend returns because the store
+// itself cannot be used: I/O errors, a full or read-only filesystem, permissions, an S3
+// service that does not answer or refuses. Backends mark such errors with Unavailable.
+var ErrUnavailable = errors.New("vault: blob store unavailable")
+
+// Unavailable marks err, an error of the storage itself, as the store being unavailable.
+// nil, context errors and errors that already mean "not found" are returned unchanged.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &unavailableError{err: err}
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string        { return e.err.Error() }
+func (e *unavailableError) Unwrap() error        { return e.err }
+func (e *unavailableError) Is(target error) bool { return target == ErrUnavailable }
+
 // Info describes a stored object.
 type Info struct {
 	Digest Digest
@@ -54,7 +90,9 @@ type Info struct {
 //
 // Every method is safe for concurrent use by several goroutines and, for the backends in
 // this module, by several processes sharing the same root or bucket. A missing object is
-// reported as an error wrapping ErrNotFound, never as a nil error with a zero result.
+// reported as an error wrapping ErrNotFound, never as a nil error with a zero result; an
+// error of the storage itself (I/O, network, a full or read-only store) matches
+// ErrUnavailable.
 type Backend interface {
 	// Create starts staging a new object. Bytes written to the Upload are invisible to
 	// Open, Stat and List until Commit returns nil.

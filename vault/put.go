@@ -72,10 +72,13 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // the response (the client sees a broken transfer) instead of finishing it. Every Read
 // after an error returns the same error.
 //
-// A missing object is an error wrapping ErrNotFound, from Open itself.
+// A missing object is a *MissingError (which matches ErrNotFound), from Open itself: Open
+// is for objects a record names, whose absence is lost data.
 func Open(ctx context.Context, b Backend, d Digest) (io.ReadCloser, error) {
 	rc, err := b.Open(ctx, d)
-	if err != nil {
+	if errors.Is(err, ErrNotFound) {
+		return nil, &MissingError{Digest: d, Err: err}
+	} else if err != nil {
 		return nil, fmt.Errorf("vault: open %s: %w", d, err)
 	}
 	return &verifier{rc: rc, d: d, h: sha256.New()}, nil
@@ -107,7 +110,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 		}
 		v.err = err
 	default:
-		err = fmt.Errorf("vault: read %s at byte %d: %w", v.d, v.n, err)
+		err = fmt.Errorf("vault: read %s at byte %d: %w", v.d, v.n, Unavailable(err))
 		v.err = err
 	}
 	return n, err
@@ -116,7 +119,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 func (v *verifier) Close() error { return v.rc.Close() }
 
 // Verify reads object d to the end and returns its size if its bytes hash to d: a
-// *CorruptError if they do not, ErrNotFound if it is missing.
+// *CorruptError if they do not, a *MissingError if it is missing.
 func Verify(ctx context.Context, b Backend, d Digest) (int64, error) {
 	r, err := Open(ctx, b, d)
 	if err != nil {
@@ -127,7 +130,7 @@ func Verify(ctx context.Context, b Backend, d Digest) (int64, error) {
 }
 
 // ReadAll returns the whole of object d once its bytes hash to d: a *CorruptError if they do
-// not, an error wrapping ErrNotFound if it is missing. For objects that fit in memory (a
+// not, a *MissingError if it is missing. For objects that fit in memory (a
 // document to sign, a seal image, a PDF sent whole).
 func ReadAll(ctx context.Context, b Backend, d Digest) ([]byte, error) {
 	r, err := Open(ctx, b, d)

@@ -42,6 +42,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	DBMaxConns      int
+	DBTimeout       time.Duration
+	DBExportTimeout time.Duration
 
 	AuditOrigin             string
 	AuditKeyDir             string
@@ -98,6 +100,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
+	fs.DurationVar(&c.DBTimeout, "db-timeout", 5*time.Second, "how long one API request may wait for the database in all; beyond it the answer is 503 database-unavailable")
+	fs.DurationVar(&c.DBExportTimeout, "db-export-timeout", 5*time.Minute, "--db-timeout of the exports: audit export, reports, issuing a checkpoint")
 	fs.StringVar(&c.AuditOrigin, "audit-origin", "sealvault/audit", "name of the audit log in its signed checkpoints (e.g. the center's domain + /audit)")
 	fs.StringVar(&c.AuditKeyDir, "audit-key-dir", "", "directory of the checkpoint signing key audit-note.key and its public audit-note.pub (empty: keys under --data-dir)")
 	fs.StringVar(&c.AuditCheckpointDir, "audit-checkpoint-dir", "", "directory outside the database where every signed checkpoint is also written (empty: audit/checkpoints under --data-dir)")
@@ -225,6 +229,12 @@ func (c *Config) validate() error {
 	}
 	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 		bad("db-max-conns", "must be from 1 to 1000")
+	}
+	if c.DBTimeout < 100*time.Millisecond || c.DBTimeout > time.Hour {
+		bad("db-timeout", "must be between 100ms and 1h")
+	}
+	if c.DBExportTimeout < c.DBTimeout || c.DBExportTimeout > 24*time.Hour {
+		bad("db-export-timeout", "must be at least --db-timeout and at most 24h")
 	}
 	if c.AuditOrigin == "" || strings.ContainsAny(c.AuditOrigin, "\n+ ") {
 		bad("audit-origin", "must be a non-empty name without spaces, '+' or line breaks")

@@ -92,6 +92,7 @@ func TestConfigSources(t *testing.T) {
 				"SEALVAULT_MIGRATE":         "false",
 				"SEALVAULT_TRUSTED_PROXIES": "10.0.0.0/8,192.168.0.0/16",
 				"SEALVAULT_DB_MAX_CONNS":    "25",
+				"SEALVAULT_DB_TIMEOUT":      "3s",
 				"SEALVAULT_DATA_DIR":        "/srv/sealvault",
 			},
 			check: func(t *testing.T, c *Config) {
@@ -101,6 +102,8 @@ func TestConfigSources(t *testing.T) {
 				want(t, "migrate", c.Migrate, false)
 				want(t, "trusted-proxies", strings.Join(c.TrustedProxies, " "), "10.0.0.0/8 192.168.0.0/16")
 				want(t, "db-max-conns", c.DBMaxConns, 25)
+				want(t, "db-timeout", c.DBTimeout, 3*time.Second)
+				want(t, "db-export-timeout", c.DBExportTimeout, 5*time.Minute)
 				want(t, "token-key-dir", c.TokenKeyDir, filepath.Join("/srv/sealvault", "keys", "jwt"))
 			},
 		},
@@ -237,6 +240,7 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 		"--body-limit (SEALVAULT_BODY_LIMIT)",
 		`--trusted-proxies (SEALVAULT_TRUSTED_PROXIES): "1.2.3.4"`,
 		"--log-level (SEALVAULT_LOG_LEVEL)",
+		"--db-export-timeout (SEALVAULT_DB_EXPORT_TIMEOUT)",
 	}
 	tests := []struct {
 		name string
@@ -246,12 +250,13 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"--listen", "nope", "--token-ttl", "10s", "--body-limit", "lots",
-				"--trusted-proxies", "1.2.3.4", "--log-level", "loud"},
+				"--trusted-proxies", "1.2.3.4", "--log-level", "loud", "--db-timeout", "10s", "--db-export-timeout", "2s"},
 		},
 		{
 			name: "environment",
 			env: map[string]string{"SEALVAULT_LISTEN": "nope", "SEALVAULT_TOKEN_TTL": "10s",
-				"SEALVAULT_BODY_LIMIT": "lots", "SEALVAULT_TRUSTED_PROXIES": "1.2.3.4", "SEALVAULT_LOG_LEVEL": "loud"},
+				"SEALVAULT_BODY_LIMIT": "lots", "SEALVAULT_TRUSTED_PROXIES": "1.2.3.4", "SEALVAULT_LOG_LEVEL": "loud",
+				"SEALVAULT_DB_TIMEOUT": "10s", "SEALVAULT_DB_EXPORT_TIMEOUT": "2s"},
 		},
 	}
 	for _, tt := range tests {

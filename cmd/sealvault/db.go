@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"sealvault/api"
 	"sealvault/internal/localpg"
 	"sealvault/migrations"
 )
@@ -65,6 +66,9 @@ func (a *app) openDB(ctx context.Context, migrate, owner bool) (*database, error
 		return nil, fmt.Errorf("database url: %w", err)
 	}
 	pc.MaxConns = int32(a.cfg.DBMaxConns)
+	// Calls made for an API request are held to its database deadline (--db-timeout); the
+	// tracer leaves every other call alone.
+	pc.ConnConfig.Tracer = api.DBDeadlines{}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err == nil {
 		err = pool.Ping(ctx)

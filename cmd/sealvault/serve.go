@@ -112,7 +112,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 		BodyLimit: a.cfg.BodyLimit, TrustedProxies: a.cfg.trustedProxies(),
 		LoginMaxFailures: a.cfg.LoginMaxFails, LoginWindow: a.cfg.LoginWindow,
 		UploadLimit: a.cfg.UploadLimit, Blobs: blobs, Ingester: ingester, HolderKeys: hkeys, PageLimits: limits, Seals: seals,
-		Reuse: reuses, Cases: cases,
+		Reuse: reuses, Cases: cases, DBTimeout: a.cfg.DBTimeout, DBExportTimeout: a.cfg.DBExportTimeout, ReadinessCache: 5 * time.Second,
 	})
 	if err != nil {
 		return err

@@ -47,6 +47,18 @@ type Request struct {
 	Field string
 }
 
+// DocumentError reports a document Sign cannot sign because of what the document is, or
+// where the stamp was asked to go: an unreadable cross-reference or trailer, encryption, a
+// broken page tree, a page that is not there or a stamp box outside its page. It is a
+// defect of the input, not of the signer; Check finds the document's defects before a
+// document is accepted for sealing.
+type DocumentError struct{ Err error }
+
+func (e *DocumentError) Error() string { return e.Err.Error() }
+func (e *DocumentError) Unwrap() error { return e.Err }
+
+var errEncrypted = errors.New("encrypted documents are not supported")
+
 // contentsMargin is spare room in /Contents beyond the computed CMS size, in bytes.
 const contentsMargin = 256
 
@@ -54,7 +66,8 @@ const contentsMargin = 256
 // field and a PAdES baseline B-B signature (/SubFilter /ETSI.CAdES.detached) over the whole
 // result. pdf is kept byte for byte as the prefix, so earlier signatures stay valid. The
 // update's cross-reference section is of the same kind as the document's newest one.
-// Encrypted documents are not supported.
+// Encrypted documents are not supported. What is wrong with the document or the placement
+// is a *DocumentError.
 func Sign(pdf []byte, req Request) ([]byte, error) {
 	if err := req.check(); err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
@@ -68,10 +81,10 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	}
 	doc, err := readDocument(pdf)
 	if err != nil {
-		return nil, fmt.Errorf("pades: sign: read: %w", err)
+		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: fmt.Errorf("read: %w", err)})
 	}
 	if doc.trailer.get("Encrypt") != nil {
-		return nil, errors.New("pades: sign: encrypted documents are not supported")
+		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: errEncrypted})
 	}
 	signer := cmsSigner{key: req.Signer, chain: req.Chain}
 	cmsLen, err := signer.cmsSize()
@@ -80,7 +93,7 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	}
 	u, err := planUpdate(doc, &req, stamp, cmsLen+contentsMargin)
 	if err != nil {
-		return nil, fmt.Errorf("pades: sign: %w", err)
+		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: err})
 	}
 	out := u.write()
 	if err := u.fillSignature(out, signer); err != nil {

@@ -77,7 +77,7 @@ func (s *Store) Path(d vault.Digest) string {
 func (s *Store) Create(ctx context.Context) (vault.Upload, error) {
 	f, err := os.CreateTemp(s.tmp, "upload-*")
 	if err != nil {
-		return nil, fmt.Errorf("fsstore: create: %w", err)
+		return nil, fmt.Errorf("fsstore: create: %w", vault.Unavailable(err))
 	}
 	return &upload{s: s, f: f}, nil
 }
@@ -92,7 +92,8 @@ func (u *upload) Write(p []byte) (int, error) {
 	if u.done {
 		return 0, errors.New("fsstore: write after commit or abort")
 	}
-	return u.f.Write(p)
+	n, err := u.f.Write(p)
+	return n, vault.Unavailable(err)
 }
 
 func (u *upload) Commit(ctx context.Context, d vault.Digest) error {
@@ -100,7 +101,7 @@ func (u *upload) Commit(ctx context.Context, d vault.Digest) error {
 		return errors.New("fsstore: commit after commit or abort")
 	}
 	if err := u.commit(ctx, d); err != nil {
-		return fmt.Errorf("fsstore: commit %s: %w", d, err)
+		return fmt.Errorf("fsstore: commit %s: %w", d, vault.Unavailable(err))
 	}
 	return nil
 }
@@ -193,7 +194,7 @@ func (s *Store) Open(ctx context.Context, d vault.Digest) (io.ReadCloser, error)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("fsstore: open %s: %w", d, vault.ErrNotFound)
 	} else if err != nil {
-		return nil, fmt.Errorf("fsstore: open %s: %w", d, err)
+		return nil, fmt.Errorf("fsstore: open %s: %w", d, vault.Unavailable(err))
 	}
 	return f, nil
 }
@@ -204,7 +205,7 @@ func (s *Store) Stat(ctx context.Context, d vault.Digest) (vault.Info, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return vault.Info{}, fmt.Errorf("fsstore: stat %s: %w", d, vault.ErrNotFound)
 	} else if err != nil {
-		return vault.Info{}, fmt.Errorf("fsstore: stat %s: %w", d, err)
+		return vault.Info{}, fmt.Errorf("fsstore: stat %s: %w", d, vault.Unavailable(err))
 	}
 	return vault.Info{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
@@ -216,10 +217,10 @@ func (s *Store) Delete(ctx context.Context, d vault.Digest) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
-		return fmt.Errorf("fsstore: delete %s: %w", d, err)
+		return fmt.Errorf("fsstore: delete %s: %w", d, vault.Unavailable(err))
 	}
 	if err := syncDir(filepath.Dir(p)); err != nil {
-		return fmt.Errorf("fsstore: delete %s: %w", d, err)
+		return fmt.Errorf("fsstore: delete %s: %w", d, vault.Unavailable(err))
 	}
 	return nil
 }
@@ -228,7 +229,7 @@ func (s *Store) Delete(ctx context.Context, d vault.Digest) error {
 // not digests, or that sit in the wrong shard, are not objects and are skipped.
 func (s *Store) List(ctx context.Context) iter.Seq2[vault.Info, error] {
 	return func(yield func(vault.Info, error) bool) {
-		fail := func(err error) { yield(vault.Info{}, fmt.Errorf("fsstore: list: %w", err)) }
+		fail := func(err error) { yield(vault.Info{}, fmt.Errorf("fsstore: list: %w", vault.Unavailable(err))) }
 		tops, err := readShards(s.root)
 		if err != nil {
 			fail(err)

@@ -126,7 +126,7 @@ func notFound(err error) bool {
 func (s *Store) Create(ctx context.Context) (vault.Upload, error) {
 	f, err := os.CreateTemp(s.cfg.SpoolDir, "sealvault-s3-upload-*")
 	if err != nil {
-		return nil, fmt.Errorf("s3store: create: %w", err)
+		return nil, fmt.Errorf("s3store: create: %w", vault.Unavailable(err))
 	}
 	return &upload{s: s, f: f}, nil
 }
@@ -147,7 +147,7 @@ func (u *upload) Write(p []byte) (int, error) {
 	}
 	n, err := u.f.Write(p)
 	u.n += int64(n)
-	return n, err
+	return n, vault.Unavailable(err) // the local spool: full or unwritable
 }
 
 func (u *upload) Commit(ctx context.Context, d vault.Digest) error {
@@ -156,7 +156,7 @@ func (u *upload) Commit(ctx context.Context, d vault.Digest) error {
 	}
 	defer u.Abort()
 	if err := u.s.put(ctx, d, u.f, u.n); err != nil {
-		return fmt.Errorf("s3store: commit %s: %w", d, err)
+		return fmt.Errorf("s3store: commit %s: %w", d, vault.Unavailable(err))
 	}
 	return nil
 }
@@ -233,7 +233,7 @@ func (s *Store) Open(ctx context.Context, d vault.Digest) (io.ReadCloser, error)
 		if notFound(err) {
 			return nil, fmt.Errorf("s3store: open %s: %w", d, vault.ErrNotFound)
 		}
-		return nil, fmt.Errorf("s3store: open %s: %w", d, err)
+		return nil, fmt.Errorf("s3store: open %s: %w", d, vault.Unavailable(err))
 	}
 	return obj, nil
 }
@@ -244,7 +244,7 @@ func (s *Store) Stat(ctx context.Context, d vault.Digest) (vault.Info, error) {
 	if notFound(err) {
 		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, vault.ErrNotFound)
 	} else if err != nil {
-		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, err)
+		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, vault.Unavailable(err))
 	}
 	return vault.Info{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
 }
@@ -252,7 +252,7 @@ func (s *Store) Stat(ctx context.Context, d vault.Digest) (vault.Info, error) {
 // Delete removes d; S3 reports success for a missing key too.
 func (s *Store) Delete(ctx context.Context, d vault.Digest) error {
 	if err := s.c.RemoveObject(ctx, s.cfg.Bucket, s.Key(d), minio.RemoveObjectOptions{}); err != nil && !notFound(err) {
-		return fmt.Errorf("s3store: delete %s: %w", d, err)
+		return fmt.Errorf("s3store: delete %s: %w", d, vault.Unavailable(err))
 	}
 	return nil
 }
@@ -265,7 +265,7 @@ func (s *Store) List(ctx context.Context) iter.Seq2[vault.Info, error] {
 		defer cancel() // stops minio-go's pager if the caller breaks out early
 		for oi := range s.c.ListObjectsIter(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 			if oi.Err != nil {
-				yield(vault.Info{}, fmt.Errorf("s3store: list %s/%s: %w", s.cfg.Bucket, s.prefix, oi.Err))
+				yield(vault.Info{}, fmt.Errorf("s3store: list %s/%s: %w", s.cfg.Bucket, s.prefix, vault.Unavailable(oi.Err)))
 				return
 			}
 			d, ok := s.parseKey(oi.Key)

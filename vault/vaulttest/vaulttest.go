@@ -165,6 +165,12 @@ func testNotFound(t *testing.T, h Harness) {
 	if _, err := vault.Verify(t.Context(), b, d); !errors.Is(err, vault.ErrNotFound) {
 		t.Errorf("Verify of a missing object: %v, want ErrNotFound", err)
 	}
+	// Read through the package, a missing object is lost data a record names, and says so;
+	// a reachable store is not "unavailable".
+	var me *vault.MissingError
+	if _, err := vault.ReadAll(t.Context(), b, d); !errors.As(err, &me) || me.Digest != d || errors.Is(err, vault.ErrUnavailable) {
+		t.Errorf("ReadAll of a missing object: %v, want a *MissingError naming %s", err, d)
+	}
 	if err := b.Delete(t.Context(), d); err != nil {
 		t.Errorf("Delete of a missing object: %v, want success", err)
 	}
