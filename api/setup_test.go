@@ -20,6 +20,7 @@ import (
 	"sealvault/internal/testkit"
 	"sealvault/reuse"
 	"sealvault/seal"
+	"sealvault/seal/ca"
 	"sealvault/seal/keys"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
@@ -29,21 +30,23 @@ import (
 // bundle is what a test needs: a server on its own database, a center and a department,
 // and one signed-in user per role.
 type bundle struct {
-	srv    *Server
-	pool   *pgxpool.Pool
-	keys   *identity.Keyring
-	tokens *identity.Tokens
-	audit  *audit.Log
-	blobs  *fsstore.Store
-	keysH  *vault.HolderKeys
-	logs   testkit.SyncBuffer // the server's JSON log lines
-	work   string             // where uploads are spooled and worked on
-	seals  *seal.Service
-	cases  *casework.Service
-	center identity.Department
-	dept   identity.Department
-	users  map[identity.Role]identity.User
-	token  map[identity.Role]string
+	srv     *Server
+	pool    *pgxpool.Pool
+	keys    *identity.Keyring
+	tokens  *identity.Tokens
+	audit   *audit.Log
+	blobs   *fsstore.Store
+	keysH   *vault.HolderKeys
+	logs    testkit.SyncBuffer // the server's JSON log lines
+	work    string             // where uploads are spooled and worked on
+	seals   *seal.Service
+	custody keys.Custody
+	ca      *ca.CA
+	cases   *casework.Service
+	center  identity.Department
+	dept    identity.Department
+	users   map[identity.Role]identity.User
+	token   map[identity.Role]string
 }
 
 const testPassword = "correct horse battery"
@@ -72,19 +75,11 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.seals = &seal.Service{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Custody: custody, CA: root}
-	reuses := &reuse.Service{DB: b.pool, Keys: b.keysH}
-	b.cases = &casework.Service{DB: b.pool, Reuse: reuses, Audit: b.audit}
-	b.seals.Cases = casework.Sealing{S: b.cases}
-	lim := pages.DefaultLimits()
-	lim.MaxPages = 5
-	lim.MaxFileBytes = 256 << 10 // a page image; PDFs keep the default
+	b.custody, b.ca = custody, root
 	b.work = t.TempDir()
-	b.srv, err = New(Deps{DB: b.pool, Tokens: b.tokens, Audit: b.audit, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
-		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
-		Blobs: b.blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: b.seals, Reuse: reuses, Cases: b.cases,
-		Ingester: &vault.Ingester{DB: b.pool, Blobs: b.blobs, Pins: vault.NewPins(b.pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}})
-	if err != nil {
+	d := b.deps(b.pool, b.blobs, b.audit)
+	b.seals, b.cases = d.Seals, d.Cases
+	if b.srv, err = New(d); err != nil {
 		t.Fatal(err)
 	}
 	if b.center, err = identity.CreateDepartment(ctx, b.pool, identity.NewDepartment{Code: "C1", Name: "测试政务服务中心", Kind: identity.KindCenter, Level: "district"}); err != nil {
@@ -105,6 +100,22 @@ func setup(t *testing.T) *bundle {
 		}
 	}
 	return b
+}
+
+// deps are the server's dependencies on pool, blobs and alog, built as cmd/sealvault
+// builds them.
+func (b *bundle) deps(pool *pgxpool.Pool, blobs vault.Backend, alog *audit.Log) Deps {
+	seals := &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: b.custody, CA: b.ca}
+	reuses := &reuse.Service{DB: pool, Keys: b.keysH}
+	cases := &casework.Service{DB: pool, Reuse: reuses, Audit: alog}
+	seals.Cases = casework.Sealing{S: cases}
+	lim := pages.DefaultLimits()
+	lim.MaxPages = 5
+	lim.MaxFileBytes = 256 << 10 // a page image; PDFs keep the default
+	return Deps{DB: pool, Tokens: b.tokens, Audit: alog, Log: slog.New(slog.NewJSONHandler(&b.logs, nil)),
+		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
+		Blobs: blobs, HolderKeys: b.keysH, PageLimits: lim, Seals: seals, Reuse: reuses, Cases: cases,
+		Ingester: &vault.Ingester{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Keys: b.keysH, Limits: lim, WorkDir: b.work}}
 }
 
 // do sends a request with an optional bearer token and JSON body (a string is sent as is).
