@@ -14,9 +14,12 @@ import (
 
 	"sealvault/casework"
 	"sealvault/internal/identity"
+	"sealvault/internal/s3test"
+	"sealvault/internal/testkit"
 	"sealvault/seal"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
+	"sealvault/vault/s3store"
 )
 
 // truncatedPDF is the start of a real PDF cut short: a header and one object, no
@@ -254,4 +257,29 @@ func TestHardening6_ReadinessProbesAWrite(t *testing.T) {
 func (b *bundle) pgAddr() string {
 	c := b.pool.Config().ConnConfig
 	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+}
+
+// TestHardening3_S3DownIs503: with the S3 service gone (connections refused), downloading a
+// material and uploading one answer 503 storage-unavailable with Retry-After, not 404 and
+// not 500.
+func TestHardening3_S3DownIs503(t *testing.T) {
+	b := setup(t)
+	endpoint, access, secret := s3test.Server(t)
+	proxy := newTCPProxy(t, endpoint)
+	store, err := s3store.New(t.Context(), s3store.Config{Endpoint: proxy.addr, AccessKey: access, SecretKey: secret,
+		Bucket: s3test.Bucket(t), SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.useServer(t, nil, store, nil)
+	win := b.token[identity.RoleWindow]
+	m := must[vault.Material](t, b.upload(t, win, "", idCardMeta(), b.threePages(t)...), http.StatusCreated)
+	proxy.Cut()
+	outage(t, "download with S3 down", b.do(t, http.MethodGet, "/api/v1/materials/"+m.ID.String()+"/content", win, nil), "storage-unavailable")
+	pgs := b.threePages(t)
+	pgs[0].data = testkit.PageImage(t, "png", 420, 594, 9) // new bytes: the store must be written
+	outage(t, "upload with S3 down", b.upload(t, win, "", idCardMeta(), pgs...), "storage-unavailable")
+	if n := count(t, b.pool, "materials"); n != 1 {
+		t.Errorf("%d materials, want the one made before the outage", n)
+	}
 }

@@ -122,6 +122,19 @@ func notFound(err error) bool {
 	return minio.ToErrorResponse(err).Code == "NoSuchKey"
 }
 
+// unavailable marks an error of the service as the store being unavailable: no answer
+// (network, timeouts), a server-side failure (5xx, SlowDown) or a refusal of the
+// credentials or the bucket (403, a missing bucket). A request the service refused for
+// what it carried (BadDigest, say) is left as it is: the store works, the upload was wrong.
+func unavailable(err error) error {
+	r := minio.ToErrorResponse(err)
+	switch {
+	case r.Code == "", r.StatusCode >= 500, r.StatusCode == http.StatusForbidden, r.Code == "NoSuchBucket", r.Code == "SlowDown":
+		return vault.Unavailable(err)
+	}
+	return err
+}
+
 // Create stages a new object in a local spool file.
 func (s *Store) Create(ctx context.Context) (vault.Upload, error) {
 	f, err := os.CreateTemp(s.cfg.SpoolDir, "sealvault-s3-upload-*")
@@ -156,7 +169,7 @@ func (u *upload) Commit(ctx context.Context, d vault.Digest) error {
 	}
 	defer u.Abort()
 	if err := u.s.put(ctx, d, u.f, u.n); err != nil {
-		return fmt.Errorf("s3store: commit %s: %w", d, vault.Unavailable(err))
+		return fmt.Errorf("s3store: commit %s: %w", d, unavailable(err))
 	}
 	return nil
 }
@@ -233,7 +246,7 @@ func (s *Store) Open(ctx context.Context, d vault.Digest) (io.ReadCloser, error)
 		if notFound(err) {
 			return nil, fmt.Errorf("s3store: open %s: %w", d, vault.ErrNotFound)
 		}
-		return nil, fmt.Errorf("s3store: open %s: %w", d, vault.Unavailable(err))
+		return nil, fmt.Errorf("s3store: open %s: %w", d, unavailable(err))
 	}
 	return obj, nil
 }
@@ -244,7 +257,7 @@ func (s *Store) Stat(ctx context.Context, d vault.Digest) (vault.Info, error) {
 	if notFound(err) {
 		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, vault.ErrNotFound)
 	} else if err != nil {
-		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, vault.Unavailable(err))
+		return vault.Info{}, fmt.Errorf("s3store: stat %s: %w", d, unavailable(err))
 	}
 	return vault.Info{Digest: d, Size: oi.Size, ModTime: oi.LastModified}, nil
 }
@@ -252,7 +265,7 @@ func (s *Store) Stat(ctx context.Context, d vault.Digest) (vault.Info, error) {
 // Delete removes d; S3 reports success for a missing key too.
 func (s *Store) Delete(ctx context.Context, d vault.Digest) error {
 	if err := s.c.RemoveObject(ctx, s.cfg.Bucket, s.Key(d), minio.RemoveObjectOptions{}); err != nil && !notFound(err) {
-		return fmt.Errorf("s3store: delete %s: %w", d, vault.Unavailable(err))
+		return fmt.Errorf("s3store: delete %s: %w", d, unavailable(err))
 	}
 	return nil
 }
@@ -265,7 +278,7 @@ func (s *Store) List(ctx context.Context) iter.Seq2[vault.Info, error] {
 		defer cancel() // stops minio-go's pager if the caller breaks out early
 		for oi := range s.c.ListObjectsIter(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 			if oi.Err != nil {
-				yield(vault.Info{}, fmt.Errorf("s3store: list %s/%s: %w", s.cfg.Bucket, s.prefix, vault.Unavailable(oi.Err)))
+				yield(vault.Info{}, fmt.Errorf("s3store: list %s/%s: %w", s.cfg.Bucket, s.prefix, unavailable(oi.Err)))
 				return
 			}
 			d, ok := s.parseKey(oi.Key)
