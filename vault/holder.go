@@ -106,6 +106,10 @@ func NormalizeHolder(kind HolderKind, number string) (string, error) {
 		return "", holderErr(kind, "is empty", "号码为空")
 	}
 	for i, r := range rs {
+		if unicode.IsSpace(r) && i >= 99 {
+			// As in badLength: no run of digits that could be taken for part of a number.
+			return "", holderErr(kind, "has a space inside; type the number without spaces", "号码中有空格，请去掉号码中的空格")
+		}
 		if unicode.IsSpace(r) {
 			return "", holderErr(kind,
 				fmt.Sprintf("character %d is a space; type the number without spaces", i+1),
