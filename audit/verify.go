@@ -294,7 +294,8 @@ func ParseExportLine(line []byte) (Entry, error) {
 		return e, fmt.Errorf("no event")
 	}
 	body, ok = bytes.CutSuffix(bytes.TrimRight(body, "\r\n"), []byte("}"))
-	if !ok || len(body) == 0 || body[0] != '{' {
+	// The event is an object of its own: a line cut short before its last brace leaves one.
+	if !ok || len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
 		return e, fmt.Errorf("event is not an object")
 	}
 	return Entry{Seq: seq, Body: body, Leaf: tlog.Hash(leaf[:32])}, nil
