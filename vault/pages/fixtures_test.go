@@ -44,7 +44,7 @@ func colourSheet(w, h int) *image.RGBA {
 	return img
 }
 
-func encodePNG(t *testing.T, img image.Image) []byte {
+func encodePNG(t testing.TB, img image.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
@@ -53,7 +53,7 @@ func encodePNG(t *testing.T, img image.Image) []byte {
 	return buf.Bytes()
 }
 
-func encodeJPEG(t *testing.T, img image.Image) []byte {
+func encodeJPEG(t testing.TB, img image.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
@@ -63,7 +63,7 @@ func encodeJPEG(t *testing.T, img image.Image) []byte {
 }
 
 // encodeTIFF writes img with x/image/tiff, which records 72 DPI.
-func encodeTIFF(t *testing.T, img image.Image) []byte {
+func encodeTIFF(t testing.TB, img image.Image) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := tiff.Encode(&buf, img, &tiff.Options{Compression: tiff.Deflate}); err != nil {
@@ -122,7 +122,7 @@ func withExif(j, tiff []byte) []byte {
 }
 
 // withSOFSize rewrites the height and width of the baseline SOF0 segment.
-func withSOFSize(t *testing.T, j []byte, w, h uint16) []byte {
+func withSOFSize(t testing.TB, j []byte, w, h uint16) []byte {
 	t.Helper()
 	out := append([]byte{}, j...)
 	i := bytes.Index(out, []byte{0xff, 0xc0})
@@ -135,7 +135,7 @@ func withSOFSize(t *testing.T, j []byte, w, h uint16) []byte {
 }
 
 // withTIFFXRes rewrites the XResolution rational of a little-endian TIFF's first IFD.
-func withTIFFXRes(t *testing.T, b []byte, num, den uint32) []byte {
+func withTIFFXRes(t testing.TB, b []byte, num, den uint32) []byte {
 	t.Helper()
 	out := append([]byte{}, b...)
 	le := binary.LittleEndian
@@ -237,7 +237,7 @@ type fixture struct {
 }
 
 // accepted is one of each kind of page image staff upload.
-func accepted(t *testing.T) []fixture {
+func accepted(t testing.TB) []fixture {
 	t.Helper()
 	paletted := image.NewPaletted(image.Rect(0, 0, 300, 200), color.Palette{color.Black, color.White, color.RGBA{0xff, 0, 0, 0xff}})
 	bilevel := image.NewPaletted(image.Rect(0, 0, 300, 200), color.Palette{color.Black, color.White})
