@@ -133,6 +133,9 @@ func (d *document) readSections(off int64) error {
 
 // readSection reads one classic table with its trailer, or one xref stream.
 func (d *document) readSection(off int64) (isStream bool, trailer dict, err error) {
+	if off <= 0 || off >= int64(len(d.data)) { // /XRefStm is not checked by readSections
+		return false, nil, fmt.Errorf("offset %d is outside the file", off)
+	}
 	l := &lexer{data: d.data, pos: int(off)}
 	l.skipSpace()
 	if bytes.HasPrefix(d.data[l.pos:], []byte("xref")) {
@@ -254,6 +257,9 @@ func (d *document) readXRefStream(s *stream) error {
 // parseIndirect parses the indirect object "n g obj ... endobj" at off. It returns the
 // object number with the object.
 func (d *document) parseIndirect(off int) (object, int, error) {
+	if off < 0 || off >= len(d.data) {
+		return nil, 0, fmt.Errorf("no object at offset %d", off)
+	}
 	l := &lexer{data: d.data, pos: off}
 	num, ok1 := number(l.keyword()).int()
 	_, ok2 := number(l.keyword()).int()
