@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/sealvault
 
-.PHONY: run test bench build prereqs prereqs-test vet clean versitygw
+.PHONY: run test bench fuzz build prereqs prereqs-test vet clean versitygw
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sealvault
@@ -34,6 +34,26 @@ test: prereqs-test build vet versitygw
 bench: prereqs-test build versitygw
 	tools/with-testdb.sh $(GO) test -run '^$$' -bench '^(Ingest|RawPut)$$' -benchtime=48x -count=1 ./vault/
 	tools/with-testdb.sh $(GO) test -run '^$$' -bench 'IngestMemory' -benchtime=3x -count=1 ./vault/
+
+# Every fuzz target of docs/FUZZING.md, one after another, each for FUZZTIME (go test takes
+# one -fuzz target per package run). FUZZFLAGS passes more flags, such as -parallel 1 on a
+# shared machine. A crasher is written under the package's testdata/fuzz/ and fails the run
+# after the remaining targets; `make test` runs every seed and crasher as an ordinary test.
+FUZZTIME ?= 60s
+FUZZFLAGS ?=
+FUZZ_TARGETS := \
+	seal/pades:FuzzReader seal/pades:FuzzVerify \
+	vault/pages:FuzzInspect vault/pages:FuzzCheckPDF \
+	vault:FuzzMaterialMetadata vault:FuzzNormalizeHolder \
+	reuse/catalogfile:FuzzParse \
+	audit:FuzzParseExportLine audit:FuzzVerifyExport
+fuzz:
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+		pkg=./$${t%%:*}/ name=$${t##*:}; \
+		echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: crashers in$$failed" >&2; exit 1; fi
 
 # The S3 server the tests run against (internal/s3test): versitygw at the version pinned in
 # tools/go.mod, a module of its own so it stays out of the main go.mod. Built into
