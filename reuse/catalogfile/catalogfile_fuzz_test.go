@@ -94,8 +94,8 @@ func catalogCSV(t *testing.T, c catalogfile.Catalog) []byte {
 			if i > 0 {
 				name, dept = "", ""
 			}
-			row := append(make([]string, len(header)-6), it.Code, name, dept, m.TypeCode,
-				strconv.FormatBool(m.Required), strconv.FormatBool(m.ReuseAccepted))
+			row := append(make([]string, len(header)-8), it.Code, name, dept, m.TypeCode,
+				strconv.FormatBool(m.Required), strconv.FormatBool(m.ReuseAccepted), it.Kind, num(it.TimeLimitDays))
 			row[0] = "item_material"
 			w.Write(row)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -38,13 +39,13 @@ func (p *parsed) yaml(data []byte) error {
 		p.add(1, "", "the file holds no catalog")
 		return nil
 	} else if err != nil {
-		return p.syntax(err)
+		return p.syntax(err, data)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		p.add(extra.Line, "", "a catalog file holds one YAML document; remove the \"---\" and what follows")
 	} else if !errors.Is(err, io.EOF) {
-		return p.syntax(err)
+		return p.syntax(err, data)
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
@@ -77,13 +78,15 @@ func (p *parsed) yaml(data []byte) error {
 }
 
 // syntax turns a parser error into a LineError when it names a line.
-func (p *parsed) syntax(err error) error {
+func (p *parsed) syntax(err error, data []byte) error {
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		p.add(line, "", "YAML syntax: "+m[2])
 		return nil
 	}
-	return fmt.Errorf("catalogfile: yaml: %w", err)
+	// An error without a line (the file ends inside a quoted string, say) is at its end.
+	p.add(bytes.Count(data, []byte("\n"))+1, "", "YAML syntax: "+strings.TrimPrefix(err.Error(), "yaml: "))
+	return nil
 }
 
 // resolve follows an alias to the node it names.

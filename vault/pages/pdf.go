@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"math"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
@@ -178,9 +179,12 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 		return 0, reject(name,
 			fmt.Sprintf("the PDF has %d pages, more than the limit of %d", n, lim.MaxPages),
 			fmt.Sprintf("PDF 文件共 %d 页，超过 %d 页的上限", n, lim.MaxPages))
-	default:
-		return n, nil
 	}
+	// Every page must have a size: a seal is placed on it by its size (PageSizes).
+	if sizes, err := ctxPageSizes(ctx); err != nil || len(sizes) != ctx.PageCount {
+		return 0, damaged
+	}
+	return ctx.PageCount, nil
 }
 
 func encrypted(name string) *RejectError {
@@ -247,11 +251,21 @@ func PageSizes(data []byte) (sizes [][2]float64, err error) {
 	if err := ctx.EnsurePageCount(); err != nil {
 		return nil, fmt.Errorf("pages: page sizes: %w", err)
 	}
+	return ctxPageSizes(ctx)
+}
+
+// ctxPageSizes is the width and height of each page of a read document, each positive and
+// finite.
+func ctxPageSizes(ctx *model.Context) ([][2]float64, error) {
 	dims, err := ctx.PageDims()
 	if err != nil {
 		return nil, fmt.Errorf("pages: page sizes: %w", err)
 	}
-	for _, d := range dims {
+	sizes := make([][2]float64, 0, len(dims))
+	for i, d := range dims {
+		if !(d.Width > 0 && d.Height > 0) || math.IsInf(d.Width, 0) || math.IsInf(d.Height, 0) {
+			return nil, fmt.Errorf("pages: page sizes: page %d is %v x %v pt", i+1, d.Width, d.Height)
+		}
 		sizes = append(sizes, [2]float64{d.Width, d.Height})
 	}
 	return sizes, nil
