@@ -50,6 +50,14 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("%PDF-1.7\n1 0 obj<</Type/XRef/Size 2/W[1 2 1]/Index[0 2]/Root 1 0 R/Length 8>>stream\n\x00\x00\x00\xff\x01\x00\x09\x00\nendstream endobj\nstartxref\n9\n%%EOF"))
 	f.Add([]byte("%PDF-1.4\nxref\n0 1\n0000000000 65535 f \ntrailer<</Root 1 0 R/XRefStm -5/Prev 9>>\nstartxref\n9\n%%EOF"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// What the upload check accepts (Check), the signer signs, on its last page too.
+		if n, err := Check(data); err == nil {
+			req := fuzzRequest(t)
+			req.Place = Placement{Page: n, X: 0, Y: 0, Width: 1, Height: 1}
+			if _, err := Sign(data, req); err != nil {
+				t.Fatalf("Check accepted %d pages, Sign on page %d: %v", n, n, err)
+			}
+		}
 		d, err := readDocument(data)
 		if err != nil {
 			return
