@@ -201,17 +201,37 @@ func TestTamper(t *testing.T) {
 					UPDATE audit_log l SET leaf = sha256('\x00'::bytea || convert_to(e.body, 'UTF8'))
 					FROM audit_events e WHERE e.id = l.event_id AND l.seq = 27`)
 			},
-			// The checkpoint of 20 still matches, so the damage is at 20 or later.
+			// The stored tree still holds the leaf committed at 27, and it hashes to the
+			// signed roots: the edit is found exactly.
+			kind: audit.DamageEdited, seq: 27, offline: fileNotes,
+			absent: []string{audit.DamageTreeDiffer},
+		},
+		{
+			name: "event edited and its leaf rewritten in the row and in the stored tree",
+			tamper: func(t *testing.T, ctx context.Context, tx pgx.Tx, tr *trail) {
+				mustExec(t, ctx, tx, 1, `UPDATE audit_events SET body = replace(body, '"note":"routine"', '"note":"void"') WHERE id = $1`,
+					eventAt(t, ctx, tx, 27))
+				mustExec(t, ctx, tx, 1, `
+					UPDATE audit_log l SET leaf = sha256('\x00'::bytea || convert_to(e.body, 'UTF8'))
+					FROM audit_events e WHERE e.id = l.event_id AND l.seq = 27`)
+				// Leaf 27 is stored hash 2*27 - popcount(27) = 50.
+				mustExec(t, ctx, tx, 1, `UPDATE audit_hashes SET hash = (SELECT leaf FROM audit_log WHERE seq = 27) WHERE idx = 50`)
+			},
+			// Nothing kept says which event changed; the checkpoint of 20 still matches, so
+			// the damage is at 20 or later.
 			kind: audit.DamageTreeDiffer, seq: 20, offline: fileNotes,
 		},
 		{
-			name: "rows renumbered to swap two events with their leaves",
+			name: "hardening 7: rows renumbered to swap two events with their leaves",
 			tamper: func(t *testing.T, ctx context.Context, tx pgx.Tx, tr *trail) {
 				mustExec(t, ctx, tx, 1, `UPDATE audit_log SET seq = 1000 WHERE seq = 25`)
 				mustExec(t, ctx, tx, 1, `UPDATE audit_log SET seq = 25 WHERE seq = 26`)
 				mustExec(t, ctx, tx, 1, `UPDATE audit_log SET seq = 26 WHERE seq = 1000`)
 			},
-			kind: audit.DamageTreeDiffer, seq: 20, offline: dbNotes,
+			// The stored tree says what was committed where: the first swapped seq is named.
+			kind: audit.DamageReordered, seq: 25, offline: dbNotes,
+			absent: []string{audit.DamageTreeDiffer, audit.DamageEdited},
+			also:   []audit.Damage{{Kind: audit.DamageReordered, Seq: 26}},
 		},
 		{
 			name: "row deleted and the gap closed by renumbering",
@@ -220,7 +240,8 @@ func TestTamper(t *testing.T) {
 				mustExec(t, ctx, tx, 27, `UPDATE audit_log SET seq = seq + 1000 WHERE seq > 12`)
 				mustExec(t, ctx, tx, 27, `UPDATE audit_log SET seq = seq - 1001 WHERE seq > 1000`)
 			},
-			kind: audit.DamageTreeDiffer, seq: 0, offline: fileNotes,
+			kind: audit.DamageDeleted, seq: 12, offline: fileNotes,
+			absent: []string{audit.DamageTreeDiffer, audit.DamageTruncated, audit.DamageReordered},
 		},
 	}
 

@@ -72,6 +72,11 @@ type Checker struct {
 	recorded []tlog.Hash // leaf hash recorded with each entry
 	computed []tlog.Hash // leaf hash computed from each entry's bytes
 	seqs     []int64     // seq each entry is labelled with
+	// committed, when set, is the leaf hash the tree committed to at each position, as the
+	// store keeps it (audit_hashes), rows or no rows. Trusted only where it hashes to a
+	// signed checkpoint's root; then it says exactly where the events differ.
+	committed []tlog.Hash
+	closedUp  int64 // events deleted with the later ones renumbered, found by classifyLeaves
 	next     int64       // one past the highest seq seen
 	gaps     [][2]int64  // seq ranges [from, to) skipped and not seen since, in order
 	damage   []Damage
@@ -180,6 +185,13 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 			r.Newest = &cp
 		}
 		if cp.Size > c.next {
+			if cp.Size <= c.next+c.closedUp {
+				continue // the deletion found accounts for the missing tail
+			}
+			if d, ok := c.localize(cp); ok {
+				r.Damage = appendNew(r.Damage, d)
+				continue
+			}
 			r.Damage = append(r.Damage, Damage{DamageTruncated, c.next,
 				fmt.Sprintf("a signed checkpoint covers %d events but none is present from seq %d on; seq %d onward is gone", cp.Size, c.next, c.next)})
 			continue
@@ -189,7 +201,12 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 		}
 		if cp.Size > n {
 			// Fewer events than seqs below cp.Size: the missing ones account for it.
-			if !c.explained(r, cp.Size) {
+			if c.explained(r, cp.Size) {
+				continue
+			}
+			if d, ok := c.localize(cp); ok {
+				r.Damage = appendNew(r.Damage, d)
+			} else {
 				differ = append(differ, cp.Size)
 			}
 			continue
@@ -198,10 +215,16 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 		if err != nil {
 			return nil, err
 		}
-		if root == cp.Root {
+		switch {
+		case root == cp.Root:
 			matched = append(matched, cp.Size)
-		} else if !c.explained(r, cp.Size) {
-			differ = append(differ, cp.Size)
+		case c.explained(r, cp.Size):
+		default:
+			if d, ok := c.localize(cp); ok {
+				r.Damage = appendNew(r.Damage, d)
+			} else {
+				differ = append(differ, cp.Size)
+			}
 		}
 	}
 	// The damage lies past the largest checkpoint below that still matches.
@@ -219,6 +242,84 @@ func (c *Checker) Finish(checkpoints [][]byte, verifier note.Verifier) (*Report,
 		r.Damage = append(r.Damage, Damage{DamageTreeDiffer, from, detail})
 	}
 	return r, nil
+}
+
+// SetCommitted gives the checker the leaf hash the tree committed to at each position
+// (from the stored tree), so that a mismatch with a checkpoint whose hashes were rewritten
+// in the rows can be placed at the exact sequence number.
+func (c *Checker) SetCommitted(leaves []tlog.Hash) { c.committed = leaves }
+
+// localize finds where the events first differ from what checkpoint cp signed, using leaf
+// hashes that cp's root authenticates: the committed leaves, or else the recorded leaves
+// of entries that run gapless from seq 0. The finding is an edit, a move (the event's
+// bytes were committed at another position) or a deletion closed up by renumbering (every
+// later event sits k places early). ok is false when no authenticated leaves cover cp.
+func (c *Checker) localize(cp Checkpoint) (d Damage, ok bool) {
+	leaves := c.committed
+	if int64(len(leaves)) < cp.Size {
+		if !slices.Equal(c.seqs, seqRange(int64(len(c.seqs)))) {
+			return d, false
+		}
+		leaves = c.recorded
+	}
+	if int64(len(leaves)) < cp.Size {
+		return d, false
+	}
+	leaves = leaves[:cp.Size]
+	var m memHashes
+	for i, leaf := range leaves {
+		hs, err := tlog.StoredHashesForRecordHash(int64(i), leaf, &m)
+		if err != nil {
+			return d, false
+		}
+		m = append(m, hs...)
+	}
+	if root, err := tlog.TreeHash(cp.Size, &m); err != nil || root != cp.Root {
+		return d, false // the stored leaves are not what was signed either
+	}
+	n := min(int64(len(c.computed)), cp.Size)
+	i := int64(0)
+	for i < n && c.computed[i] == leaves[i] {
+		i++
+	}
+	if i == n {
+		return d, false // the events present are the signed ones: truncation, told elsewhere
+	}
+	seq := c.seqs[i]
+	for k := int64(1); i+k < cp.Size; k++ {
+		if c.computed[i] != leaves[i+k] {
+			continue
+		}
+		shifted := true
+		for j := i; j < n && j+k < cp.Size; j++ {
+			shifted = shifted && c.computed[j] == leaves[j+k]
+		}
+		if shifted && (i+1 < n || i+k+1 == cp.Size) {
+			return Damage{DamageDeleted, seq, fmt.Sprintf("%d event(s) from seq %d on were deleted and the later events renumbered to close the gap (the event now at seq %d was committed at seq %d)",
+				k, seq, seq, seq+k)}, true
+		}
+		return Damage{DamageReordered, seq, fmt.Sprintf("the event at seq %d was committed at seq %d", seq, i+k)}, true
+	}
+	if j := slices.Index(leaves, c.computed[i]); j >= 0 {
+		return Damage{DamageReordered, seq, fmt.Sprintf("the event at seq %d was committed at seq %d", seq, j)}, true
+	}
+	return Damage{DamageEdited, seq, fmt.Sprintf("the event at seq %d differs from the bytes the signed checkpoint of %d events committed to", seq, cp.Size)}, true
+}
+
+func seqRange(n int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i)
+	}
+	return out
+}
+
+// appendNew appends d unless the same finding is there already.
+func appendNew(ds []Damage, d Damage) []Damage {
+	if slices.ContainsFunc(ds, func(e Damage) bool { return e.Kind == d.Kind && e.Seq == d.Seq }) {
+		return ds
+	}
+	return append(ds, d)
 }
 
 // explained reports whether a finding already accounts for a root mismatch within size.
@@ -243,6 +344,13 @@ func (c *Checker) classifyLeaves(r *Report) {
 	if len(bad) == 0 {
 		return
 	}
+	if k := c.shift(bad[0]); k > 0 {
+		i := bad[0]
+		r.Damage = append(r.Damage, Damage{DamageDeleted, c.seqs[i], fmt.Sprintf("%d event(s) from seq %d on were deleted and the later events renumbered to close the gap (the event now at seq %d was committed at seq %d)",
+			k, c.seqs[i], c.seqs[i], c.seqs[i]+int64(k))})
+		c.closedUp = int64(k)
+		return
+	}
 	at := make(map[tlog.Hash]int, len(bad))
 	for _, i := range bad {
 		at[c.recorded[i]] = i
@@ -256,6 +364,35 @@ func (c *Checker) classifyLeaves(r *Report) {
 				fmt.Sprintf("the event at seq %d differs from the bytes committed to the tree", c.seqs[i])})
 		}
 	}
+}
+
+// shift reports k > 0 when, from entry i to the last, every event is the one committed k
+// positions later: k events were deleted at i and the rest renumbered down. It needs the
+// entries to run gapless from seq 0 (their index is their position); the last k events
+// have no recorded leaf to compare with unless the committed leaves are known.
+func (c *Checker) shift(i int) int {
+	n := len(c.computed)
+	if !slices.Equal(c.seqs, seqRange(int64(n))) {
+		return 0
+	}
+	leaves := c.recorded
+	if len(c.committed) > n {
+		leaves = c.committed
+	}
+	j := slices.Index(leaves[i+1:], c.computed[i])
+	if j < 0 {
+		return 0
+	}
+	k := j + 1
+	for b := i; b < n; b++ {
+		if b+k < len(leaves) && c.computed[b] != leaves[b+k] {
+			return 0
+		}
+	}
+	if i+1 == n && len(leaves) <= n {
+		return 0 // one event out of place at the end: a move, not a closed-up gap
+	}
+	return k
 }
 
 // WriteExportLine writes one line of the JSON Lines export: {"seq":N,"leaf":"…","event":{…}}
@@ -359,12 +496,15 @@ func columnsOf(body []byte) (columns, error) {
 }
 
 // scan calls fn for each sequenced event in seq order within [from, to), with its query
-// columns.
+// columns. An entry's leaf is the one the stored tree holds at its position (level 0 of
+// audit_hashes), which is what sequencing committed to; the copy in audit_log is used only
+// where the tree lacks it. Rows moved in audit_log then show as moved, exports included.
 func (l *Log) scan(ctx context.Context, from, to int64, fn func(Entry, columns) error) error {
 	rows, err := l.db.Query(ctx, `
-		SELECT l.seq, e.body, l.leaf, coalesce(e.at, ''), coalesce(e.action, ''), coalesce(e.actor_id, ''),
+		SELECT l.seq, e.body, coalesce(h.hash, l.leaf), coalesce(e.at, ''), coalesce(e.action, ''), coalesce(e.actor_id, ''),
 			coalesce(e.department_id, ''), coalesce(e.seal_id, ''), coalesce(e.case_id, ''), coalesce(e.material_id, '')
 		FROM audit_log l JOIN audit_events e ON e.id = l.event_id
+		LEFT JOIN audit_hashes h ON h.idx = 2 * l.seq - bit_count(l.seq::bit(64))
 		WHERE l.seq >= $1 AND l.seq < $2 ORDER BY l.seq`, from, to)
 	if err != nil {
 		return fmt.Errorf("audit: scan: %w", err)
@@ -434,7 +574,45 @@ func (l *Log) Verify(ctx context.Context, progress func()) (*Report, error) {
 		}
 		cps = append(cps, ext...)
 	}
+	var size int64
+	for _, msg := range cps {
+		if lines := bytes.SplitN(msg, []byte("\n"), 3); len(lines) == 3 {
+			if n, err := strconv.ParseInt(string(lines[1]), 10, 64); err == nil && n > size {
+				size = n
+			}
+		}
+	}
+	committed, err := l.committedLeaves(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	c.SetCommitted(committed)
 	return c.Finish(cps, l.verifier)
+}
+
+// committedLeaves reads the leaf hashes the stored tree holds for positions [0, size):
+// level 0 of audit_hashes (tlog's numbering puts leaf n at 2n - popcount(n)). It stops at
+// the first position the store lacks.
+func (l *Log) committedLeaves(ctx context.Context, size int64) ([]tlog.Hash, error) {
+	rows, err := l.db.Query(ctx, `
+		SELECT h.hash FROM generate_series(0::bigint, $1::bigint - 1) s
+		LEFT JOIN audit_hashes h ON h.idx = 2 * s - bit_count(s::bit(64)) ORDER BY s`, size)
+	if err != nil {
+		return nil, fmt.Errorf("audit: committed leaves: %w", err)
+	}
+	defer rows.Close()
+	var out []tlog.Hash
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("audit: committed leaves: %w", err)
+		}
+		if len(h) != len(tlog.Hash{}) {
+			break
+		}
+		out = append(out, tlog.Hash(h))
+	}
+	return out, rows.Err()
 }
 
 // Verifier returns the checkpoint verifier of the log's key.
