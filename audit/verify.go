@@ -76,10 +76,10 @@ type Checker struct {
 	// store keeps it (audit_hashes), rows or no rows. Trusted only where it hashes to a
 	// signed checkpoint's root; then it says exactly where the events differ.
 	committed []tlog.Hash
-	closedUp  int64 // events deleted with the later ones renumbered, found by classifyLeaves
-	next     int64       // one past the highest seq seen
-	gaps     [][2]int64  // seq ranges [from, to) skipped and not seen since, in order
-	damage   []Damage
+	closedUp  int64      // events deleted with the later ones renumbered, found by classifyLeaves
+	next      int64      // one past the highest seq seen
+	gaps      [][2]int64 // seq ranges [from, to) skipped and not seen since, in order
+	damage    []Damage
 }
 
 // memHashes reads the checker's in-memory stored hashes.
