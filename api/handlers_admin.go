@@ -202,6 +202,25 @@ func (s *Server) updateUser(c echo.Context) error {
 		func(p userPatch) identity.UserPatch { return identity.UserPatch(p) }, identity.UpdateUser)
 }
 
+// logoutEverywhere revokes every token the user holds.
+func (s *Server) logoutEverywhere(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var u identity.User
+	err = s.inTx(c, func(ctx context.Context, tx pgx.Tx) (err error) {
+		if u, err = identity.RevokeTokens(ctx, tx, id); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, s.event(c, "user.logout_everywhere", map[string]string{audit.SubjectUser: id.String()}, nil))
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}
+
 // changedFields names the fields a PATCH body set.
 func changedFields(patch any) []string {
 	b, _ := json.Marshal(patch)

@@ -283,3 +283,75 @@ func TestHardening3_S3DownIs503(t *testing.T) {
 		t.Errorf("%d materials, want the one made before the outage", n)
 	}
 }
+
+// TestHardening8_TokensDieWithThePassword: a token issued before a password change, before
+// the account was disabled or before an administrator logged the user out everywhere is
+// refused from that moment, while a login just after works; a role taken away is gone on
+// the next request of a token issued before.
+func TestHardening8_TokensDieWithThePassword(t *testing.T) {
+	b := setup(t)
+	admin := b.token[identity.RoleAdmin]
+	u := b.users[identity.RoleWindow]
+	login := func(password string) string {
+		t.Helper()
+		rec := b.do(t, http.MethodPost, "/api/v1/auth/login", "", map[string]string{"username": u.Username, "password": password})
+		if rec.Code != http.StatusOK {
+			t.Fatalf("login: %d %s", rec.Code, rec.Body)
+		}
+		return decode[tokenResponse](t, rec).AccessToken
+	}
+	works := func(what, tok string, want int) {
+		t.Helper()
+		rec := b.do(t, http.MethodGet, "/api/v1/me", tok, nil)
+		if rec.Code != want {
+			t.Fatalf("%s: %d %s, want %d", what, rec.Code, rec.Body, want)
+		}
+		if want == http.StatusUnauthorized && !strings.Contains(problemOf(t, rec).Detail, "重新登录") {
+			t.Errorf("%s: the refusal does not say to log in again: %s", what, rec.Body)
+		}
+	}
+	old := b.token[identity.RoleWindow]
+	a := login(testPassword)
+	works("a fresh token", a, http.StatusOK)
+	const newPassword = "a new password for the counter"
+	if rec := b.do(t, http.MethodPost, "/api/v1/me/password", a, map[string]string{"current_password": testPassword, "new_password": newPassword}); rec.Code != http.StatusNoContent {
+		t.Fatalf("change password: %d %s", rec.Code, rec.Body)
+	}
+	works("the token that changed the password", a, http.StatusUnauthorized)
+	works("a token from before", old, http.StatusUnauthorized)
+	bTok := login(newPassword) // within the same second as the change
+	works("a login just after the change", bTok, http.StatusOK)
+
+	id := u.ID.String()
+	must[identity.User](t, b.do(t, http.MethodPatch, "/api/v1/users/"+id, admin, map[string]any{"disabled": true}), http.StatusOK)
+	must[identity.User](t, b.do(t, http.MethodPatch, "/api/v1/users/"+id, admin, map[string]any{"disabled": false}), http.StatusOK)
+	works("a token from before the account was disabled, after it is enabled again", bTok, http.StatusUnauthorized)
+
+	c := login(newPassword)
+	works("a login after the account was enabled", c, http.StatusOK)
+	got := must[identity.User](t, b.do(t, http.MethodPost, "/api/v1/users/"+id+"/logout-everywhere", admin, nil), http.StatusOK)
+	if got.TokensValidAfter == nil {
+		t.Error("the user does not show since when tokens are valid")
+	}
+	works("a token after log-out everywhere", c, http.StatusUnauthorized)
+	works("the administrator's own token", admin, http.StatusOK)
+	var events int
+	b.pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = 'user.logout_everywhere' AND body LIKE '%' || $1 || '%'`, id).Scan(&events)
+	if events != 1 {
+		t.Errorf("%d user.logout_everywhere events, want 1", events)
+	}
+	if rec := b.do(t, http.MethodPost, "/api/v1/users/"+uuid.NewString()+"/logout-everywhere", admin, nil); rec.Code != http.StatusNotFound {
+		t.Errorf("log out an unknown user: %d", rec.Code)
+	}
+
+	// A role removed: the auditor's token of before no longer reads the audit trail.
+	aud := b.users[identity.RoleAuditor]
+	audTok := b.token[identity.RoleAuditor]
+	if rec := b.do(t, http.MethodGet, "/api/v1/audit/events", audTok, nil); rec.Code != http.StatusOK {
+		t.Fatalf("auditor: %d", rec.Code)
+	}
+	must[identity.User](t, b.do(t, http.MethodPatch, "/api/v1/users/"+aud.ID.String(), admin, map[string]any{"roles": []string{"window"}}), http.StatusOK)
+	if rec := b.do(t, http.MethodGet, "/api/v1/audit/events", audTok, nil); rec.Code != http.StatusForbidden {
+		t.Errorf("a token of before the role was removed: %d, want 403", rec.Code)
+	}
+}

@@ -166,6 +166,10 @@ func authenticate(tokens *identity.Tokens, users userLoader, roles []identity.Ro
 			} else if err != nil {
 				return err
 			}
+			if u.TokenRevoked(claims.IssuedAt) {
+				return problem(probUnauth, "登录已失效（密码已修改、账号曾停用或已被管理员强制下线），请重新登录",
+					"This token was revoked (the password was changed, the account disabled or logged out everywhere); log in again")
+			}
 			c.Set(ctxUser, u)
 			if roles != nil && !u.HasRole(roles...) {
 				names := make([]string, len(roles))

@@ -59,6 +59,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/users", Roles: admin, Handler: s.createUser},
 		{Method: http.MethodGet, Path: "/api/v1/users/:id", Roles: admin, Handler: s.getUser},
 		{Method: http.MethodPatch, Path: "/api/v1/users/:id", Roles: admin, Handler: s.updateUser},
+		{Method: http.MethodPost, Path: "/api/v1/users/:id/logout-everywhere", Roles: admin, Handler: s.logoutEverywhere},
 
 		{Method: http.MethodPost, Path: "/api/v1/materials", Roles: roles(identity.RoleWindow), Upload: true, Handler: s.createMaterial},
 		{Method: http.MethodGet, Path: "/api/v1/materials", Roles: readers, Handler: s.listMaterials},

@@ -73,6 +73,8 @@ type User struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	PasswordHash string    `json:"-"`
+	// TokensValidAfter: access tokens issued before it are refused (nil: none revoked).
+	TokensValidAfter *time.Time `json:"tokens_valid_after,omitempty"`
 }
 
 // HasRole reports whether u holds any of roles.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -265,12 +266,12 @@ func normRoles(roles []Role) []string {
 	return out
 }
 
-const userColumns = `id, username, display_name, department_id, roles, disabled, created_at, updated_at, password_hash`
+const userColumns = `id, username, display_name, department_id, roles, disabled, created_at, updated_at, password_hash, tokens_valid_after`
 
 func scanUser(row pgx.Row) (User, error) {
 	var u User
 	var roles []string
-	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.DepartmentID, &roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.PasswordHash)
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.DepartmentID, &roles, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &u.PasswordHash, &u.TokensValidAfter)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, ErrNotFound
 	}
@@ -370,6 +371,8 @@ func UpdateUser(ctx context.Context, db DB, id uuid.UUID, p UserPatch) (User, er
 		checkRoles(v, *p.Roles)
 		cur.Roles = *p.Roles
 	}
+	// A new password or a disabled account ends every token issued before.
+	revoke := p.Password != nil || p.Disabled != nil && *p.Disabled && !cur.Disabled
 	if p.Disabled != nil {
 		cur.Disabled = *p.Disabled
 	}
@@ -386,14 +389,33 @@ func UpdateUser(ctx context.Context, db DB, id uuid.UUID, p UserPatch) (User, er
 	}
 	u, err := scanUser(db.QueryRow(ctx, `
 		UPDATE users SET display_name = $2, department_id = $3, roles = $4, disabled = $5,
-			password_hash = $6, updated_at = now()
+			password_hash = $6, updated_at = now(),
+			tokens_valid_after = CASE WHEN $7 THEN clock_timestamp() ELSE tokens_valid_after END
 		WHERE id = $1
 		RETURNING `+userColumns,
-		id, cur.DisplayName, cur.DepartmentID, normRoles(cur.Roles), cur.Disabled, cur.PasswordHash))
+		id, cur.DisplayName, cur.DepartmentID, normRoles(cur.Roles), cur.Disabled, cur.PasswordHash, revoke))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return u, fmt.Errorf("identity: update user: %w", err)
 	}
 	return u, err
+}
+
+// RevokeTokens ends every access token of the user with id issued until now (log out
+// everywhere).
+func RevokeTokens(ctx context.Context, db DB, id uuid.UUID) (User, error) {
+	u, err := scanUser(db.QueryRow(ctx, `
+		UPDATE users SET tokens_valid_after = clock_timestamp(), updated_at = now() WHERE id = $1
+		RETURNING `+userColumns, id))
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return u, fmt.Errorf("identity: revoke tokens: %w", err)
+	}
+	return u, err
+}
+
+// TokenRevoked reports whether a token issued at issued is no longer good for u: it is
+// older than the user's last password change, disabling or log-out everywhere.
+func (u User) TokenRevoked(issued time.Time) bool {
+	return u.TokensValidAfter != nil && issued.Before(*u.TokensValidAfter)
 }
 
 // translate turns a unique violation into a ConflictError on field.

@@ -276,19 +276,21 @@ type Claims struct {
 	Username  string
 	TokenID   string
 	ExpiresAt time.Time
+	// IssuedAt is when the token was issued (to the millisecond for this service's own).
+	IssuedAt time.Time
 }
 
 // Issue signs a token for user.
 func (t *Tokens) Issue(user uuid.UUID) (token string, expires time.Time, err error) {
-	now := t.cfg.Now().Truncate(time.Second)
-	expires = now.Add(t.cfg.TTL)
+	now := t.cfg.Now().Truncate(time.Millisecond)
+	expires = now.Add(t.cfg.TTL).Truncate(time.Second)
 	kid, key := t.keys.signer()
 	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.RegisteredClaims{
 		Issuer:    t.cfg.Issuer,
 		Subject:   user.String(),
 		Audience:  jwt.ClaimStrings{t.cfg.Audience},
 		ExpiresAt: jwt.NewNumericDate(expires),
-		NotBefore: jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now.Truncate(time.Second)),
 		IssuedAt:  jwt.NewNumericDate(now),
 		ID:        uuid.NewString(),
 	})
@@ -336,8 +338,17 @@ func (t *Tokens) Verify(token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: subject is not a user id", ErrBadToken)
 	}
-	return Claims{UserID: id, TokenID: rc.ID, ExpiresAt: rc.ExpiresAt.Time}, nil
+	c := Claims{UserID: id, TokenID: rc.ID, ExpiresAt: rc.ExpiresAt.Time}
+	if rc.IssuedAt != nil {
+		c.IssuedAt = rc.IssuedAt.Time
+	}
+	return c, nil
 }
+
+// The tokens' times are written to the millisecond (RFC 7519 NumericDate may be a
+// fraction): a token issued just after a password change must be told from one issued just
+// before it, in the same second.
+func init() { jwt.TimePrecision = time.Millisecond }
 
 func (t *Tokens) parser(iss, aud, alg string) *jwt.Parser {
 	return jwt.NewParser(
@@ -383,5 +394,9 @@ func (t *Tokens) verifyExternal(token string, x *ExternalIssuer) (Claims, error)
 	if rc.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: no subject", ErrBadToken)
 	}
-	return Claims{Username: rc.Subject, TokenID: rc.ID, ExpiresAt: rc.ExpiresAt.Time}, nil
+	c := Claims{Username: rc.Subject, TokenID: rc.ID, ExpiresAt: rc.ExpiresAt.Time}
+	if rc.IssuedAt != nil {
+		c.IssuedAt = rc.IssuedAt.Time // without one, a user's revocation refuses the token
+	}
+	return c, nil
 }
