@@ -8,6 +8,6 @@ if [ -n "${SEALVAULT_TEST_DATABASE_URL:-}" ]; then
 fi
 bin=${SEALVAULT_BIN:-./bin/sealvault}
 dir=$(tools/testpg-dir.sh)
-url=$("$bin" localdb start --dir "$dir" --port 0 --fsync=false --max-connections 500)
-trap '"$bin" localdb stop --dir "$dir"' EXIT
+url=$("$bin" --pg-dir "$dir" --pg-port 0 localdb start --fsync=false --max-connections 500)
+trap '"$bin" --pg-dir "$dir" localdb stop' EXIT
 SEALVAULT_TEST_DATABASE_URL="$url" "$@"

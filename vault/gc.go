@@ -30,9 +30,12 @@ type GCReport struct {
 	Young      int      `json:"young"`      // kept: stored less than the grace period ago
 	Referenced int      `json:"referenced"` // kept: a row names them
 	Pinned     int      `json:"pinned"`     // kept: an upload pinned them less than the grace period ago
-	Deleted    []Digest `json:"deleted"`    // removed
-	Freed      int64    `json:"freed"`      // bytes removed
-	StalePins  int64    `json:"stale_pins"` // pins older than the grace period, dropped
+	Deleted    []Digest `json:"deleted"`    // removed (with DryRun: would be removed)
+	Freed      int64    `json:"freed"`      // bytes removed (would be)
+	StalePins  int64    `json:"stale_pins"` // pins older than the grace period, dropped (would be)
+	// DryRun: nothing was deleted; Deleted, Freed and StalePins say what a real run would
+	// remove now.
+	DryRun bool `json:"dry_run"`
 }
 
 // GC deletes every object of b that no row references, that was stored more than grace
@@ -48,7 +51,17 @@ type GCReport struct {
 // For each candidate GC holds a transaction of pins' pool while it calls refs; if refs
 // queries the same pool, the pool needs room for both.
 func GC(ctx context.Context, b Backend, pins *Pins, refs Referencer, grace time.Duration, now time.Time) (GCReport, error) {
-	rep := GCReport{Deleted: []Digest{}} // [] in JSON, not null
+	return gc(ctx, b, pins, refs, grace, now, false)
+}
+
+// GCDryRun decides as GC does, under the same locks, and reports what GC would delete,
+// deleting nothing.
+func GCDryRun(ctx context.Context, b Backend, pins *Pins, refs Referencer, grace time.Duration, now time.Time) (GCReport, error) {
+	return gc(ctx, b, pins, refs, grace, now, true)
+}
+
+func gc(ctx context.Context, b Backend, pins *Pins, refs Referencer, grace time.Duration, now time.Time, dryRun bool) (GCReport, error) {
+	rep := GCReport{Deleted: []Digest{}, DryRun: dryRun} // [] in JSON, not null
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
@@ -69,9 +82,15 @@ func GC(ctx context.Context, b Backend, pins *Pins, refs Referencer, grace time.
 			rep.Referenced++
 			continue
 		}
-		if err := pins.collect(ctx, b, refs, info.Digest, cutoff, &rep); err != nil {
+		if err := pins.collect(ctx, b, refs, info.Digest, cutoff, &rep, dryRun); err != nil {
 			return rep, fmt.Errorf("vault: gc %s: %w", info.Digest, err)
 		}
+	}
+	if dryRun {
+		if err := pins.db.QueryRow(ctx, `SELECT count(*) FROM vault_pins WHERE pinned_at < $1`, cutoff).Scan(&rep.StalePins); err != nil {
+			return rep, fmt.Errorf("vault: gc: counting stale pins: %w", err)
+		}
+		return rep, nil
 	}
 	tag, err := pins.db.Exec(ctx, `DELETE FROM vault_pins WHERE pinned_at < $1`, cutoff)
 	if err != nil {
@@ -83,7 +102,7 @@ func GC(ctx context.Context, b Backend, pins *Pins, refs Referencer, grace time.
 
 // collect deletes d if, under the lock on its pin row, it is still unpinned, unreferenced
 // and old, and counts what it decided in rep.
-func (p *Pins) collect(ctx context.Context, b Backend, refs Referencer, d Digest, cutoff time.Time, rep *GCReport) error {
+func (p *Pins) collect(ctx context.Context, b Backend, refs Referencer, d Digest, cutoff time.Time, rep *GCReport, dryRun bool) error {
 	tx, err := p.db.Begin(ctx)
 	if err != nil {
 		return err
@@ -113,6 +132,11 @@ func (p *Pins) collect(ctx context.Context, b Backend, refs Referencer, d Digest
 	if !info.ModTime.Before(cutoff) {
 		rep.Young++
 		return nil
+	}
+	if dryRun {
+		rep.Deleted = append(rep.Deleted, d)
+		rep.Freed += info.Size
+		return nil // the rollback releases the pin row's lock
 	}
 	if err := b.Delete(ctx, d); err != nil {
 		return err

@@ -23,6 +23,7 @@ type Config struct {
 	DatabaseURL     string
 	DataDir         string
 	PGPort          int
+	PGDir           string
 	Migrate         bool
 	Demo            bool
 	TokenIssuer     string
@@ -80,7 +81,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts the project-local cluster in the pg directory under --data-dir")
 	fs.StringVar(&c.DataDir, "data-dir", "var", "directory for local state: PostgreSQL cluster, keys")
-	fs.IntVar(&c.PGPort, "pg-port", 55432, "port of the project-local PostgreSQL cluster (loopback only)")
+	fs.IntVar(&c.PGPort, "pg-port", 55432, "port of the project-local PostgreSQL cluster (loopback only); 0 picks a free one (a running cluster keeps its own)")
+	fs.StringVar(&c.PGDir, "pg-dir", "", "data directory of the project-local PostgreSQL cluster, for serve and localdb alike (empty: pg under --data-dir)")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending database migrations when serve starts")
 	fs.BoolVar(&c.Demo, "demo", false, "seed demo departments and accounts (idempotent) and print the logins")
 	fs.StringVar(&c.TokenIssuer, "token-issuer", "sealvault", "iss claim of access tokens")
@@ -185,8 +187,8 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		bad("data-dir", "must not be empty")
 	}
-	if c.PGPort < 1 || c.PGPort > 65535 {
-		bad("pg-port", "must be from 1 to 65535")
+	if c.PGPort < 0 || c.PGPort > 65535 {
+		bad("pg-port", "must be from 0 to 65535")
 	}
 	if c.TokenIssuer == "" {
 		bad("token-issuer", "must not be empty")
@@ -272,6 +274,9 @@ func (c *Config) validate() error {
 	}
 	if c.BlobDir == "" {
 		c.BlobDir = filepath.Join(c.DataDir, "blobs")
+	}
+	if c.PGDir == "" {
+		c.PGDir = filepath.Join(c.DataDir, "pg")
 	}
 	if c.AuditCheckpointDir == "" {
 		c.AuditCheckpointDir = filepath.Join(c.DataDir, "audit", "checkpoints")

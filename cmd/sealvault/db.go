@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -48,7 +47,7 @@ func (a *app) openDB(ctx context.Context, migrate, owner bool) (*database, error
 	d := &database{}
 	url := a.cfg.DatabaseURL
 	if url == "" {
-		cl := &localpg.Cluster{Dir: filepath.Join(a.cfg.DataDir, "pg"), Port: a.cfg.PGPort, Fsync: true, Logger: a.log}
+		cl := &localpg.Cluster{Dir: a.cfg.PGDir, Port: a.cfg.PGPort, Fsync: true, Logger: a.log}
 		u, started, err := cl.Start(ctx)
 		if err != nil {
 			return nil, err

@@ -8,18 +8,16 @@ import (
 	"sealvault/internal/localpg"
 )
 
-// localDBCmd manages a project-local PostgreSQL cluster by hand; make test uses it to stop
-// the test cluster after the run.
+// localDBCmd manages the project-local PostgreSQL cluster by hand, the one serve starts:
+// the same --pg-dir (or pg under --data-dir) and --pg-port. make test uses it for a
+// throw-away test cluster.
 func (a *app) localDBCmd() *cobra.Command {
-	var dir string
-	var port, maxConns int
+	var maxConns int
 	var fsync bool
 	cluster := func() *localpg.Cluster {
-		return &localpg.Cluster{Dir: dir, Port: port, Fsync: fsync, MaxConnections: maxConns, Logger: a.log}
+		return &localpg.Cluster{Dir: a.cfg.PGDir, Port: a.cfg.PGPort, Fsync: fsync, MaxConnections: maxConns, Logger: a.log}
 	}
-	cmd := &cobra.Command{Use: "localdb", Short: "Start or stop a project-local PostgreSQL cluster"}
-	cmd.PersistentFlags().StringVar(&dir, "dir", "var/pg", "data directory of the cluster")
-	cmd.PersistentFlags().IntVar(&port, "port", 55432, "port of the cluster; 0 picks a free one (a running cluster keeps its own)")
+	cmd := &cobra.Command{Use: "localdb", Short: "Start or stop the project-local PostgreSQL cluster (--pg-dir, --pg-port)"}
 	cmd.PersistentFlags().BoolVar(&fsync, "fsync", true, "durable writes; turn off only for a throw-away test cluster")
 	cmd.PersistentFlags().IntVar(&maxConns, "max-connections", 0, "max_connections of the server (0: PostgreSQL's default)")
 	cmd.AddCommand(&cobra.Command{

@@ -82,6 +82,7 @@ func (a *app) scrubCmd() *cobra.Command {
 
 func (a *app) gcCmd() *cobra.Command {
 	var grace time.Duration
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Delete stored objects no record names, older than the grace period (never a referenced or recently uploaded one)",
@@ -99,7 +100,11 @@ func (a *app) gcCmd() *cobra.Command {
 				return err
 			}
 			defer db.close(context.WithoutCancel(ctx))
-			rep, err := vault.GC(ctx, b, vault.NewPins(db.pool), vault.References(db.pool), grace, time.Now())
+			run := vault.GC
+			if dryRun {
+				run = vault.GCDryRun
+			}
+			rep, err := run(ctx, b, vault.NewPins(db.pool), vault.References(db.pool), grace, time.Now())
 			if err != nil {
 				return err
 			}
@@ -109,6 +114,7 @@ func (a *app) gcCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", vault.DefaultGrace, "keep unreferenced objects younger than this")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted (deleted, freed, stale_pins) and delete nothing")
 	return cmd
 }
 

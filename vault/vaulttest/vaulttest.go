@@ -613,6 +613,14 @@ func runGC(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		orphan := put(t, b, []byte("named by nothing"))
+		// A dry run names what would go and deletes nothing.
+		plan, err := vault.GCDryRun(t.Context(), b, pins, refs, 0, time.Now().Add(10*vault.DefaultGrace))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !plan.DryRun || !slices.Equal(plan.Deleted, []vault.Digest{orphan}) || plan.StalePins != 1 || !exists(t, b, orphan) || pinCount(t, pool) != 1 {
+			t.Errorf("dry run: %+v (orphan still there %v, %d pins); want the orphan named, nothing deleted", plan, exists(t, b, orphan), pinCount(t, pool))
+		}
 		rep := gc(t, b, pins, refs, time.Now().Add(10*vault.DefaultGrace))
 		if !slices.Equal(rep.Deleted, []vault.Digest{orphan}) || rep.Referenced != 1 || rep.Objects != 2 {
 			t.Errorf("GC long after: %+v; want only the unreferenced blob deleted", rep)
