@@ -3,7 +3,11 @@ package pades
 import (
 	"bytes"
 	"crypto/sha256"
+	"flag"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 )
@@ -99,30 +103,18 @@ func FuzzReader(f *testing.F) {
 // is never reported valid.
 func FuzzVerify(f *testing.F) {
 	signedBytes := map[[32]byte]bool{}
-	for _, doc := range fuzzDocuments(f) {
-		once, err := Sign(doc, fuzzRequest(f))
+	for _, pdf := range verifySeeds(f) {
+		sigs, err := Verify(pdf, newPKI(f).roots)
 		if err != nil {
 			f.Fatal(err)
 		}
-		req := fuzzRequest(f)
-		req.Signer, req.Chain, req.Stamp = newPKI(f).rsa.key, newPKI(f).rsa.chain, nil
-		twice, err := Sign(once, req)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, pdf := range [][]byte{once, twice} {
-			sigs, err := Verify(pdf, newPKI(f).roots)
-			if err != nil {
-				f.Fatal(err)
+		for _, s := range sigs {
+			if !s.DigestValid {
+				f.Fatalf("a seed signature is not valid: %v", s)
 			}
-			for _, s := range sigs {
-				if !s.DigestValid {
-					f.Fatalf("a seed signature is not valid: %v", s)
-				}
-				signedBytes[signedDigest(pdf, s.ByteRange)] = true
-			}
-			f.Add(pdf)
+			signedBytes[signedDigest(pdf, s.ByteRange)] = true
 		}
+		f.Add(pdf)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sigs, err := Verify(data, newPKI(t).roots)
@@ -148,6 +140,53 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// updateSeeds rewrites the sealed seed documents of FuzzVerify.
+var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/verify-seeds")
+
+// verifySeeds are sealed documents (once with ECDSA, then again with RSA) kept as files:
+// keys and signatures are random, and under -fuzz the coordinator and each worker process
+// run FuzzVerify's set-up on their own, so seeds made at run time would differ between them
+// and every seed would look never signed to the workers. -update-seeds makes them anew.
+func verifySeeds(f *testing.F) [][]byte {
+	const dir = "testdata/verify-seeds"
+	if *updateSeeds {
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			f.Fatal(err)
+		}
+		for i, doc := range fuzzDocuments(f) {
+			once, err := Sign(doc, fuzzRequest(f))
+			if err != nil {
+				f.Fatal(err)
+			}
+			req := fuzzRequest(f)
+			req.Signer, req.Chain, req.Stamp = newPKI(f).rsa.key, newPKI(f).rsa.chain, nil
+			twice, err := Sign(once, req)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for j, pdf := range [][]byte{once, twice} {
+				if err := os.WriteFile(fmt.Sprintf("%s/%02d-%d.pdf", dir, i, j+1), pdf, 0o644); err != nil {
+					f.Fatal(err)
+				}
+			}
+		}
+	}
+	files, err := filepath.Glob(dir + "/*.pdf")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds in %s (%v): run go test -run FuzzVerify -update-seeds ./seal/pades", dir, err)
+	}
+	var out [][]byte
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // signedDigest is the SHA-256 of the two byte ranges of br in pdf.
