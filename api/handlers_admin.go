@@ -43,14 +43,6 @@ func newList[T any](items []T, p identity.Page, cursor func(T) string) list[T] {
 	return l
 }
 
-func pathID(c echo.Context) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Param("id"))
-	if err != nil {
-		return id, invalidFields(map[string]string{"path.id": "is not a valid id"})
-	}
-	return id, nil
-}
-
 type departmentCreate struct {
 	Code     string     `json:"code"`
 	Name     string     `json:"name"`

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/google/uuid"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,9 +52,31 @@ func queryTime(c echo.Context, name string, fields map[string]string) time.Time 
 
 func (s *Server) auditEvents(c echo.Context) error {
 	bad := map[string]string{}
+	// Seals, cases, actors and departments by id or by the reference people use (S-1, the
+	// case number, the username, the department code): events store ids.
+	refs, err := s.refParams(c, map[string]refKind{"seal": refSeal, "case": refCase, "actor": refUser, "department": refDept})
+	if err != nil {
+		return err
+	}
+	caseNo := ""
+	if id := refs["case"]; id != nil {
+		// Events name a case by its number (what staff and applicants know it by).
+		if err := s.deps.DB.QueryRow(c.Request().Context(), `SELECT case_no FROM cases WHERE id = $1`, *id).Scan(&caseNo); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return problem(probNotFound, "办件 "+c.QueryParam("case")+" 不存在", "There is no case "+c.QueryParam("case"))
+			}
+			return err
+		}
+	}
+	str := func(id *uuid.UUID) string {
+		if id == nil {
+			return ""
+		}
+		return id.String()
+	}
 	f := audit.Filter{
-		Seal: c.QueryParam("seal"), Case: c.QueryParam("case"), Material: c.QueryParam("material"),
-		Actor: c.QueryParam("actor"), Department: c.QueryParam("department"), Action: c.QueryParam("action"),
+		Seal: str(refs["seal"]), Case: caseNo, Material: c.QueryParam("material"),
+		Actor: str(refs["actor"]), Department: str(refs["department"]), Action: c.QueryParam("action"),
 		From: queryTime(c, "from", bad), To: queryTime(c, "to", bad),
 	}
 	f.Limit, _ = strconv.Atoi(c.QueryParam("limit")) // range checked by the OpenAPI document

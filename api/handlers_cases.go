@@ -16,14 +16,7 @@ import (
 
 // caseID is the case a path names, by id or by its case number (办件编号, e.g. AJ20261205000012).
 func (s *Server) caseID(c echo.Context) (uuid.UUID, error) {
-	if id, err := uuid.Parse(c.Param("id")); err == nil {
-		return id, nil
-	}
-	id, err := s.deps.Cases.Resolve(c.Request().Context(), c.Param("id"))
-	if err != nil {
-		return id, invalidFields(map[string]string{"path.id": "is neither a case id nor a case number"})
-	}
-	return id, nil
+	return s.resolve(c.Request().Context(), refCase, c.Param("id"), "path.id")
 }
 
 // caseAction runs one life-cycle action with its JSON body (if any) and answers the case.
@@ -205,9 +198,13 @@ func (s *Server) caseTimeline(c echo.Context) error {
 }
 
 // caseFilter reads the list filters common to GET /cases and POST /cases/search.
-func caseFilter(c echo.Context, bad map[string]string) casework.Filter {
+func (s *Server) caseFilter(c echo.Context, bad map[string]string) (casework.Filter, error) {
+	dept, err := s.refParam(c, "department", refDept)
+	if err != nil {
+		return casework.Filter{}, err
+	}
 	f := casework.Filter{State: c.QueryParam("state"), Item: c.QueryParam("item"),
-		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
+		DepartmentID: dept,
 		Inbox:        c.QueryParam("inbox") == "true", Overdue: c.QueryParam("overdue") == "true"}
 	if v := c.QueryParam("due_before"); v != "" {
 		d, err := time.Parse(time.DateOnly, v)
@@ -224,12 +221,15 @@ func caseFilter(c echo.Context, bad map[string]string) casework.Filter {
 		f.Before = n
 	}
 	f.Limit, _ = strconv.Atoi(c.QueryParam("limit"))
-	return f
+	return f, nil
 }
 
 func (s *Server) listCases(c echo.Context) error {
 	bad := map[string]string{}
-	f := caseFilter(c, bad)
+	f, err := s.caseFilter(c, bad)
+	if err != nil {
+		return err
+	}
 	if len(bad) > 0 {
 		return invalidFields(bad)
 	}
@@ -249,7 +249,10 @@ type caseSearchBody struct {
 // appears in a URL or an access log.
 func (s *Server) searchCases(c echo.Context) error {
 	bad := map[string]string{}
-	f := caseFilter(c, bad)
+	f, err := s.caseFilter(c, bad)
+	if err != nil {
+		return err
+	}
 	var b caseSearchBody
 	if err := bind(c, &b); err != nil {
 		return err

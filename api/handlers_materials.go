@@ -191,9 +191,13 @@ func cursorOf(v string, bad map[string]string, field string) *uuid.UUID {
 }
 
 func (s *Server) listMaterials(c echo.Context) error {
+	dept, err := s.refParam(c, "department", refDept)
+	if err != nil {
+		return err
+	}
 	bad := map[string]string{}
 	f := vault.MaterialFilter{TypeCode: c.QueryParam("type"), Status: c.QueryParam("status"),
-		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
+		DepartmentID: dept,
 		Before:       cursorOf(c.QueryParam("after"), bad, "query.after")}
 	f.Limit, _ = strconv.Atoi(c.QueryParam("limit")) // range checked by the OpenAPI document
 	if len(bad) > 0 {

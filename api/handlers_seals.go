@@ -44,10 +44,10 @@ func (s *Server) caCRL(c echo.Context) error {
 
 // byDepartment answers a list, of one department if the query names one.
 func byDepartment[T any](c echo.Context, list func(context.Context, *uuid.UUID) ([]T, error)) error {
-	bad := map[string]string{}
-	dept := cursorOf(c.QueryParam("department"), bad, "query.department")
-	if len(bad) > 0 {
-		return invalidFields(bad)
+	s, _ := c.Get(ctxServer).(*Server)
+	dept, err := s.refParam(c, "department", refDept)
+	if err != nil {
+		return err
 	}
 	items, err := list(c.Request().Context(), dept)
 	if err != nil {
@@ -330,15 +330,29 @@ func (s *Server) applySealRequest(c echo.Context) error {
 
 func (s *Server) listSealUses(c echo.Context) error {
 	bad := map[string]string{}
-	f := seal.UseFilter{SealID: cursorOf(c.QueryParam("seal"), bad, "query.seal"),
-		DepartmentID: cursorOf(c.QueryParam("department"), bad, "query.department"),
-		PersonID:     cursorOf(c.QueryParam("person"), bad, "query.person")}
-	// A case by id, or by its case number (or the free text of requests made before cases).
+	refs, err := s.refParams(c, map[string]refKind{"seal": refSeal, "department": refDept, "person": refUser})
+	if err != nil {
+		return err
+	}
+	f := seal.UseFilter{SealID: refs["seal"], DepartmentID: refs["department"], PersonID: refs["person"]}
+	// A case by id or case number; or the free text of requests made before cases existed.
 	if v := c.QueryParam("case"); v != "" {
-		if id, err := uuid.Parse(v); err == nil {
+		id, err := s.resolve(c.Request().Context(), refCase, v, "query.case")
+		var ae *apiError
+		switch {
+		case err == nil:
 			f.CaseID = &id
-		} else {
+		case errors.As(err, &ae) && ae.kind == probNotFound:
+			var legacy bool
+			if err := s.deps.DB.QueryRow(c.Request().Context(), `SELECT EXISTS (SELECT 1 FROM seal_uses WHERE case_ref = $1)`, v).Scan(&legacy); err != nil {
+				return err
+			}
+			if !legacy {
+				return err
+			}
 			f.CaseRef = v
+		default:
+			return err
 		}
 	}
 	for _, p := range []struct {

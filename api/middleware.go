@@ -29,6 +29,7 @@ import (
 const (
 	ctxRequestID = "sealvault.request_id"
 	ctxUser      = "sealvault.user"
+	ctxServer    = "sealvault.server"
 )
 
 func requestID(c echo.Context) string {

@@ -116,7 +116,7 @@ func New(d Deps) (*Server, error) {
 	for _, r := range s.routes() {
 		known[r.Method+" "+r.Path] = true
 	}
-	e.Use(withRequestID, observe(d.Log, m, known), secureHeaders)
+	e.Use(withRequestID, observe(d.Log, m, known), secureHeaders, s.withServer)
 	for _, r := range s.routes() {
 		limit := d.BodyLimit
 		if r.Upload {

@@ -180,8 +180,8 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 			fmt.Sprintf("the PDF has %d pages, more than the limit of %d", n, lim.MaxPages),
 			fmt.Sprintf("PDF 文件共 %d 页，超过 %d 页的上限", n, lim.MaxPages))
 	}
-	// Every page must have a size: a seal is placed on it by its size (PageSizes).
-	if sizes, err := ctxPageSizes(ctx); err != nil || len(sizes) != ctx.PageCount {
+	// Every page must have a size as PageSizes reads it: a seal is placed by it.
+	if sizes, err := PageSizes(data); err != nil || len(sizes) != ctx.PageCount {
 		return 0, damaged
 	}
 	return ctx.PageCount, nil
