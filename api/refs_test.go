@@ -62,3 +62,25 @@ func TestReferencesByName(t *testing.T) {
 		t.Errorf("malformed seal reference: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestErrorsNameWhereTheFaultIs (new-user point 2): a bad query parameter is named as
+// query.<name>, a missing or wrong Content-Type as header.Content-Type with the types the
+// route accepts.
+func TestErrorsNameWhereTheFaultIs(t *testing.T) {
+	b := setup(t)
+	aud := b.token[identity.RoleAuditor]
+	rec := b.do(t, http.MethodGet, "/api/v1/audit/events?limit=many", aud, nil)
+	if p := problemOf(t, rec); rec.Code != http.StatusBadRequest || len(p.Errors) != 1 || p.Errors[0].Field != "query.limit" || p.Errors[0].Reason != "must be a whole number" {
+		t.Errorf("limit=many: %d %s", rec.Code, rec.Body)
+	}
+	for _, path := range []string{"/api/v1/verify", "/api/v1/documents"} {
+		for _, ct := range []string{"", "text/plain"} {
+			rec := b.doRaw(t, http.MethodPost, path, ct, "%PDF-1.7", "Authorization", "Bearer "+b.token[identity.RoleWindow])
+			p := problemOf(t, rec)
+			if rec.Code != http.StatusUnsupportedMediaType || len(p.Errors) != 1 || p.Errors[0].Field != "header.Content-Type" ||
+				!strings.Contains(p.Detail, "application/pdf") || strings.Contains(p.Detail, "application/json") {
+				t.Errorf("POST %s with Content-Type %q: %d %s", path, ct, rec.Code, rec.Body)
+			}
+		}
+	}
+}

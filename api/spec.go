@@ -70,7 +70,14 @@ func (s *spec) validate(next echo.HandlerFunc) echo.HandlerFunc {
 			},
 		})
 		if err != nil {
-			return requestProblem(err)
+			var accepted []string
+			if rb := route.Operation.RequestBody; rb != nil && rb.Value != nil {
+				for mt := range rb.Value.Content {
+					accepted = append(accepted, mt)
+				}
+				sort.Strings(accepted)
+			}
+			return requestProblem(err, accepted)
 		}
 		return next(c)
 	}
@@ -88,8 +95,10 @@ func streamed(contentType string) bool {
 
 var propertyRE = regexp.MustCompile(`^property "([^"]+)" is (missing|unsupported)$`)
 
-// requestProblem turns kin-openapi's validation errors into one problem.
-func requestProblem(err error) error {
+// requestProblem turns kin-openapi's validation errors into one problem, each field named
+// where it is (body.x, query.x, path.x, header.Content-Type). accepted are the content types
+// the operation takes.
+func requestProblem(err error, accepted []string) error {
 	fields := map[string]string{}
 	var walk func(error, string)
 	walk = func(err error, prefix string) {
@@ -102,10 +111,13 @@ func requestProblem(err error) error {
 			for _, e := range me {
 				walk(e, prefix)
 			}
+		case errors.As(err, &re) && re.Parameter != nil && errors.As(re.Err, &pe):
+			// A parameter's value that does not parse (limit=abc).
+			fields[re.Parameter.In+"."+re.Parameter.Name] = "must be " + kindOf(re.Parameter.Schema)
 		case errors.As(err, &pe):
 			fields["body"] = "is not valid JSON"
 		case errors.As(err, &re) && re.Err == nil && re.RequestBody != nil && strings.Contains(re.Reason, "Content-Type"):
-			fields["Content-Type"] = "must be application/json"
+			fields["header.Content-Type"] = "must be one of " + strings.Join(accepted, ", ")
 		case errors.As(err, &re) && re.Parameter != nil:
 			name := re.Parameter.In + "." + re.Parameter.Name
 			if re.Err != nil {
@@ -152,13 +164,32 @@ func requestProblem(err error) error {
 		}
 	}
 	walk(err, "")
-	if _, ok := fields["Content-Type"]; ok && len(fields) == 1 {
-		return problem(probMediaType, "请求内容类型须为 application/json", "The request body must be application/json")
+	if _, ok := fields["header.Content-Type"]; ok && len(fields) == 1 {
+		list := strings.Join(accepted, ", ")
+		e := problem(probMediaType, "请求的 Content-Type 须为以下之一："+list, "The request's Content-Type must be one of: "+list)
+		e.fields = []FieldError{{Field: "header.Content-Type", Reason: fields["header.Content-Type"]}}
+		return e
 	}
 	if reason, ok := fields["body"]; ok && reason == "is not valid JSON" {
 		return &apiError{kind: probMalformed, detailZh: "请求体不是合法的 JSON", detailEn: "The request body is not valid JSON", cause: err}
 	}
 	return invalidFields(fields)
+}
+
+// kindOf says in words what a parameter's schema takes.
+func kindOf(ref *openapi3.SchemaRef) string {
+	if ref == nil || ref.Value == nil || ref.Value.Type == nil {
+		return "a valid value"
+	}
+	switch {
+	case ref.Value.Type.Is("integer"):
+		return "a whole number"
+	case ref.Value.Type.Is("number"):
+		return "a number"
+	case ref.Value.Type.Is("boolean"):
+		return "true or false"
+	}
+	return "a valid value"
 }
 
 // friendly rewords the schema errors whose kin-openapi wording would puzzle a user.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
-# server package (unless a database is configured), poppler-utils, the notice's fonts, for the
+# server package (unless a database is configured), poppler-utils, the notice's fonts, jq, for the
 # tests libnss3-tools and qpdf, and the Go modules. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
@@ -27,6 +27,8 @@ if [ "$mode" = test ]; then
   command -v certutil >/dev/null || need+=(libnss3-tools)
   command -v qpdf >/dev/null || need+=(qpdf)
 fi
+# The README's walkthroughs read answers with jq.
+command -v jq >/dev/null || need+=(jq)
 if ! command -v runuser >/dev/null; then need+=(util-linux); fi
 
 if ((${#need[@]})); then
