@@ -234,7 +234,7 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 			r.Problems = []string{}
 		}
 		if sg.Signer != nil {
-			r.Signer = sg.Signer.Subject.String()
+			r.Signer = ca.NameString(sg.Signer.Subject)
 			r.CertSerial = sg.Signer.SerialNumber.Text(16)
 			var id string
 			var no int64

@@ -135,7 +135,7 @@ func (a *app) verifyOnline(cmd *cobra.Command) (*audit.Report, error) {
 		if err != nil {
 			return err
 		}
-		bar := progressbar.NewOptions64(n, progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+		bar := progressbar.NewOptions64(n, progressbar.OptionSetWriter(barWriter(cmd.ErrOrStderr(), "verifying audit events")),
 			progressbar.OptionSetDescription("verifying audit events"), progressbar.OptionShowCount(),
 			progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
 		rep, err = l.Verify(ctx, func() { _ = bar.Add(1) })
@@ -174,7 +174,7 @@ func verifyOffline(cmd *cobra.Command, export string, checkpoints []string, keyF
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	bar := progressbar.NewOptions64(st.Size(), progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+	bar := progressbar.NewOptions64(st.Size(), progressbar.OptionSetWriter(barWriter(cmd.ErrOrStderr(), "verifying export")),
 		progressbar.OptionSetDescription("verifying export"), progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
 	rep, err := audit.VerifyExport(f, cps, v, func(n int) { _ = bar.Add(n) })

@@ -787,6 +787,18 @@ func TestAuditorTracesAndVerifiesOffline(t *testing.T) {
 	if err != nil || !strings.Contains(out, "OK: every event matches the tree and every checkpoint") {
 		t.Fatalf("offline verify of an untouched export: %v\n%s", err, out)
 	}
+	// Not a terminal: one plain line, no bar drawn with carriage returns.
+	var stdout, stderr bytes.Buffer
+	cli := newRoot()
+	cli.SetArgs(append(offline, exportFile))
+	cli.SetOut(&stdout)
+	cli.SetErr(&stderr)
+	if err := cli.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := stderr.String(); got != "verifying export …\n" {
+		t.Errorf("progress on a non-terminal: %q, want one plain line", got)
+	}
 	online := []string{"audit", "verify", "--database-url", dbURL, "--data-dir", dataDir}
 	out, err = auditCLI(t, online...)
 	if err != nil || !strings.Contains(out, "OK:") {

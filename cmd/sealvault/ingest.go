@@ -1018,7 +1018,7 @@ func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, pending []i
 		total += rows[i].size
 	}
 	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetWriter(barWriter(stderr, fmt.Sprintf("uploading %d files", len(pending)))),
 		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", len(pending))),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),

@@ -49,3 +49,20 @@ func TestHardening11_LocalDBTakesTheGlobalSettings(t *testing.T) {
 		t.Errorf("the cluster is not in --pg-dir: %v", err)
 	}
 }
+
+// TestSubcommandHelpListsItsOwnFlags (new-user point 5): a subcommand's --help lists its own
+// flags and points to `sealvault config` for the global settings instead of listing them.
+func TestSubcommandHelpListsItsOwnFlags(t *testing.T) {
+	out, err := runRoot(t, "gc", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--dry-run", "--grace", `run "sealvault config"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gc --help does not show %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "--audit-checkpoint-dir") {
+		t.Errorf("gc --help lists the global settings:\n%s", out)
+	}
+}

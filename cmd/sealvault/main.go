@@ -30,6 +30,31 @@ func main() {
 	}
 }
 
+// usageTemplate is cobra's, with the global settings (some sixty flags) left out of a
+// subcommand's help: it lists its own flags and points to `sealvault config`, which lists
+// every global setting with its environment variable, default and meaning.
+const usageTemplate = `Usage:{{if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global settings (--data-dir, --database-url, --pg-port, keys, limits …): run "sealvault config"
+for every one of them, with its environment variable and default.{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
+
 // app is what every subcommand shares: the configuration and the logger built from it.
 type app struct {
 	cfg Config
@@ -56,6 +81,7 @@ func newRoot() *cobra.Command {
 		},
 	}
 	a.cfg.bindFlags(root.PersistentFlags())
+	root.SetUsageTemplate(usageTemplate)
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd(), a.catalogCmd())
 	return root
 }

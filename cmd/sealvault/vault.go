@@ -54,7 +54,7 @@ func (a *app) scrubCmd() *cobra.Command {
 			// Every object a material names must be present; every object present must
 			// match its name.
 			expected := vault.ReferencedDigests(ctx, db.pool)
-			bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+			bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(barWriter(cmd.ErrOrStderr(), "scrubbing objects")),
 				progressbar.OptionSetDescription("scrubbing objects"), progressbar.OptionShowBytes(true),
 				progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
 			progress := func(p vault.Progress) { bar.ChangeMax64(p.TotalBytes); _ = bar.Set64(p.Bytes) }

@@ -10,11 +10,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -392,4 +395,36 @@ func ParseCertPEM(data []byte) (*x509.Certificate, error) {
 		}
 		return cert, nil
 	}
+}
+
+var orgIDHexRE = regexp.MustCompile(`2\.5\.4\.97=#([0-9a-f]+)`)
+
+// NameString is n as RFC 2253 text, as pkix.Name.String writes it, but with the
+// organizationIdentifier (2.5.4.97, the department code in a seal's subject) written by name
+// and as text (organizationIdentifier=TH-SCJG) instead of the OID and its DER in hex.
+func NameString(n pkix.Name) string {
+	return orgIDHexRE.ReplaceAllStringFunc(n.String(), func(m string) string {
+		der, err := hex.DecodeString(orgIDHexRE.FindStringSubmatch(m)[1])
+		if err != nil {
+			return m
+		}
+		var v string
+		if rest, err := asn1.Unmarshal(der, &v); err != nil || len(rest) > 0 {
+			return m
+		}
+		return "organizationIdentifier=" + escapeDN(v)
+	})
+}
+
+// escapeDN escapes what RFC 2253 requires of an attribute value.
+func escapeDN(v string) string {
+	var b strings.Builder
+	for i, r := range v {
+		switch {
+		case strings.ContainsRune(`,+"\<>;`, r), r == '#' && i == 0, r == ' ' && (i == 0 || i == len(v)-1):
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

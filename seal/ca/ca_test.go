@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"fmt"
@@ -451,5 +452,19 @@ func TestCertPEM(t *testing.T) {
 	}
 	if _, err := ca.ParseCertPEM(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0}})); err == nil {
 		t.Error("ParseCertPEM of a broken certificate succeeded")
+	}
+}
+
+// TestNameStringDecodesOrganizationIdentifier (new-user point 5): a seal's subject is shown
+// with organizationIdentifier=TH-SCJG, not 2.5.4.97=#1307….
+func TestNameStringDecodesOrganizationIdentifier(t *testing.T) {
+	n := pkix.Name{CommonName: "天河区市场监督管理局行政审批专用章", Organization: []string{"天河区市场监督管理局"},
+		ExtraNames: []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 4, 97}, Value: "TH-SCJG"}}}
+	if got, want := ca.NameString(n), "organizationIdentifier=TH-SCJG,CN=天河区市场监督管理局行政审批专用章,O=天河区市场监督管理局"; got != want {
+		t.Errorf("NameString = %q, want %q", got, want)
+	}
+	n.ExtraNames[0].Value = "A,B"
+	if got := ca.NameString(n); !strings.HasPrefix(got, `organizationIdentifier=A\,B,`) {
+		t.Errorf("a comma in the value is not escaped: %q", got)
 	}
 }
