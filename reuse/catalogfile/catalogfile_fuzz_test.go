@@ -106,4 +106,3 @@ func catalogCSV(t *testing.T, c catalogfile.Catalog) []byte {
 	}
 	return buf.Bytes()
 }
-
