@@ -103,7 +103,8 @@ func TestIngestThreePageScan(t *testing.T) {
 	if again := decode[vault.Material](t, rec); rec.Code != http.StatusOK || again.ID != m.ID {
 		t.Errorf("retry: %d, id %s, want 200 and %s", rec.Code, again.ID, m.ID)
 	}
-	// A second upload of the same pages is a second material on the same stored objects.
+	// A second upload of the same pages for the same holder and type is the material already
+	// recorded (new-user point 4): 200, marked existing, no new bytes, no second material.
 	objects := func() int {
 		n := 0
 		for range b.blobs.List(t.Context()) {
@@ -113,15 +114,20 @@ func TestIngestThreePageScan(t *testing.T) {
 	}
 	before := objects()
 	rec = b.upload(t, win, "", idCardMeta(), pgs...)
-	if rec.Code != http.StatusCreated {
+	if rec.Code != http.StatusOK {
 		t.Fatalf("second upload: %d %s", rec.Code, rec.Body)
 	}
-	second := decode[vault.Material](t, rec)
-	if second.ID == m.ID || objects() != before || second.Content != m.Content || *second.Thumbnail != *m.Thumbnail {
-		t.Errorf("second upload of the same scan stored %d new objects; content %s vs %s", objects()-before, second.Content, m.Content)
+	if second := decode[vault.Material](t, rec); second.ID != m.ID || !second.Existing || objects() != before {
+		t.Errorf("second upload of the same scan: id %s (first %s), existing %v, %d new objects", second.ID, m.ID, second.Existing, objects()-before)
 	}
-	if count(t, b.pool, "materials") != 2 {
-		t.Errorf("%d materials, want 2", count(t, b.pool, "materials"))
+	if count(t, b.pool, "materials") != 1 {
+		t.Errorf("%d materials, want 1", count(t, b.pool, "materials"))
+	}
+	// The same pages as a correction are a new version; of another type, another material.
+	meta := idCardMeta()
+	meta["supersedes"] = m.ID
+	if rec := b.upload(t, win, "", meta, pgs...); rec.Code != http.StatusCreated {
+		t.Errorf("a correction with the same pages: %d %s", rec.Code, rec.Body)
 	}
 
 	// Download: the stored PDF, with the right headers, and pdfinfo agrees it has 3 pages.

@@ -121,7 +121,7 @@ func (in *Ingester) Ingest(ctx context.Context, req IngestRequest) (Material, bo
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "materials_supersedes_key" {
 		return Material{}, false, &InvalidError{map[string]string{"supersedes": "has already been superseded by another correction"}}
 	}
-	return m, err == nil, err
+	return m, err == nil && !m.Existing, err
 }
 
 // prepared is what an upload becomes before anything is stored. When the same page files
@@ -281,8 +281,31 @@ func (in *Ingester) putAll(ctx context.Context, doc *prepared) error {
 // holding every blob it names against GC.
 func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, doc prepared) (Material, error) {
 	var id uuid.UUID
+	existing := false
 	err := pgx.BeginFunc(ctx, in.DB, func(tx pgx.Tx) error {
 		content := doc.content
+		if req.Info.Supersedes == nil {
+			// The same pages again for the same holder and type in this department: the
+			// material recorded for them, not a second one that the next plan would offer
+			// beside it. (A correction is a new version even of the same pages.)
+			key := req.By.DepartmentID.String() + "|" + v.holder.Lookup + "|" + req.Info.TypeCode + "|" + content.String()
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+				return err
+			}
+			err := tx.QueryRow(ctx, `
+				SELECT m.id FROM materials m
+				WHERE m.department_id = $1 AND m.holder_lookup = $2 AND m.type_code = $3 AND m.content_digest = $4
+					AND NOT EXISTS (SELECT 1 FROM materials n WHERE n.supersedes = m.id)
+					AND NOT EXISTS (SELECT 1 FROM material_revocations r WHERE r.material_id = m.id)
+				ORDER BY m.captured_at LIMIT 1`,
+				req.By.DepartmentID, v.holder.Lookup, req.Info.TypeCode, content.String()).Scan(&id)
+			if err == nil {
+				existing = true
+				return nil
+			} else if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
 		digests := []Digest{content}
 		var thumb *string
 		if doc.thumb != nil {
@@ -349,7 +372,9 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 	if err != nil {
 		return Material{}, err
 	}
-	return GetMaterial(ctx, in.DB, Viewer{All: true}, id)
+	m, err := GetMaterial(ctx, in.DB, Viewer{All: true}, id)
+	m.Existing = existing
+	return m, err
 }
 
 func dateArg(d *Date) any {

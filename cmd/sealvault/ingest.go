@@ -1017,8 +1017,22 @@ func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, pending []i
 	for _, i := range pending {
 		total += rows[i].size
 	}
-	bar := progressbar.NewOptions64(total,
-		progressbar.OptionSetWriter(barWriter(stderr, fmt.Sprintf("uploading %d files", len(pending)))),
+	var bar *progressbar.ProgressBar
+	barOut := barWriter(stderr, fmt.Sprintf("uploading %d files", len(pending)))
+	tty := barOut != io.Discard
+	var lineMu sync.Mutex
+	// say prints a row's outcome: above the bar on a terminal, as a plain line otherwise.
+	say := func(format string, args ...any) {
+		if tty {
+			_, _ = progressbar.Bprintf(bar, format, args...)
+			return
+		}
+		lineMu.Lock()
+		defer lineMu.Unlock()
+		fmt.Fprintf(stderr, format, args...)
+	}
+	bar = progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(barOut),
 		progressbar.OptionSetDescription(fmt.Sprintf("files 0/%d", len(pending))),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionShowCount(),
@@ -1042,11 +1056,11 @@ func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, pending []i
 				}
 				switch res.status {
 				case rowCreated:
-					_, _ = progressbar.Bprintf(bar, "line %d: created material %s\n", r.line, res.id)
+					say("line %d: created material %s\n", r.line, res.id)
 				case rowExisting:
-					_, _ = progressbar.Bprintf(bar, "line %d: already stored as material %s\n", r.line, res.id)
+					say("line %d: already stored as material %s\n", r.line, res.id)
 				default:
-					_, _ = progressbar.Bprintf(bar, "line %d: failed: %s\n", r.line, res.reason)
+					say("line %d: failed: %s\n", r.line, res.reason)
 				}
 				// The row's line is printed before the bar is complete, which flushes it.
 				bar.Describe(fmt.Sprintf("files %d/%d", done.Add(1), len(pending)))
@@ -1059,6 +1073,9 @@ func (u *uploader) uploadAll(ctx context.Context, rows []*ingestRow, pending []i
 	}
 	close(next)
 	wg.Wait()
+	if !tty {
+		fmt.Fprintf(stderr, "files %d/%d done\n", done.Load(), len(pending))
+	}
 	return sent.Load()
 }
 
