@@ -30,6 +30,18 @@ type ScrubReport struct {
 	Missing    []Digest      `json:"missing"` // expected, but not stored
 	Corrupt    []Digest      `json:"corrupt"` // stored, but the bytes hash to something else
 	Unreadable []ReadFailure `json:"unreadable"`
+	// Referrers names, for a damaged object, the records that name it (materials, seal
+	// uses, requests, documents, cases), when the caller looked them up.
+	Referrers map[Digest][]string `json:"referrers,omitempty"`
+}
+
+// Damaged lists every missing, corrupt or unreadable object.
+func (r *ScrubReport) Damaged() []Digest {
+	out := append(append([]Digest{}, r.Missing...), r.Corrupt...)
+	for _, f := range r.Unreadable {
+		out = append(out, f.Digest)
+	}
+	return out
 }
 
 // ErrDamaged is wrapped by ScrubReport.Err when anything is missing, corrupt or unreadable.
@@ -53,17 +65,25 @@ func (r *ScrubReport) WriteText(w io.Writer) error {
 		}
 	}
 	p("objects: %d (%d bytes) hashed\n", r.Objects, r.Bytes)
+	named := func(d Digest) {
+		for _, ref := range r.Referrers[d] {
+			p("    named by %s\n", ref)
+		}
+	}
 	p("missing: %d\n", len(r.Missing))
 	for _, d := range r.Missing {
 		p("  %s\n", d)
+		named(d)
 	}
 	p("corrupt: %d\n", len(r.Corrupt))
 	for _, d := range r.Corrupt {
 		p("  %s\n", d)
+		named(d)
 	}
 	p("unreadable: %d\n", len(r.Unreadable))
 	for _, f := range r.Unreadable {
 		p("  %s: %s\n", f.Digest, f.Err)
+		named(f.Digest)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -58,15 +59,19 @@ func (a *app) scrubCmd() *cobra.Command {
 				progressbar.OptionSetDescription("scrubbing objects"), progressbar.OptionShowBytes(true),
 				progressbar.OptionThrottle(100e6), progressbar.OptionClearOnFinish())
 			progress := func(p vault.Progress) { bar.ChangeMax64(p.TotalBytes); _ = bar.Set64(p.Bytes) }
-			if !asJSON {
-				err = vault.RunScrub(ctx, b, expected, cmd.OutOrStdout(), progress)
-				_ = bar.Finish()
-				return err
-			}
 			rep, err := vault.Scrub(ctx, b, expected, progress)
 			_ = bar.Finish()
 			if err != nil {
 				return err
+			}
+			if rep.Referrers, err = referrers(ctx, db.pool, rep.Damaged()); err != nil {
+				return err
+			}
+			if !asJSON {
+				if err := rep.WriteText(cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				return rep.Err()
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
@@ -116,6 +121,36 @@ func (a *app) gcCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&grace, "grace", vault.DefaultGrace, "keep unreferenced objects younger than this")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted (deleted, freed, stale_pins) and delete nothing")
 	return cmd
+}
+
+// referrers names the records that name each of ds: what an operator restores from backup,
+// and whose holder or department to tell.
+func referrers(ctx context.Context, db *pgxpool.Pool, ds []vault.Digest) (map[vault.Digest][]string, error) {
+	out := map[vault.Digest][]string{}
+	for _, d := range ds {
+		rows, err := db.Query(ctx, `
+			SELECT 'material ' || id || ' (' || type_code || ', ' || title || ')' FROM materials
+				WHERE content_digest = $1 OR thumbnail_digest = $1
+			UNION ALL SELECT 'material ' || material_id || ' page ' || page_no FROM material_pages WHERE digest = $1
+			UNION ALL SELECT 'seal use U-' || no || ' (' || CASE WHEN output_digest = $1 THEN 'sealed output' ELSE 'input' END || ')'
+				FROM seal_uses WHERE input_digest = $1 OR output_digest = $1
+			UNION ALL SELECT 'seal request R-' || no FROM seal_requests WHERE document_digest = $1
+			UNION ALL SELECT 'document ' || name FROM seal_documents WHERE digest = $1
+			UNION ALL SELECT 'case ' || c.case_no || ' (' || cd.kind || ')' FROM case_documents cd JOIN cases c ON c.id = cd.case_id WHERE cd.digest = $1
+			UNION ALL SELECT 'seal S-' || s.no || ' image' FROM seal_images i JOIN seals s ON s.id = i.seal_id WHERE i.digest = $1
+			ORDER BY 1`, d.String())
+		if err != nil {
+			return nil, fmt.Errorf("scrub: referrers: %w", err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("scrub: referrers: %w", err)
+		}
+		if len(names) > 0 {
+			out[d] = names
+		}
+	}
+	return out, nil
 }
 
 // holderKeys returns the configured holder-number keys, or those in <data-dir>/keys/holder.key,

@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"sealvault/internal/dbtest"
+	"sealvault/internal/identity"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 )
@@ -62,9 +65,31 @@ func TestScrubFindsAFlippedByte(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o444); err != nil {
 		t.Fatal(err)
 	}
+	// A record names the damaged object: the report says which.
+	pool, err := pgxpool.New(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	dept, err := identity.CreateDepartment(t.Context(), pool, identity.NewDepartment{Code: "SCRUB-1", Name: "测试政务服务中心", Kind: identity.KindCenter, Level: "district"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := identity.CreateUser(t.Context(), pool, identity.NewUser{Username: "scrub-window", DisplayName: "窗口", DepartmentID: dept.ID,
+		Roles: []identity.Role{identity.RoleWindow}, Password: "a long enough password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(), `INSERT INTO seal_documents (digest, department_id, name, size, page_count, uploaded_by) VALUES ($1, $2, '营业执照.pdf', 10, 1, $3)`,
+		bad.String(), dept.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
 	out, err := run()
 	if err == nil {
 		t.Fatalf("scrub found nothing after a byte was flipped:\n%s", out)
+	}
+	if !strings.Contains(out, "named by document 营业执照.pdf") {
+		t.Errorf("scrub does not name the record of the damaged object:\n%s", out)
 	}
 	if !strings.Contains(out, bad.String()) || strings.Contains(out, "corrupt: "+good.String()) {
 		t.Errorf("scrub report does not name exactly the corrupt object %s:\n%s", bad, out)
