@@ -27,8 +27,9 @@ if [ "$mode" = test ]; then
   command -v certutil >/dev/null || need+=(libnss3-tools)
   command -v qpdf >/dev/null || need+=(qpdf)
 fi
-# The README's walkthroughs read answers with jq.
+# The README's walkthroughs (and the test that runs them) use curl and jq.
 command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
 if ! command -v runuser >/dev/null; then need+=(util-linux); fi
 
 if ((${#need[@]})); then
