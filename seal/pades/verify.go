@@ -2,6 +2,7 @@ package pades
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -127,12 +128,13 @@ func (d *document) unreferencedSignatures(found []sigField) []int {
 			spans = append(spans, span{num, e.off})
 		}
 	}
-	slices.SortFunc(spans, func(a, b span) int { return int(a.off - b.off) })
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
 	var out []int
 	for i, s := range spans {
 		end := int64(len(d.data))
 		if i+1 < len(spans) {
-			end = spans[i+1].off
+			// An offset past the end of the file (a damaged or hostile table) ends at it.
+			end = min(spans[i+1].off, end)
 		}
 		if s.off < 0 || s.off >= end || known[s.num] {
 			continue
