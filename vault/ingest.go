@@ -283,6 +283,24 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 	var id uuid.UUID
 	existing := false
 	err := pgx.BeginFunc(ctx, in.DB, func(tx pgx.Tx) error {
+		digests := []Digest{doc.content}
+		var thumb *string
+		if doc.thumb != nil {
+			digests = append(digests, *doc.thumb)
+			s := doc.thumb.String()
+			thumb = &s
+		}
+		for _, f := range doc.pageFiles {
+			digests = append(digests, f.Digest)
+		}
+		// Held first, also when the material turns out to exist: an upload of pages whose
+		// earlier assembly has gone from the store assembles and stores it again (the
+		// ErrNotFound retry in Ingest), so the material it returns can be downloaded.
+		for _, d := range digests {
+			if err := in.Pins.Hold(ctx, tx, in.Blobs, d); err != nil {
+				return err
+			}
+		}
 		content := doc.content
 		if req.Info.Supersedes == nil {
 			// The same pages again for the same holder and type in this department: the
@@ -303,21 +321,6 @@ func (in *Ingester) record(ctx context.Context, req IngestRequest, v validated, 
 				existing = true
 				return nil
 			} else if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		digests := []Digest{content}
-		var thumb *string
-		if doc.thumb != nil {
-			digests = append(digests, *doc.thumb)
-			s := doc.thumb.String()
-			thumb = &s
-		}
-		for _, f := range doc.pageFiles {
-			digests = append(digests, f.Digest)
-		}
-		for _, d := range digests {
-			if err := in.Pins.Hold(ctx, tx, in.Blobs, d); err != nil {
 				return err
 			}
 		}
