@@ -34,10 +34,10 @@ const (
 // number is never in it in clear: HolderMasked is for display, the rest stays in the
 // database.
 type Material struct {
-	ID               uuid.UUID  `json:"id"`
+	ID uuid.UUID `json:"id"`
 	// Existing: the upload was of pages already recorded for the same holder and type in
 	// this department, and this is that material; nothing new was recorded.
-	Existing bool `json:"existing,omitempty"`
+	Existing         bool       `json:"existing,omitempty"`
 	HolderKind       HolderKind `json:"holder_kind"`
 	HolderMasked     string     `json:"holder_masked"`
 	TypeCode         string     `json:"type_code"`
