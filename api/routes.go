@@ -135,3 +135,16 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/audit/export", Roles: auditors, Export: true, Handler: s.auditExport},
 	}
 }
+
+// RouteAccess says who may call the API route method path (as written in the route table,
+// e.g. "/api/v1/cases/:id"): public, or the roles allowed (nil: any signed-in user). ok is
+// false when there is no such route. The workbench's pages take their access from it, so a
+// page is allowed exactly to those the API route behind it allows.
+func (s *Server) RouteAccess(method, path string) (public bool, allowed []identity.Role, ok bool) {
+	for _, r := range s.routes() {
+		if r.Method == method && r.Path == path {
+			return r.Public, r.Roles, true
+		}
+	}
+	return false, nil, false
+}

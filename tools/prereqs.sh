@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
-# server package (unless a database is configured), poppler-utils, the notice's fonts, jq, for the
-# tests libnss3-tools and qpdf, and the Go modules. As root it installs with apt-get;
+# server package (unless a database is configured), poppler-utils, the notice's fonts, jq, the
+# seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf and Chromium (the
+# workbench is tested in a real browser), and the Go modules. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
 mode=${1:-run} # run | test
@@ -26,7 +27,12 @@ command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(popple
 if [ "$mode" = test ]; then
   command -v certutil >/dev/null || need+=(libnss3-tools)
   command -v qpdf >/dev/null || need+=(qpdf)
+  # The workbench tests drive one headless Chromium through its pages.
+  command -v chromium >/dev/null || need+=(chromium)
 fi
+# Seal images are drawn in Noto Serif CJK; the browser tests check that the workbench's
+# Chinese is drawn in a CJK font, not as boxes.
+compgen -G '/usr/share/fonts/opentype/noto/NotoSerifCJK-*.ttc' >/dev/null && compgen -G '/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc' >/dev/null || need+=(fonts-noto-cjk)
 # The README's walkthroughs (and the test that runs them) use curl and jq.
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)

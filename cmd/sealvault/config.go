@@ -40,6 +40,7 @@ type Config struct {
 	ReadTimeout     time.Duration
 	WriteTimeout    time.Duration
 	IdleTimeout     time.Duration
+	SessionIdle     time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	DBMaxConns      int
@@ -99,6 +100,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 30*time.Second, "HTTP read timeout (whole request)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "HTTP write timeout")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 120*time.Second, "HTTP keep-alive idle timeout")
+	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 30*time.Minute, "a workbench session ends after this long without a request")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long shutdown waits for in-flight requests")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 10, "largest number of database connections")
@@ -221,7 +223,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for flag, d := range map[string]time.Duration{"read-timeout": c.ReadTimeout, "write-timeout": c.WriteTimeout,
-		"idle-timeout": c.IdleTimeout, "shutdown-timeout": c.ShutdownTimeout} {
+		"idle-timeout": c.IdleTimeout, "shutdown-timeout": c.ShutdownTimeout, "session-idle-timeout": c.SessionIdle} {
 		if d <= 0 {
 			bad(flag, "must be positive")
 		}

@@ -123,9 +123,10 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]demo
 func printBanner(w io.Writer, addr string, logins []demoLogin) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nsealvault is running at http://%s\n", addr)
+	fmt.Fprintf(&b, "  workbench (工作台): open http://%s/ in a browser and log in with an account below\n", addr)
 	fmt.Fprintf(&b, "  health: http://%s/readyz   API document: http://%s/api/v1/openapi.json\n", addr, addr)
 	if len(logins) > 0 {
-		b.WriteString("\nDemo accounts (演示账号) — log in with POST /api/v1/auth/login:\n")
+		b.WriteString("\nDemo accounts (演示账号) — log in at the workbench, or with POST /api/v1/auth/login:\n")
 		fmt.Fprintf(&b, "  %-11s %-10s %-20s %s\n", "role", "username", "password", "name")
 		for _, l := range logins {
 			fmt.Fprintf(&b, "  %-11s %-10s %-20s %s\n", l.Role, l.Username, l.Password, l.Name)

@@ -19,6 +19,7 @@ import (
 	"sealvault/reuse"
 	"sealvault/vault"
 	"sealvault/vault/pages"
+	"sealvault/web"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -117,12 +118,16 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	wb, err := web.New(web.Deps{API: srv, DB: db.pool, Tokens: tokens, Log: a.log, IdleTimeout: a.cfg.SessionIdle})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
 	hs := &http.Server{
-		Handler:           srv,
+		Handler:           web.Mount(srv, wb),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       a.cfg.ReadTimeout,
 		WriteTimeout:      a.cfg.WriteTimeout,

@@ -303,3 +303,17 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	}
 	return pool
 }
+
+// Shared returns the URL of a fresh database cloned from the migrated template for a whole
+// test binary (TestMain: one server per package), and the function that drops it.
+func Shared(ctx context.Context) (string, func() error, error) {
+	h, err := get()
+	if err != nil {
+		return "", nil, err
+	}
+	name, err := h.clone(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	return withDatabase(h.adminURL, name), func() error { return h.drop(name) }, nil
+}
