@@ -253,6 +253,53 @@ func (s *Server) uploadDocument(c echo.Context) error {
 	return c.JSON(http.StatusCreated, doc)
 }
 
+// documentPage draws one page of a document the caller's department uploaded, for placing
+// a seal on it.
+func (s *Server) documentPage(c echo.Context) error {
+	d, err := vault.ParseDigest(c.Param("digest"))
+	if err != nil {
+		return invalidFields(map[string]string{"path.digest": "is not a document digest (64 hex digits)"})
+	}
+	n, width := pageParams(c)
+	img, err := s.deps.Seals.DocumentPage(c.Request().Context(), s.actor(c), d, n, width, s.deps.Ingester.WorkDir)
+	if err != nil {
+		return err
+	}
+	return servePage(c, img)
+}
+
+// requestPage draws one page of a seal request's document, for whoever may see the request
+// (the custodian deciding it among them).
+func (s *Server) requestPage(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	n, width := pageParams(c)
+	img, err := s.deps.Seals.RequestPage(c.Request().Context(), s.actor(c), id, n, width, s.deps.Ingester.WorkDir)
+	if err != nil {
+		return err
+	}
+	return servePage(c, img)
+}
+
+// pageParams reads :n and ?width (their ranges are checked by the OpenAPI document).
+func pageParams(c echo.Context) (n, width int) {
+	n, _ = strconv.Atoi(c.Param("n"))
+	width, _ = strconv.Atoi(c.QueryParam("width"))
+	return n, width
+}
+
+// servePage answers a page image with the page's size in points and the page count as
+// headers: Sealvault-Page-Size "595.28 841.89", Sealvault-Page-Count "3".
+func servePage(c echo.Context, img seal.PageImage) error {
+	h := c.Response().Header()
+	h.Set("Sealvault-Page-Size", strconv.FormatFloat(img.WidthPt, 'f', 2, 64)+" "+strconv.FormatFloat(img.HeightPt, 'f', 2, 64))
+	h.Set("Sealvault-Page-Count", strconv.Itoa(img.PageCount))
+	h.Set(echo.HeaderCacheControl, "private, max-age=3600")
+	return c.Blob(http.StatusOK, "image/png", img.PNG)
+}
+
 func (s *Server) createSealRequest(c echo.Context) error {
 	var n seal.NewRequest
 	if err := bind(c, &n); err != nil {

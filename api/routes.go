@@ -85,9 +85,11 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/authorizations/:id/revoke", Roles: sealAdmins, Handler: s.revokeAuthorization},
 
 		{Method: http.MethodPost, Path: "/api/v1/documents", Roles: requesters, Upload: true, Handler: s.uploadDocument},
+		{Method: http.MethodGet, Path: "/api/v1/documents/:digest/pages/:n", Roles: requesters, Handler: s.documentPage},
 		{Method: http.MethodPost, Path: "/api/v1/seal-requests", Roles: requesters, Handler: s.createSealRequest},
 		{Method: http.MethodGet, Path: "/api/v1/seal-requests", Roles: anyone, Handler: s.listSealRequests},
 		{Method: http.MethodGet, Path: "/api/v1/seal-requests/:id", Roles: anyone, Handler: s.getSealRequest},
+		{Method: http.MethodGet, Path: "/api/v1/seal-requests/:id/pages/:n", Roles: anyone, Handler: s.requestPage},
 		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/approve", Roles: roles(identity.RoleCustodian), Handler: s.decideSealRequest(true)},
 		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/reject", Roles: roles(identity.RoleCustodian), Handler: s.decideSealRequest(false)},
 		{Method: http.MethodPost, Path: "/api/v1/seal-requests/:id/apply", Roles: requesters, Handler: s.applySealRequest},

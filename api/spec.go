@@ -106,6 +106,17 @@ func requestProblem(err error, accepted []string) error {
 		var re *openapi3filter.RequestError
 		var se *openapi3.SchemaError
 		var pe *openapi3filter.ParseError
+		// A parameter's error first: its Err may itself be a MultiError, which the cases
+		// below would otherwise walk without the parameter's name.
+		if r, ok := err.(*openapi3filter.RequestError); ok && r.Parameter != nil && r.Err != nil && !errors.As(r.Err, &pe) {
+			name := r.Parameter.In + "." + r.Parameter.Name
+			n := len(fields)
+			walk(r.Err, name)
+			if len(fields) == n {
+				fields[name] = reasonOf(r.Err)
+			}
+			return
+		}
 		switch {
 		case errors.As(err, &me):
 			for _, e := range me {

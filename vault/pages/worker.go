@@ -277,3 +277,22 @@ func pdfThumbnail(pdf, outDir string) (path, warning string) {
 	}
 	return root + ".png", ""
 }
+
+// RenderPage renders page (from 1) of the PDF at pdf as a PNG width pixels wide, with
+// poppler's pdftoppm, into outDir, and returns the PNG's path. The PDF is one the vault has
+// already validated; pdftoppm runs as its own process with a deadline.
+func RenderPage(ctx context.Context, pdf string, page, width int, outDir string) (string, error) {
+	bin, err := exec.LookPath("pdftoppm")
+	if err != nil {
+		return "", errors.New("pages: render: pdftoppm (Debian package poppler-utils) is not installed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	root := filepath.Join(outDir, "page")
+	cmd := exec.CommandContext(ctx, bin, "-png", "-f", fmt.Sprint(page), "-l", fmt.Sprint(page), "-singlefile",
+		"-scale-to-x", fmt.Sprint(width), "-scale-to-y", "-1", pdf, root)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("pages: render page %d: pdftoppm: %v: %.200s", page, err, bytes.TrimSpace(out))
+	}
+	return root + ".png", nil
+}
