@@ -417,26 +417,7 @@ func TestConcurrentApplicationsOfOneApproval(t *testing.T) {
 }
 
 // pdfsig runs poppler's pdfsig on pdf with an NSS database trusting root (PEM).
-func pdfsig(t *testing.T, root, pdf []byte) string {
-	t.Helper()
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "root.pem"), root, 0o600)
-	os.WriteFile(filepath.Join(dir, "f.pdf"), pdf, 0o600)
-	db := "sql:" + filepath.Join(dir, "nss")
-	os.Mkdir(filepath.Join(dir, "nss"), 0o700)
-	for _, args := range [][]string{{"-N", "-d", db, "--empty-password"}, {"-A", "-d", db, "-n", "root", "-t", "CT,C,C", "-i", filepath.Join(dir, "root.pem")}} {
-		if out, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
-			t.Fatalf("certutil (Debian package libnss3-tools) %v: %v %s", args, err, out)
-		}
-	}
-	// Not -no-ocsp: poppler 22.12 then says "Unknown issue with Certificate" for every chain.
-	// The certificates name no OCSP responder, so nothing is fetched.
-	out, err := exec.Command("pdfsig", "-nssdir", db, filepath.Join(dir, "f.pdf")).CombinedOutput()
-	if err != nil {
-		t.Logf("pdfsig: %v", err)
-	}
-	return fmt.Sprint(string(out))
-}
+func pdfsig(t *testing.T, root, pdf []byte) string { return testkit.Pdfsig(t, root, pdf) }
 
 // externalCA makes a root outside the service and a seal certificate under it, as PEM files
 // in dir: root.pem, chain.pem (seal certificate, then root), key.pem (PKCS#8).

@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -74,4 +75,48 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Pdfsig runs poppler's pdfsig on pdf with an NSS database trusting root (PEM), and returns
+// what it printed.
+func Pdfsig(t testing.TB, root, pdf []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "root.pem"), root, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f.pdf"), pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := "sql:" + filepath.Join(dir, "nss")
+	if err := os.Mkdir(filepath.Join(dir, "nss"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-N", "-d", db, "--empty-password"}, {"-A", "-d", db, "-n", "root", "-t", "CT,C,C", "-i", filepath.Join(dir, "root.pem")}} {
+		if out, err := exec.Command("certutil", args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil (Debian package libnss3-tools) %v: %v %s", args, err, out)
+		}
+	}
+	// Not -no-ocsp: poppler 22.12 then says "Unknown issue with Certificate" for every chain.
+	// The certificates name no OCSP responder, so nothing is fetched.
+	out, err := exec.Command("pdfsig", "-nssdir", db, filepath.Join(dir, "f.pdf")).CombinedOutput()
+	if err != nil {
+		t.Logf("pdfsig: %v", err)
+	}
+	return string(out)
+}
+
+// WithJFIFDensity returns the JPEG data with a JFIF APP0 segment stating dpi dots per inch
+// (after SOI, replacing one there), as a scanner writes it.
+func WithJFIFDensity(data []byte, dpi int) []byte {
+	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
+		return data
+	}
+	rest := data[2:]
+	if len(rest) > 4 && rest[0] == 0xFF && rest[1] == 0xE0 {
+		rest = rest[2+int(rest[2])<<8|int(rest[3]):]
+	}
+	app0 := []byte{0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 1, byte(dpi >> 8), byte(dpi), byte(dpi >> 8), byte(dpi), 0, 0}
+	out := append([]byte{0xFF, 0xD8}, app0...)
+	return append(out, rest...)
 }

@@ -1,0 +1,301 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"sealvault/internal/testkit"
+	"sealvault/vault/pages"
+)
+
+// The window clerk's journey through the workbench: a case opened for the demo's instant item,
+// the ID card reused, the application form attached, accepted, decided with the licence,
+// the seal placed on the page by a click, approved by the custodian, applied, the sealed PDF
+// downloaded (and accepted by pdfsig), delivered at the counter and closed.
+
+var casesSeq atomic.Int64
+
+// casesIDNumber is a fresh resident ID-card number with a correct check digit (GB 11643).
+func casesIDNumber() string {
+	base := fmt.Sprintf("44010619850101%03d", casesSeq.Add(1)+time.Now().UnixNano()%500)
+	return base + casesCheckDigit(base)
+}
+
+func casesCheckDigit(base string) string {
+	w := []int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i, c := range base {
+		sum += int(c-'0') * w[i]
+	}
+	return string("10X98765432"[sum%11])
+}
+
+// casesUploadMaterial records a material of the holder through the API as the demo window
+// clerk, with page images at dpi, and returns its id.
+func casesUploadMaterial(t *testing.T, token, holder, typeCode, title string, dpi int, n int) string {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	meta, _ := json.Marshal(map[string]any{"holder_kind": "id_card", "holder_number": holder, "type_code": typeCode,
+		"title": title, "source": "scan", "original_verified": true})
+	_ = mw.WriteField("metadata", string(meta))
+	for i := range n {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="pages"; filename="p%d.jpg"`, i+1))
+		h.Set("Content-Type", "image/jpeg")
+		w, _ := mw.CreatePart(h)
+		_, _ = w.Write(testkit.WithJFIFDensity(testkit.PageImage(t, "jpeg", 1012, 638, i+1), dpi))
+	}
+	_ = mw.Close()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.base+"/api/v1/materials", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	code, _, out := status(t, http.DefaultClient, req)
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("upload %s: %d %s", typeCode, code, out)
+	}
+	var m struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(out, &m)
+	return m.ID
+}
+
+// casesType empties the box and types value into it key by key, as a person would.
+func casesType(p *person, sel, value string) {
+	p.t.Helper()
+	p.run(chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(`+strconv.Quote(sel)+`); e.focus(); e.value = ""; e.dispatchEvent(new Event("input")); })()`),
+		chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+// casesWaitText waits until the element's text contains want (a page's script fills it).
+func casesWaitText(p *person, sel, want string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %s says %q, not %q", p.name, sel, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// casesLicence writes a two-page A4 PDF standing in for the licence to seal.
+func casesLicence(t *testing.T) string {
+	t.Helper()
+	pdf, err := pages.Assemble([]pages.Page{
+		{Name: "1.jpg", Data: testkit.WithJFIFDensity(testkit.PageImage(t, "jpeg", 1654, 2339, 1), 200)},
+		{Name: "2.jpg", Data: testkit.WithJFIFDensity(testkit.PageImage(t, "jpeg", 1654, 2339, 2), 200)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "营业执照注销决定.pdf")
+	if err := os.WriteFile(path, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCaseJourneyAtTheWindow(t *testing.T) {
+	win := demo["window"]
+	wtok := apiToken(t, win[0], win[1])
+	holder := casesIDNumber()
+	idCard := casesUploadMaterial(t, wtok, holder, "ID-CARD", "居民身份证", 300, 2)
+
+	p := newPerson(t, "window clerk")
+	p.login(win[0], win[1])
+	p.open("/cases/new")
+	p.sees("收件", "证件号码")
+
+	// The number is checked as it is typed: a wrong check digit is named at once.
+	wrong := holder[:17] + map[bool]string{true: "1", false: "2"}[holder[17] != '1']
+	p.fill("#item", "440106-GTGSH-003")
+	casesType(p, "#holder_number", wrong)
+	if got := p.text("#holder-check"); !strings.Contains(got, "校验位不正确") {
+		t.Errorf("a wrong check digit says %q", got)
+	}
+	casesType(p, "#holder_number", holder)
+	if got := p.text("#holder-check"); !strings.Contains(got, "校验通过") || strings.Contains(got, holder) {
+		t.Errorf("a right number says %q (want it confirmed and masked)", got)
+	}
+	// Leaving the box shows the number masked.
+	p.run(chromedp.Focus(chromedp.ID("item")))
+	if v := get(p, chromedp.Value(chromedp.ID("holder_number"))); strings.Contains(v, holder[6:14]) || !strings.Contains(v, "*") {
+		t.Errorf("the number box shows %q after entry, want it masked", v)
+	}
+	p.shot("cases-new")
+	p.click("#new-case button[type=submit]")
+
+	// The case page: the plan says what is reusable, and what to submit and why.
+	p.sees("已收件", "个体工商户注销登记", "材料清单", "可复用", "需提交", "复用此材料")
+	if body := p.text("body"); strings.Contains(body, holder) {
+		t.Errorf("the case page shows the applicant's number in clear")
+	}
+	caseNo := p.text("#case-no")
+	p.shot("cases-plan")
+
+	p.clickText("复用此材料")
+	p.sees("已复用该材料", "已收取")
+	_ = idCard
+
+	// Accepting before the form is attached is refused, naming the missing material.
+	p.clickText("受理")
+	p.sees("申请书")
+	if st := p.text("#case-state"); st != "已收件" {
+		t.Errorf("after a refused accept the state is %q", st)
+	}
+
+	// The application form, captured (here through the API; the capture page has its own
+	// tests), attached to the case.
+	form := casesUploadMaterial(t, wtok, holder, "APPLICATION-FORM", "注销登记申请书", 200, 1)
+	if code, _, body := apiDo(t, wtok, http.MethodPost, "/api/v1/cases/"+caseNo+"/materials",
+		map[string]any{"type_code": "APPLICATION-FORM", "material_id": form, "reuse": false}); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("attach the form: %d %s", code, body)
+	}
+	p.open("/cases/" + caseNo)
+	p.clickText("受理")
+	p.sees("已受理", "办结时限")
+
+	// The decision, with the licence uploaded as the result document.
+	casesType(p, "#decision-text", "准予个体工商户注销登记")
+	p.run(chromedp.SetUploadFiles(chromedp.ID("decision-doc"), []string{casesLicence(t)}))
+	p.click("form.decide button[type=submit]")
+	p.sees("已决定", "准予个体工商户注销登记", "申请用印")
+
+	// Placing the seal: the page is drawn, a click on it sets where the seal goes.
+	p.click("#request-seal")
+	p.sees("盖章位置")
+	casesWaitText(p, "#page-info", "第 1 页，共 2 页")
+	p.run(chromedp.WaitVisible(chromedp.ID("stamp")))
+	// The point at 30 % across and 25 % down the page, in the window's coordinates.
+	pt := get(p, chromedp.Evaluate[[]float64](`(() => { const i = document.getElementById("page-image");
+		i.scrollIntoView({block: "center"}); const r = i.getBoundingClientRect();
+		return [r.left + r.width * 0.3, r.top + r.height * 0.25]; })()`))
+	p.run(chromedp.MouseClickXY(pt[0], pt[1]))
+	x, _ := strconv.ParseFloat(get(p, chromedp.Value(chromedp.ID("x"))), 64)
+	y, _ := strconv.ParseFloat(get(p, chromedp.Value(chromedp.ID("y"))), 64)
+	// A4 is 595 × 842 pt, y from the bottom; the 113 pt stamp is centred under the click.
+	if wantX, wantY := 595*0.3-113/2, 842*0.75-113/2; x < wantX-5 || x > wantX+5 || y < wantY-5 || y > wantY+5 {
+		t.Errorf("a click at 30%%, 25%% of the page placed the seal at (%.0f, %.0f) pt, want about (%.0f, %.0f)", x, y, wantX, wantY)
+	}
+	p.shot("cases-seal-place")
+	p.click("#send-request")
+	p.sees("已提交用印申请", "待审批")
+
+	// The custodian approves (the inbox page has its own tests).
+	var reqs struct {
+		Items []struct {
+			Ref     string `json:"ref"`
+			CaseRef string `json:"case_ref"`
+			Status  string `json:"status"`
+		} `json:"items"`
+	}
+	ctok := apiToken(t, demo["custodian"][0], demo["custodian"][1])
+	_, _, body := apiDo(t, ctok, http.MethodGet, "/api/v1/seal-requests?inbox=true", nil)
+	_ = json.Unmarshal(body, &reqs)
+	ref := ""
+	for _, r := range reqs.Items {
+		if r.CaseRef == caseNo {
+			ref = r.Ref
+		}
+	}
+	if ref == "" {
+		t.Fatalf("the custodian's inbox has no request for %s: %s", caseNo, body)
+	}
+	if code, _, body := apiDo(t, ctok, http.MethodPost, "/api/v1/seal-requests/"+ref+"/approve", map[string]string{"note": "同意"}); code != http.StatusOK {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	p.open("/cases/" + caseNo)
+	p.sees("已批准", "同意")
+	p.clickText("加盖电子印章")
+	p.sees("已加盖电子印章", "已盖章", "下载盖章 PDF")
+
+	// The download is the sealed PDF, and poppler's pdfsig accepts its signature.
+	href := get(p, chromedp.Evaluate[string](`document.querySelector("#uses a").getAttribute("href")`))
+	b64 := get(p, chromedp.Evaluate[string](`fetch(`+strconv.Quote(href)+`).then(r => r.arrayBuffer()).then(b => {
+		let s = ""; const u = new Uint8Array(b); for (let i = 0; i < u.length; i++) s += String.fromCharCode(u[i]); return btoa(s); })`,
+		chromedp.EvalAwaitPromise))
+	sealed, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || !bytes.HasPrefix(sealed, []byte("%PDF-")) {
+		t.Fatalf("the download is not a PDF (%d bytes, %v)", len(sealed), err)
+	}
+	rootResp, err := http.Get(srv.base + "/api/v1/ca/root.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := io.ReadAll(rootResp.Body)
+	rootResp.Body.Close()
+	if out := testkit.Pdfsig(t, root, sealed); !strings.Contains(out, "Signature is Valid") || !strings.Contains(out, "Certificate is Trusted") {
+		t.Errorf("pdfsig on the downloaded PDF:\n%s", out)
+	}
+	p.shot("cases-sealed")
+
+	// Delivered at the counter, then closed.
+	p.click("form.deliver button[type=submit]")
+	p.sees("已记录送达", "已送达", "窗口领取")
+	p.clickText("办结")
+	p.sees("已办结", "本件已结束")
+
+	// The department's list shows the case, closed.
+	p.open("/cases")
+	p.sees(caseNo)
+	p.shot("cases-list")
+}
+
+// A promised item is received, noticed and forwarded at the window, never decided there.
+func TestCasePromisedIsForwardedNotDecided(t *testing.T) {
+	win := demo["window"]
+	wtok := apiToken(t, win[0], win[1])
+	holder := casesIDNumber()
+	casesUploadMaterial(t, wtok, holder, "ID-CARD", "居民身份证", 300, 2)
+	p := newPerson(t, "window clerk (promised)")
+	p.login(win[0], win[1])
+	p.open("/cases/new")
+	p.fill("#item", "440106-FOOD-004")
+	casesType(p, "#holder_number", holder)
+	p.click("#new-case button[type=submit]")
+	p.sees("食品经营许可证延续", "承诺件")
+	caseNo := p.text("#case-no")
+	// A one-time notice lists what is missing and opens as a PDF to print.
+	p.clickText("出具一次性告知书")
+	p.sees("已出具一次性告知书", "待补正", "第 1 号（打印）")
+	href := get(p, chromedp.Evaluate[string](`document.querySelector("#notices a").getAttribute("href")`))
+	ct := get(p, chromedp.Evaluate[string](`fetch(`+strconv.Quote(href)+`).then(r => r.headers.get("Content-Type"))`, chromedp.EvalAwaitPromise))
+	if ct != "application/pdf" {
+		t.Errorf("the notice opens as %q", ct)
+	}
+	p.shot("cases-notice")
+	p.clickText("复用此材料")
+	form := casesUploadMaterial(t, wtok, holder, "APPLICATION-FORM", "延续申请书", 200, 1)
+	if code, _, body := apiDo(t, wtok, http.MethodPost, "/api/v1/cases/"+caseNo+"/materials",
+		map[string]any{"type_code": "APPLICATION-FORM", "material_id": form, "reuse": false}); code >= 300 {
+		t.Fatalf("attach the form: %d %s", code, body)
+	}
+	p.open("/cases/" + caseNo)
+	p.clickText("受理")
+	// A promised item is forwarded from the window; it offers no decision there.
+	p.sees("已受理", "转报审批部门", "天河区市场监督管理局")
+	p.doesNotSee("作出决定")
+	p.clickText("转报审批部门")
+	p.sees("已转报")
+}
