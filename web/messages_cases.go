@@ -34,6 +34,7 @@ var casesMessages = map[string][2]string{
 	"cases.opened":                 {"收件时间", "Opened"},
 	"cases.overdue":                {"已超期", "Overdue"},
 	"cases.daysleft":               {"剩 %d 个工作日", "%d working days left"},
+	"cases.duetoday":               {"今日到期", "due today"},
 	"cases.due.provisional":        {"（节假日安排未公布，暂按周末计算）", "(holiday calendar not yet published: weekends only)"},
 	"cases.state.received":         {"已收件", "Received"},
 	"cases.state.incomplete":       {"待补正", "Incomplete"},

@@ -120,7 +120,7 @@ func seedDemo(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]demo
 }
 
 // printBanner tells a person at the terminal (w) where the service is and how to log in.
-func printBanner(w io.Writer, addr string, logins []demoLogin) {
+func printBanner(w io.Writer, addr string, logins []demoLogin, files demoFiles) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nsealvault is running at http://%s\n", addr)
 	fmt.Fprintf(&b, "  workbench (工作台): open http://%s/ in a browser and log in with an account below\n", addr)
@@ -137,14 +137,19 @@ func printBanner(w io.Writer, addr string, logins []demoLogin) {
 			"the window decide and seal the instant item 440106-GTGSH-003, each use approved; the promised item\n" +
 			"440106-FOOD-004 is decided and sealed by sealer (README: \"A case from intake\").\n")
 		fmt.Fprintf(&b, "  CA root for validators: http://%s/api/v1/ca/root.pem\n", addr)
+		if files.Licence != "" {
+			fmt.Fprintf(&b, "\nDemo applicant (演示申请人) ID card %s is on file (reusable). For the instant case in the\n"+
+				"workbench: %s is a scanned application form, %s the licence to seal.\n", demoApplicant, files.Form, files.Licence)
+		}
 	}
 	b.WriteString("\nPress Ctrl-C to stop.\n\n")
 	fmt.Fprint(w, b.String())
 }
 
 // demoAuditEvents is how many audit events the demo data writes: the seal's registration,
-// image and activation, the three letters, and one per demo reuse rule.
-var demoAuditEvents = 6 + len(demoRules)
+// image and activation, the three letters, one per demo reuse rule, and the recording of the demo
+// applicant's ID card.
+var demoAuditEvents = 7 + len(demoRules)
 
 // seedDemoSeals registers, once, the business-special seal of the district market regulator
 // (kept by the demo custodian, who is also its supervisor), with a demo image, active, and

@@ -106,6 +106,12 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	}
 	limits := pages.DefaultLimits()
 	ingester := &vault.Ingester{DB: db.pool, Blobs: blobs, Pins: vault.NewPins(db.pool), Keys: hkeys, Limits: limits, Log: a.log}
+	var files demoFiles
+	if a.cfg.Demo {
+		if files, err = seedDemoFiles(ctx, ingester, db.pool, a.cfg.DataDir, a.log); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := api.New(api.Deps{
@@ -143,7 +149,7 @@ func (a *app) serve(ctx context.Context, out io.Writer) (err error) {
 	go func() { defer close(auditDone); alog.Run(actx, a.cfg.AuditIntegrateInterval) }()
 	defer func() { stopAudit(); <-auditDone }()
 	a.log.Info("listening", "addr", ln.Addr().String())
-	printBanner(out, ln.Addr().String(), logins)
+	printBanner(out, ln.Addr().String(), logins, files)
 
 	select {
 	case err := <-errc:

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"sealvault/vault/pages"
 )
 
 // ModuleRoot walks up from the working directory to the directory holding go.mod.
@@ -106,17 +108,5 @@ func Pdfsig(t testing.TB, root, pdf []byte) string {
 	return string(out)
 }
 
-// WithJFIFDensity returns the JPEG data with a JFIF APP0 segment stating dpi dots per inch
-// (after SOI, replacing one there), as a scanner writes it.
-func WithJFIFDensity(data []byte, dpi int) []byte {
-	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
-		return data
-	}
-	rest := data[2:]
-	if len(rest) > 4 && rest[0] == 0xFF && rest[1] == 0xE0 {
-		rest = rest[2+int(rest[2])<<8|int(rest[3]):]
-	}
-	app0 := []byte{0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 1, byte(dpi >> 8), byte(dpi), byte(dpi >> 8), byte(dpi), 0, 0}
-	out := append([]byte{0xFF, 0xD8}, app0...)
-	return append(out, rest...)
-}
+// WithJFIFDensity returns the JPEG data with a JFIF segment stating dpi, as a scanner writes it.
+func WithJFIFDensity(data []byte, dpi int) []byte { return pages.WithJPEGDensity(data, dpi) }

@@ -183,3 +183,22 @@ func parseTIFF(b []byte) (tiffInfo, bool) {
 	}
 	return info, info.pages > 0
 }
+
+// WithJPEGDensity returns the JPEG data with a JFIF APP0 segment stating dpi dots per inch
+// right after SOI (replacing a JFIF segment there), as a scanner writes it. Data that is not
+// a JPEG is returned as it is.
+func WithJPEGDensity(data []byte, dpi int) []byte {
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 || dpi <= 0 || dpi > 0xFFFF {
+		return data
+	}
+	rest := data[2:]
+	if len(rest) > 4 && rest[0] == 0xFF && rest[1] == 0xE0 {
+		if n := 2 + int(rest[2])<<8 | int(rest[3]); n <= len(rest) {
+			rest = rest[n:]
+		}
+	}
+	d0, d1 := byte(dpi>>8), byte(dpi)
+	out := make([]byte, 0, len(data)+18)
+	out = append(out, 0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 1, d0, d1, d0, d1, 0, 0)
+	return append(out, rest...)
+}

@@ -88,9 +88,9 @@
         img.src = url;
         info.textContent = info.dataset.of.replace("%d", n).replace("%d", pages) + " · " + Math.round(pageW) + " × " + Math.round(pageH) + " pt";
         if (xIn.value === "" || yIn.value === "") {
-          // A first suggestion: lower right, where a licence's seal usually goes.
+          // A first suggestion: lower right, over the issuing authority and the date, where a licence's seal goes.
           var s = parseFloat(sizeIn.value) || 113;
-          xIn.value = Math.round(pageW - s - 60); yIn.value = Math.round(90);
+          xIn.value = Math.round(pageW - s - 50); yIn.value = Math.round(Math.min(150, pageH - s));
         }
       })
       .catch(function (e) { info.textContent = "× " + e.message; });
