@@ -165,7 +165,8 @@ func readReport(t *testing.T, path string) map[string]reportRow {
 	return rows
 }
 
-// storedMaterials returns the page count of every material in the database, by id.
+// storedMaterials returns the page count of every material in the database, by id, but
+// the demo applicant's ID card that every server records at its first start.
 func storedMaterials(t *testing.T, dbURL string) map[string]int {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dbURL)
@@ -173,7 +174,7 @@ func storedMaterials(t *testing.T, dbURL string) map[string]int {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(t.Context(), `SELECT id::text, page_count FROM materials`)
+	rows, err := conn.Query(t.Context(), `SELECT id::text, page_count FROM materials WHERE NOT (type_code = 'ID-CARD' AND title = '居民身份证')`)
 	if err != nil {
 		t.Fatal(err)
 	}
