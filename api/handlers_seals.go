@@ -151,14 +151,46 @@ func (s *Server) changeSealStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, sl)
 }
 
-// addSealImage takes the body as the new seal image (image/png).
+// sealImageRequest asks for the seal image to be drawn from the seal's data (印章制作);
+// with preview set the drawing is returned as image/png and nothing is stored.
+type sealImageRequest struct {
+	Generate *seal.Generate `json:"generate"`
+	Preview  bool           `json:"preview"`
+}
+
+// addSealImage takes the body as the new seal image (image/png), or draws it from the seal's
+// data ({"generate": {...}} as application/json).
 func (s *Server) addSealImage(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, "image/png") {
-		return problem(probMediaType, "印模图像须以 image/png 上传", "Upload the seal image as image/png")
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		var req sealImageRequest
+		if err := bind(c, &req); err != nil {
+			return err
+		}
+		if req.Generate == nil {
+			return invalidFields(map[string]string{"generate": "is required: what to draw the seal image from ({} for the seal's own data)"})
+		}
+		ctx := c.Request().Context()
+		if req.Preview {
+			png, _, err := s.deps.Seals.DrawImage(ctx, s.actor(c), id, *req.Generate)
+			if err != nil {
+				return err
+			}
+			return c.Blob(http.StatusOK, "image/png", png)
+		}
+		sl, err := s.deps.Seals.GenerateImage(ctx, s.actor(c), id, *req.Generate)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, sl)
+	}
+	if !strings.HasPrefix(ct, "image/png") {
+		return problem(probMediaType, "印模图像须以 image/png 上传，或以 application/json 请求生成",
+			"Upload the seal image as image/png, or ask for it to be drawn with application/json")
 	}
 	data, err := io.ReadAll(io.LimitReader(c.Request().Body, 2<<20+1))
 	if err != nil {

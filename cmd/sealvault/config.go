@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/gommon/bytes"
 	"github.com/spf13/pflag"
+
+	"sealvault/seal/sealimage"
 )
 
 // Config is every setting of sealvault. Each comes from a flag, else from its SEALVAULT_*
@@ -60,6 +62,8 @@ type Config struct {
 	UploadLimit string
 	// HolidayCalendar is a holiday calendar file replacing the shipped one.
 	HolidayCalendar string
+	// SealFont is the CJK font seal images are drawn with.
+	SealFont string
 
 	BlobStore         string
 	BlobDir           string
@@ -115,6 +119,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
 	fs.StringVar(&c.SealKEK, "seal-kek", "", "32 random bytes, base64: AES-256 key-encryption key of the seal and CA private keys (empty: made on first start in keys/seal-kek.key under --data-dir)")
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
+	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
 	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
 	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
