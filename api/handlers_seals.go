@@ -130,6 +130,28 @@ func (s *Server) sealCertificate(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/x-pem-file", ca.CertPEM(cert))
 }
 
+// sealImage returns the seal's current image (image/png), its version in Sealvault-Image-Version.
+func (s *Server) sealImage(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.GetSeal(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if sl.ImageDigest == nil {
+		return problem(probNotFound, fmt.Sprintf("印章 %s 尚无印模图像", sl.Ref), fmt.Sprintf("Seal %s has no image yet", sl.Ref))
+	}
+	data, sl, err := s.deps.Seals.Image(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Sealvault-Image-Version", strconv.Itoa(sl.ImageVersion))
+	c.Response().Header().Set(echo.HeaderCacheControl, "private, no-cache")
+	return c.Blob(http.StatusOK, "image/png", data)
+}
+
 type statusChange struct {
 	Status string `json:"status"`
 	Reason string `json:"reason"`

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"sealvault/seal/sealimage"
+	"sealvault/vault"
 )
 
 // Generate is what a seal image is drawn from (印章制作); every field is optional and defaults
@@ -155,4 +156,22 @@ func (s *Service) GenerateImage(ctx context.Context, a Actor, id uuid.UUID, g Ge
 		return Seal{}, err
 	}
 	return s.AddImage(ctx, a, id, png)
+}
+
+// Image returns the seal's current image (PNG) and its version; a seal without one is
+// ErrNotFound. Every signed-in user may see it, as they may read the registry.
+func (s *Service) Image(ctx context.Context, id uuid.UUID) ([]byte, Seal, error) {
+	sl, err := s.GetSeal(ctx, id)
+	if err != nil {
+		return nil, sl, err
+	}
+	if sl.ImageDigest == nil {
+		return nil, sl, ErrNotFound
+	}
+	d, err := vault.ParseDigest(*sl.ImageDigest)
+	if err != nil {
+		return nil, sl, err
+	}
+	data, err := vault.ReadAll(ctx, s.Blobs, d)
+	return data, sl, err
 }
