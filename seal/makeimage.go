@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -23,9 +24,10 @@ type Generate struct {
 	// 45 for an oval one, 20 for a name seal. HeightMM is an oval's height (30).
 	WidthMM  float64 `json:"width_mm,omitempty"`
 	HeightMM float64 `json:"height_mm,omitempty"`
-	// Unit is the name along the upper arc: the owning department's name.
+	// Unit is the name along the upper arc: the seal's name up to and including the owning
+	// department's name, else the department's name.
 	Unit *string `json:"unit,omitempty"`
-	// Title is the seal's name across under the star: the seal's name without the unit's
+	// Title is the seal's name across under the star: the seal's name after the unit's
 	// (行政审批专用章), else the type's (合同专用章); none for an official seal.
 	Title *string `json:"title,omitempty"`
 	// Code is the seal's code (印章编码) along the lower arc; none by default.
@@ -46,7 +48,7 @@ func (g Generate) Spec(sl Seal) (sealimage.Spec, error) {
 		}
 		return strings.Join(strings.Fields(*p), "")
 	}
-	rest := strings.TrimSpace(strings.TrimPrefix(sl.Name, sl.Department))
+	unit, rest := splitName(sl.Name, sl.Department)
 	sp := sealimage.Spec{Shape: g.Shape, Width: g.WidthMM, Height: g.HeightMM}
 	if sl.Type == TypeLegalRep {
 		if sp.Shape == "" {
@@ -88,16 +90,29 @@ func (g Generate) Spec(sl Seal) (sealimage.Spec, error) {
 	if sp.Shape == sealimage.Oval && sp.Height == 0 {
 		sp.Height = 30
 	}
-	sp.Unit = clean(g.Unit, sl.Department)
+	sp.Unit = clean(g.Unit, unit)
 	def := rest
 	if sl.Type == TypeOfficial {
 		def = ""
-	} else if def == "" {
+	} else if def == "" || utf8.RuneCountInString(def) > 12 {
 		def = typeNames[sl.Type]
 	}
 	sp.Title = clean(g.Title, def)
 	sp.Code = clean(g.Code, "")
 	return sp, specError(sp.Validate())
+}
+
+// splitName splits a seal's name into the unit's name and the seal's own: the name up to and
+// including the last occurrence of the owning department's name is the unit's
+// (天河区市场监督管理局 of 天河区市场监督管理局行政审批专用章 owned by 市场监督管理局), the rest the
+// seal's. A name without the department's has the department's name as the unit's.
+func splitName(name, dept string) (unit, rest string) {
+	name = strings.Join(strings.Fields(name), "")
+	dept = strings.Join(strings.Fields(dept), "")
+	if i := strings.LastIndex(name, dept); dept != "" && i >= 0 {
+		return name[:i+len(dept)], name[i+len(dept):]
+	}
+	return dept, name
 }
 
 func specError(err error) error {
@@ -130,22 +145,50 @@ func (s *Service) DrawImage(ctx context.Context, a Actor, id uuid.UUID, g Genera
 	if err := s.manages(ctx, s.DB, a, sl.DepartmentID); err != nil {
 		return nil, sl, err
 	}
+	png, err := s.draw(sl, g)
+	return png, sl, err
+}
+
+// draw draws the image of seal sl from g.
+func (s *Service) draw(sl Seal, g Generate) ([]byte, error) {
 	sp, err := g.Spec(sl)
 	if err != nil {
-		return nil, sl, err
+		return nil, err
 	}
 	f, err := s.font()
 	if err != nil {
-		return nil, sl, err
+		return nil, err
 	}
 	png, err := sealimage.Draw(f, sp)
 	var missing *sealimage.MissingCharError
 	if errors.As(err, &missing) {
-		return nil, sl, &InvalidError{Fields: map[string]string{"generate." + missing.Field: fmt.Sprintf(
+		return nil, &InvalidError{Fields: map[string]string{"generate." + missing.Field: fmt.Sprintf(
 			"has the character %c (U+%04X), which the seal font %s does not have; the seal image cannot be drawn with it",
 			missing.Char, missing.Char, missing.Font)}}
 	}
-	return png, sl, specError(err)
+	return png, specError(err)
+}
+
+// drawFirstImage draws a newly filed seal's image from its data and stores it as version 1;
+// when it cannot be drawn the seal stays without an image and ImageNote says why.
+func (s *Service) drawFirstImage(ctx context.Context, a Actor, sl Seal) (Seal, error) {
+	png, err := s.draw(sl, Generate{})
+	if err == nil {
+		return s.AddImage(ctx, a, sl.ID, png)
+	}
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		sl.ImageNote = "the seal image could not be drawn: " + err.Error()
+		return sl, nil
+	}
+	var notes []string
+	for f, r := range inv.Fields {
+		notes = append(notes, f+" "+r)
+	}
+	sort.Strings(notes)
+	sl.ImageNote = "no image could be drawn from the seal's data (" + strings.Join(notes, "; ") +
+		"): upload one, or generate it with options, before activating the seal"
+	return sl, nil
 }
 
 // GenerateImage draws the seal's image from g and the seal's data and stores it as the

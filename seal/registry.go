@@ -24,23 +24,25 @@ import (
 
 // Seal is one registered seal, as the API shows it. Its key never leaves the service.
 type Seal struct {
-	ID            uuid.UUID   `json:"id"`
-	Ref           string      `json:"ref"` // S-<no>
-	Name          string      `json:"name"`
-	Type          string      `json:"type"`
-	DepartmentID  uuid.UUID   `json:"department_id"`
-	Department    string      `json:"department"`
-	SupervisorID  uuid.UUID   `json:"supervisor_id"`
-	CustodianIDs  []uuid.UUID `json:"custodian_ids"`
-	Status        string      `json:"status"`
-	StatusSince   time.Time   `json:"status_since"`
-	ValidFrom     string      `json:"valid_from"`
-	ValidUntil    string      `json:"valid_until"`
-	KeyAlgorithm  string      `json:"key_algorithm"`
-	CertSerial    string      `json:"certificate_serial"`
-	ImageVersion  int         `json:"image_version"` // 0: no image yet
-	ImageDigest   *string     `json:"image_digest"`
-	CreatedAt     time.Time   `json:"created_at"`
+	ID           uuid.UUID   `json:"id"`
+	Ref          string      `json:"ref"` // S-<no>
+	Name         string      `json:"name"`
+	Type         string      `json:"type"`
+	DepartmentID uuid.UUID   `json:"department_id"`
+	Department   string      `json:"department"`
+	SupervisorID uuid.UUID   `json:"supervisor_id"`
+	CustodianIDs []uuid.UUID `json:"custodian_ids"`
+	Status       string      `json:"status"`
+	StatusSince  time.Time   `json:"status_since"`
+	ValidFrom    string      `json:"valid_from"`
+	ValidUntil   string      `json:"valid_until"`
+	KeyAlgorithm string      `json:"key_algorithm"`
+	CertSerial   string      `json:"certificate_serial"`
+	ImageVersion int         `json:"image_version"` // 0: no image yet
+	ImageDigest  *string     `json:"image_digest"`
+	// ImageNote, on filing only, says why no image could be drawn from the seal's data.
+	ImageNote     string    `json:"image_note,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 	no            int64
 	certDER       []byte
 	chainDER      [][]byte // an imported certificate's issuers
@@ -156,8 +158,17 @@ func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error
 
 // CreateSeal registers (备案) a seal in status pending: it generates the seal's key in
 // custody and has the CA issue its certificate, valid within the seal's dates.
+//
+// The seal's image is drawn from its data (印章制作, Generate's defaults) as version 1; when it
+// cannot be drawn (a character the seal font lacks, a name seal whose name cannot be told from
+// the seal's), the seal is filed without an image and ImageNote says why: an image is then
+// uploaded or generated with options before the seal can be activated.
 func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
-	return s.register(ctx, a, n, nil)
+	sl, err := s.register(ctx, a, n, nil)
+	if err != nil {
+		return sl, err
+	}
+	return s.drawFirstImage(ctx, a, sl)
 }
 
 // ImportSeal registers a seal whose certificate an outside CA issued, with its key (which
@@ -165,7 +176,11 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 // certificate's validity, and the certificate must allow signing.
 func (s *Service) ImportSeal(ctx context.Context, a Actor, n NewSeal, imp Imported) (Seal, error) {
 	n.KeyAlgorithm = ""
-	return s.register(ctx, a, n, &imp)
+	sl, err := s.register(ctx, a, n, &imp)
+	if err != nil {
+		return sl, err
+	}
+	return s.drawFirstImage(ctx, a, sl)
 }
 
 func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Imported) (Seal, error) {
