@@ -172,6 +172,10 @@ func (s *Service) draw(sl Seal, g Generate) ([]byte, error) {
 // drawFirstImage draws a newly filed seal's image from its data and stores it as version 1;
 // when it cannot be drawn the seal stays without an image and ImageNote says why.
 func (s *Service) drawFirstImage(ctx context.Context, a Actor, sl Seal) (Seal, error) {
+	if s.Blobs == nil || s.Pins == nil {
+		sl.ImageNote = "no object store to keep a drawn image in"
+		return sl, nil
+	}
 	png, err := s.draw(sl, Generate{})
 	if err == nil {
 		return s.AddImage(ctx, a, sl.ID, png)
