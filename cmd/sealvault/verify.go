@@ -62,6 +62,9 @@ Where the register is consulted:
 				where = "register consulted: " + strings.TrimRight(server, "/")
 				check = func(data []byte) (seal.Verification, error) { return verifyRemote(ctx, server, token, data) }
 			case rootFile == "" && a.registerConfigured():
+				if err := a.useDataDir(); err != nil {
+					return err
+				}
 				db, err := a.openDB(ctx, false, false)
 				if err != nil {
 					return err
