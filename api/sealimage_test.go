@@ -3,8 +3,13 @@ package api
 import (
 	"bytes"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +17,7 @@ import (
 
 	"sealvault/internal/identity"
 	"sealvault/seal"
+	"sealvault/vault/pages"
 )
 
 // redPixels counts the opaque red pixels of a PNG seal image and returns its width.
@@ -146,4 +152,90 @@ func boundsOf(img image.Image) image.Rectangle {
 		return image.Rectangle{}
 	}
 	return img.Bounds()
+}
+
+// TestSealedPageShowsTheStamp seals a page with the seal's drawn image, renders the signed
+// PDF's page with pdftoppm and finds the red stamp where it was placed, and nowhere else.
+// The rendering is kept as var/sealed-page.png to look at.
+func TestSealedPageShowsTheStamp(t *testing.T) {
+	if _, err := exec.LookPath("pdftoppm"); err != nil {
+		t.Fatal("pdftoppm (poppler-utils) is needed: tools/prereqs.sh installs it")
+	}
+	w := newSealWorld(t)
+	b := w.b
+	win := b.token[identity.RoleWindow]
+	// A white licence, so that any red on the rendered page is the stamp's.
+	white := image.NewGray(image.Rect(0, 0, 1654, 2339))
+	for i := range white.Pix {
+		white.Pix[i] = 0xff
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, white, nil); err != nil {
+		t.Fatal(err)
+	}
+	licence, err := pages.Assemble([]pages.Page{{Name: "1.jpg", Data: jpg.Bytes()}, {Name: "2.jpg", Data: jpg.Bytes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := w.upload(t, win, licence)
+	req := must[seal.Request](t, w.request(t, win, w.seal.ID, "440100-01-001", doc), http.StatusCreated)
+	must[seal.Request](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/approve", w.token(w.custodian),
+		map[string]any{"note": "同意"}), http.StatusOK)
+	use := must[seal.Use](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/apply", win, nil), http.StatusCreated)
+	if use.ImageVersion != 1 {
+		t.Errorf("sealed with image version %d, want the one drawn on filing", use.ImageVersion)
+	}
+	signed := b.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID.String()+"/content", win, nil).Body.Bytes()
+
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "sealed.pdf")
+	os.WriteFile(pdf, signed, 0o600)
+	const dpi = 150
+	pl := use.Placement
+	if out, err := exec.CommandContext(t.Context(), "pdftoppm", "-png", "-r", strconv.Itoa(dpi), "-f", strconv.Itoa(pl.Page),
+		"-l", strconv.Itoa(pl.Page), "-singlefile", pdf, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm: %v %s", err, out)
+	}
+	rendered, err := os.ReadFile(filepath.Join(dir, "page.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join("..", "var"), 0o755); err == nil {
+		os.WriteFile(filepath.Join("..", "var", "sealed-page.png"), rendered, 0o644)
+	}
+	img, err := png.Decode(bytes.NewReader(rendered))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := func(pt float64) int { return int(pt * dpi / 72) }
+	h := img.Bounds().Dy()
+	// The placement is in points from the page's lower left; the image's rows run down.
+	stamp := image.Rect(px(pl.X), h-px(pl.Y+pl.Size), px(pl.X+pl.Size), h-px(pl.Y))
+	red := func(r image.Rectangle) (n int) {
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				cr, cg, cb, _ := img.At(x, y).RGBA()
+				if cr > 0xa000 && cg < 0x7000 && cb < 0x7000 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	area := stamp.Dx() * stamp.Dy()
+	if n := red(stamp); n < area/10 {
+		t.Errorf("the stamp's square %v has %d red pixels of %d: no stamp drawn (see var/sealed-page.png)", stamp, n, area)
+	}
+	// Its text: red in the band of the upper arc and in the title's band below the star.
+	arc := image.Rect(stamp.Min.X+stamp.Dx()/4, stamp.Min.Y+stamp.Dy()/12, stamp.Max.X-stamp.Dx()/4, stamp.Min.Y+stamp.Dy()/4)
+	title := image.Rect(stamp.Min.X+stamp.Dx()/5, stamp.Min.Y+stamp.Dy()*3/5, stamp.Max.X-stamp.Dx()/5, stamp.Min.Y+stamp.Dy()*3/4)
+	for name, r := range map[string]image.Rectangle{"upper arc": arc, "title": title} {
+		if n := red(r); n < r.Dx()*r.Dy()/20 {
+			t.Errorf("the %s's band %v has %d red pixels: no text there (see var/sealed-page.png)", name, r, n)
+		}
+	}
+	whole := red(img.Bounds())
+	if outside := whole - red(stamp); outside > area/50 {
+		t.Errorf("%d red pixels outside the stamp's square", outside)
+	}
 }
