@@ -91,7 +91,11 @@ func (s *Server) listSeals(c echo.Context) error { return byDepartment(c, s.deps
 
 func (s *Server) createSeal(c echo.Context) error {
 	return created(c, "/api/v1/seals", func(ctx context.Context, n seal.NewSeal) (seal.Seal, uuid.UUID, error) {
+		// Filed without an image, the seal has one drawn from its data (印章制作).
 		sl, err := s.deps.Seals.CreateSeal(ctx, s.actor(c), n)
+		if err == nil {
+			sl, err = s.deps.Seals.DrawFirstImage(ctx, s.actor(c), sl)
+		}
 		return sl, sl.ID, err
 	})
 }
@@ -624,6 +628,9 @@ func (s *Server) importSeal(c echo.Context) error {
 		return invalidFields(map[string]string{"pkcs12": "upload a PKCS#12 file (pkcs12, password) or PEM files (certificate, private_key)"})
 	}
 	sl, err := s.deps.Seals.ImportSeal(c.Request().Context(), s.actor(c), *meta, imp)
+	if err == nil {
+		sl, err = s.deps.Seals.DrawFirstImage(c.Request().Context(), s.actor(c), sl)
+	}
 	if err != nil {
 		return err
 	}

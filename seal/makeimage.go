@@ -169,9 +169,12 @@ func (s *Service) draw(sl Seal, g Generate) ([]byte, error) {
 	return png, specError(err)
 }
 
-// drawFirstImage draws a newly filed seal's image from its data and stores it as version 1;
-// when it cannot be drawn the seal stays without an image and ImageNote says why.
-func (s *Service) drawFirstImage(ctx context.Context, a Actor, sl Seal) (Seal, error) {
+// DrawFirstImage draws a newly filed seal's image from its data (Generate's defaults) and
+// stores it as version 1; when it cannot be drawn (a character the seal font lacks, a name
+// seal whose name cannot be told from the seal's), the seal stays without an image and
+// ImageNote says why: an image is then uploaded or generated with options before the seal
+// can be activated.
+func (s *Service) DrawFirstImage(ctx context.Context, a Actor, sl Seal) (Seal, error) {
 	if s.Blobs == nil || s.Pins == nil {
 		sl.ImageNote = "no object store to keep a drawn image in"
 		return sl, nil

@@ -157,18 +157,10 @@ func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error
 }
 
 // CreateSeal registers (备案) a seal in status pending: it generates the seal's key in
-// custody and has the CA issue its certificate, valid within the seal's dates.
-//
-// The seal's image is drawn from its data (印章制作, Generate's defaults) as version 1; when it
-// cannot be drawn (a character the seal font lacks, a name seal whose name cannot be told from
-// the seal's), the seal is filed without an image and ImageNote says why: an image is then
-// uploaded or generated with options before the seal can be activated.
+// custody and has the CA issue its certificate, valid within the seal's dates. It has no
+// image yet: DrawFirstImage draws one from its data.
 func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
-	sl, err := s.register(ctx, a, n, nil)
-	if err != nil {
-		return sl, err
-	}
-	return s.drawFirstImage(ctx, a, sl)
+	return s.register(ctx, a, n, nil)
 }
 
 // ImportSeal registers a seal whose certificate an outside CA issued, with its key (which
@@ -176,11 +168,7 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 // certificate's validity, and the certificate must allow signing.
 func (s *Service) ImportSeal(ctx context.Context, a Actor, n NewSeal, imp Imported) (Seal, error) {
 	n.KeyAlgorithm = ""
-	sl, err := s.register(ctx, a, n, &imp)
-	if err != nil {
-		return sl, err
-	}
-	return s.drawFirstImage(ctx, a, sl)
+	return s.register(ctx, a, n, &imp)
 }
 
 func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Imported) (Seal, error) {
