@@ -91,7 +91,11 @@ func (s *Server) listSeals(c echo.Context) error { return byDepartment(c, s.deps
 
 func (s *Server) createSeal(c echo.Context) error {
 	return created(c, "/api/v1/seals", func(ctx context.Context, n seal.NewSeal) (seal.Seal, uuid.UUID, error) {
+		// Filed without an image, the seal has one drawn from its data (印章制作).
 		sl, err := s.deps.Seals.CreateSeal(ctx, s.actor(c), n)
+		if err == nil {
+			sl, err = s.deps.Seals.DrawFirstImage(ctx, s.actor(c), sl)
+		}
 		return sl, sl.ID, err
 	})
 }
@@ -130,6 +134,28 @@ func (s *Server) sealCertificate(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/x-pem-file", ca.CertPEM(cert))
 }
 
+// sealImage returns the seal's current image (image/png), its version in Sealvault-Image-Version.
+func (s *Server) sealImage(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	sl, err := s.deps.Seals.GetSeal(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if sl.ImageDigest == nil {
+		return problem(probNotFound, fmt.Sprintf("印章 %s 尚无印模图像", sl.Ref), fmt.Sprintf("Seal %s has no image yet", sl.Ref))
+	}
+	data, sl, err := s.deps.Seals.Image(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Sealvault-Image-Version", strconv.Itoa(sl.ImageVersion))
+	c.Response().Header().Set(echo.HeaderCacheControl, "private, no-cache")
+	return c.Blob(http.StatusOK, "image/png", data)
+}
+
 type statusChange struct {
 	Status string `json:"status"`
 	Reason string `json:"reason"`
@@ -151,14 +177,46 @@ func (s *Server) changeSealStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, sl)
 }
 
-// addSealImage takes the body as the new seal image (image/png).
+// sealImageRequest asks for the seal image to be drawn from the seal's data (印章制作);
+// with preview set the drawing is returned as image/png and nothing is stored.
+type sealImageRequest struct {
+	Generate *seal.Generate `json:"generate"`
+	Preview  bool           `json:"preview"`
+}
+
+// addSealImage takes the body as the new seal image (image/png), or draws it from the seal's
+// data ({"generate": {...}} as application/json).
 func (s *Server) addSealImage(c echo.Context) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
 	}
-	if ct := c.Request().Header.Get(echo.HeaderContentType); !strings.HasPrefix(ct, "image/png") {
-		return problem(probMediaType, "印模图像须以 image/png 上传", "Upload the seal image as image/png")
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if strings.HasPrefix(ct, echo.MIMEApplicationJSON) {
+		var req sealImageRequest
+		if err := bind(c, &req); err != nil {
+			return err
+		}
+		if req.Generate == nil {
+			return invalidFields(map[string]string{"generate": "is required: what to draw the seal image from ({} for the seal's own data)"})
+		}
+		ctx := c.Request().Context()
+		if req.Preview {
+			png, _, err := s.deps.Seals.DrawImage(ctx, s.actor(c), id, *req.Generate)
+			if err != nil {
+				return err
+			}
+			return c.Blob(http.StatusOK, "image/png", png)
+		}
+		sl, err := s.deps.Seals.GenerateImage(ctx, s.actor(c), id, *req.Generate)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, sl)
+	}
+	if !strings.HasPrefix(ct, "image/png") {
+		return problem(probMediaType, "印模图像须以 image/png 上传，或以 application/json 请求生成",
+			"Upload the seal image as image/png, or ask for it to be drawn with application/json")
 	}
 	data, err := io.ReadAll(io.LimitReader(c.Request().Body, 2<<20+1))
 	if err != nil {
@@ -570,6 +628,9 @@ func (s *Server) importSeal(c echo.Context) error {
 		return invalidFields(map[string]string{"pkcs12": "upload a PKCS#12 file (pkcs12, password) or PEM files (certificate, private_key)"})
 	}
 	sl, err := s.deps.Seals.ImportSeal(c.Request().Context(), s.actor(c), *meta, imp)
+	if err == nil {
+		sl, err = s.deps.Seals.DrawFirstImage(c.Request().Context(), s.actor(c), sl)
+	}
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id", Roles: anyone, Handler: s.getSeal},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/certificate", Roles: anyone, Handler: s.sealCertificate},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/status", Roles: sealAdmins, Handler: s.changeSealStatus},
+		{Method: http.MethodGet, Path: "/api/v1/seals/:id/image", Roles: anyone, Handler: s.sealImage},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/image", Roles: sealAdmins, Handler: s.addSealImage},
 
 		{Method: http.MethodGet, Path: "/api/v1/authorizations", Roles: anyone, Handler: s.listAuthorizations},

@@ -122,16 +122,10 @@ func (w *sealWorld) newSeal(t *testing.T, name, alg string) seal.Seal {
 		"name": name, "type": "business", "department_id": b.dept.ID, "supervisor_id": w.supervisor.ID,
 		"custodian_ids": []uuid.UUID{w.custodian.ID, w.dual.ID}, "valid_from": day(-10), "valid_until": day(365),
 		"key_algorithm": alg}), http.StatusCreated)
-	if sl.Status != seal.StatusPending || sl.CertSerial == "" {
+	// Filing draws the seal's image from its data (印章制作).
+	if sl.Status != seal.StatusPending || sl.CertSerial == "" || sl.ImageVersion != 1 || sl.ImageNote != "" {
 		t.Fatalf("new seal %+v", sl)
 	}
-	// Activation needs an image.
-	rec := b.do(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", admin, map[string]any{"status": "active", "reason": "启用"})
-	if p := problemOf(t, rec); rec.Code != http.StatusConflict || !strings.Contains(p.Detail, "印模") {
-		t.Fatalf("activating without an image: %d %s", rec.Code, rec.Body)
-	}
-	rec = b.doRaw(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/image", "image/png", string(seal.DemoImage()), "Authorization", "Bearer "+admin)
-	must[seal.Seal](t, rec, http.StatusOK)
 	return must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", admin,
 		map[string]any{"status": "active", "reason": "经审批启用"}), http.StatusOK)
 }

@@ -1,6 +1,7 @@
 package seal
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -186,6 +187,18 @@ type Verification struct {
 	Size       int64             `json:"size"`
 	Signatures []SignatureReport `json:"signatures"`
 	Valid      bool              `json:"valid"` // at least one signature, and every one valid, trusted and not followed by foreign bytes
+	// RegisterConsulted is false for an offline verification (VerifyOffline): no seal or
+	// register entry was looked up.
+	RegisterConsulted bool `json:"register_consulted"`
+	// EmbeddedRoots are the roots taken from the file itself (offline, without a given root).
+	EmbeddedRoots []EmbeddedRoot `json:"embedded_roots,omitempty"`
+}
+
+// EmbeddedRoot is a self-signed certificate a signature carries, trusted by VerifyOffline
+// when no root is given.
+type EmbeddedRoot struct {
+	Subject string `json:"subject"`
+	SHA256  string `json:"sha256"` // of the DER certificate
 }
 
 // SignatureReport is one signature: what pades found, and which seal and register entry it is.
@@ -215,12 +228,49 @@ type SignatureReport struct {
 // Verify checks every signature of pdf against the internal CA's root and finds its seal and
 // its seal-use register entry (by the digest of the revision it signed).
 func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) {
-	sum := sha256.Sum256(pdf)
-	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}}
 	roots, err := s.roots(ctx)
 	if err != nil {
-		return v, err
+		return Verification{}, err
 	}
+	return verify(ctx, pdf, roots, s)
+}
+
+// VerifyOffline checks every signature of pdf against roots alone, without a register: no
+// seal or register entry is looked up and RegisterConsulted is false. With roots nil, the
+// self-signed certificates the signatures themselves carry are trusted, and
+// EmbeddedRoots names them: a relying party compares them with the service's published root.
+func VerifyOffline(pdf []byte, roots *x509.CertPool) (Verification, error) {
+	var embedded []*x509.Certificate
+	if roots == nil {
+		sigs, err := pades.Verify(pdf, x509.NewCertPool())
+		if err != nil {
+			return Verification{Signatures: []SignatureReport{}}, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
+		}
+		roots = x509.NewCertPool()
+		seen := map[string]bool{}
+		for _, sg := range sigs {
+			for _, c := range sg.Chain {
+				if c.IsCA && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil && !seen[string(c.Raw)] {
+					seen[string(c.Raw)] = true
+					roots.AddCert(c)
+					embedded = append(embedded, c)
+				}
+			}
+		}
+	}
+	v, err := verify(context.Background(), pdf, roots, nil)
+	for _, c := range embedded {
+		v.EmbeddedRoots = append(v.EmbeddedRoots, EmbeddedRoot{Subject: ca.NameString(c.Subject),
+			SHA256: fmt.Sprintf("%x", sha256.Sum256(c.Raw))})
+	}
+	return v, err
+}
+
+// verify checks pdf's signatures against roots and, when reg is not nil, looks up each one's
+// seal and register entry in reg's database.
+func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service) (Verification, error) {
+	sum := sha256.Sum256(pdf)
+	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}, RegisterConsulted: reg != nil}
 	sigs, err := pades.Verify(pdf, roots)
 	if err != nil {
 		return v, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
@@ -238,26 +288,30 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 			r.CertSerial = sg.Signer.SerialNumber.Text(16)
 			var id string
 			var no int64
-			if err := s.DB.QueryRow(ctx, `SELECT id::text, no, status FROM seals WHERE cert_serial = $1`, r.CertSerial).
-				Scan(&id, &no, &r.SealStatus); err == nil {
-				r.SealID, r.SealRef = &id, sealRef(no)
+			if reg != nil {
+				if err := reg.DB.QueryRow(ctx, `SELECT id::text, no, status FROM seals WHERE cert_serial = $1`, r.CertSerial).
+					Scan(&id, &no, &r.SealStatus); err == nil {
+					r.SealID, r.SealRef = &id, sealRef(no)
+				}
 			}
 		}
 		end := sg.ByteRange[2] + sg.ByteRange[3]
 		if end > 0 && end <= int64(len(pdf)) {
 			rev := sha256.Sum256(pdf[:end])
 			r.RevisionDigest = fmt.Sprintf("%x", rev)
-			if u, err := s.UseByOutput(ctx, vault.Digest(rev)); err == nil {
-				r.RegisterEntry = &u
-			} else if !errors.Is(err, ErrNotFound) {
-				return v, err
+			if reg != nil {
+				if u, err := reg.UseByOutput(ctx, vault.Digest(rev)); err == nil {
+					r.RegisterEntry = &u
+				} else if !errors.Is(err, ErrNotFound) {
+					return v, err
+				}
 			}
 		}
 		// A later signature legitimately follows an earlier one: an earlier signature is
 		// valid if the last one covers the whole file.
 		last := i == len(sigs)-1
 		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && sigs[len(sigs)-1].CoversWholeFile)
-		if r.RegisterEntry == nil {
+		if reg != nil && r.RegisterEntry == nil {
 			r.Problems = append(r.Problems, "no seal-use register entry of this service matches the signed revision")
 		}
 		v.Valid = v.Valid && r.Valid

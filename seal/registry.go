@@ -24,23 +24,25 @@ import (
 
 // Seal is one registered seal, as the API shows it. Its key never leaves the service.
 type Seal struct {
-	ID            uuid.UUID   `json:"id"`
-	Ref           string      `json:"ref"` // S-<no>
-	Name          string      `json:"name"`
-	Type          string      `json:"type"`
-	DepartmentID  uuid.UUID   `json:"department_id"`
-	Department    string      `json:"department"`
-	SupervisorID  uuid.UUID   `json:"supervisor_id"`
-	CustodianIDs  []uuid.UUID `json:"custodian_ids"`
-	Status        string      `json:"status"`
-	StatusSince   time.Time   `json:"status_since"`
-	ValidFrom     string      `json:"valid_from"`
-	ValidUntil    string      `json:"valid_until"`
-	KeyAlgorithm  string      `json:"key_algorithm"`
-	CertSerial    string      `json:"certificate_serial"`
-	ImageVersion  int         `json:"image_version"` // 0: no image yet
-	ImageDigest   *string     `json:"image_digest"`
-	CreatedAt     time.Time   `json:"created_at"`
+	ID           uuid.UUID   `json:"id"`
+	Ref          string      `json:"ref"` // S-<no>
+	Name         string      `json:"name"`
+	Type         string      `json:"type"`
+	DepartmentID uuid.UUID   `json:"department_id"`
+	Department   string      `json:"department"`
+	SupervisorID uuid.UUID   `json:"supervisor_id"`
+	CustodianIDs []uuid.UUID `json:"custodian_ids"`
+	Status       string      `json:"status"`
+	StatusSince  time.Time   `json:"status_since"`
+	ValidFrom    string      `json:"valid_from"`
+	ValidUntil   string      `json:"valid_until"`
+	KeyAlgorithm string      `json:"key_algorithm"`
+	CertSerial   string      `json:"certificate_serial"`
+	ImageVersion int         `json:"image_version"` // 0: no image yet
+	ImageDigest  *string     `json:"image_digest"`
+	// ImageNote, on filing only, says why no image could be drawn from the seal's data.
+	ImageNote     string    `json:"image_note,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 	no            int64
 	certDER       []byte
 	chainDER      [][]byte // an imported certificate's issuers
@@ -155,7 +157,8 @@ func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error
 }
 
 // CreateSeal registers (备案) a seal in status pending: it generates the seal's key in
-// custody and has the CA issue its certificate, valid within the seal's dates.
+// custody and has the CA issue its certificate, valid within the seal's dates. It has no
+// image yet: DrawFirstImage draws one from its data.
 func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
 	return s.register(ctx, a, n, nil)
 }

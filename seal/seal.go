@@ -26,6 +26,7 @@ import (
 	"sealvault/internal/identity"
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
+	"sealvault/seal/sealimage"
 	"sealvault/vault"
 )
 
@@ -64,6 +65,13 @@ type Service struct {
 	Cases Cases
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// FontPath is the CJK font seal images are drawn with (empty: sealimage.DefaultFont),
+	// opened on first use.
+	FontPath string
+
+	fontOnce sync.Once
+	fontVal  *sealimage.Font
+	fontErr  error
 
 	stamps sync.Map // image digest → *pades.Stamp
 }

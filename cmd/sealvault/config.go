@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/labstack/gommon/bytes"
 	"github.com/spf13/pflag"
+
+	"sealvault/seal/sealimage"
 )
 
 // Config is every setting of sealvault. Each comes from a flag, else from its SEALVAULT_*
@@ -60,6 +64,11 @@ type Config struct {
 	UploadLimit string
 	// HolidayCalendar is a holiday calendar file replacing the shipped one.
 	HolidayCalendar string
+	// SealFont is the CJK font seal images are drawn with.
+	SealFont string
+	// ForeignDataDir allows state to be made in a --data-dir that does not look like a
+	// sealvault data directory.
+	ForeignDataDir bool
 
 	BlobStore         string
 	BlobDir           string
@@ -81,7 +90,8 @@ const secretAnnotation = "sealvault_secret"
 func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address the HTTP server listens on")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty starts the project-local cluster in the pg directory under --data-dir")
-	fs.StringVar(&c.DataDir, "data-dir", "var", "directory for local state: PostgreSQL cluster, keys")
+	fs.StringVar(&c.DataDir, "data-dir", "var", "directory for local state: PostgreSQL cluster, keys, blobs; a relative one is resolved against the current directory and printed at start")
+	fs.BoolVar(&c.ForeignDataDir, "foreign-data-dir", false, "make state in --data-dir even though it does not look like a sealvault data directory (it exists, is not empty, and holds none of pg, keys, blobs, audit, testpg)")
 	fs.IntVar(&c.PGPort, "pg-port", 55432, "port of the project-local PostgreSQL cluster (loopback only); 0 picks a free one (a running cluster keeps its own)")
 	fs.StringVar(&c.PGDir, "pg-dir", "", "data directory of the project-local PostgreSQL cluster, for serve and localdb alike (empty: pg under --data-dir)")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending database migrations when serve starts")
@@ -115,6 +125,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
 	fs.StringVar(&c.SealKEK, "seal-kek", "", "32 random bytes, base64: AES-256 key-encryption key of the seal and CA private keys (empty: made on first start in keys/seal-kek.key under --data-dir)")
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
+	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
 	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
 	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
@@ -188,6 +199,12 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data-dir", "must not be empty")
+	} else if abs, err := filepath.Abs(c.DataDir); err != nil {
+		bad("data-dir", err.Error())
+	} else {
+		// Resolved once, against the directory sealvault was started in; every path
+		// derived from it below is then absolute too.
+		c.DataDir = abs
 	}
 	if c.PGPort < 0 || c.PGPort > 65535 {
 		bad("pg-port", "must be from 0 to 65535")
@@ -323,4 +340,31 @@ func markdownTable(fs *pflag.FlagSet) string {
 		fmt.Fprintf(&b, "| `--%s` | %s | %s | %s |\n", f.Name, env, def, f.Usage)
 	})
 	return b.String()
+}
+
+// dataDirEntries are the entries whose presence marks a sealvault data directory.
+var dataDirEntries = []string{"pg", "keys", "blobs", "audit", "testpg"}
+
+// checkDataDir refuses a --data-dir that does not look like a sealvault data directory
+// (it exists, is not empty, and holds none of dataDirEntries) unless --foreign-data-dir is
+// set, so that state is not spread into a home or project directory by a mistyped flag. A
+// directory that does not exist yet is made by whatever needs it. Nothing is created here.
+func (c *Config) checkDataDir() error {
+	entries, err := os.ReadDir(c.DataDir)
+	if errors.Is(err, os.ErrNotExist) || c.ForeignDataDir {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", c.DataDir, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		if slices.Contains(dataDirEntries, e.Name()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("--data-dir %s does not look like a sealvault data directory (it is not empty and holds none of %s): "+
+		"give the right --data-dir, an empty or new directory, or --foreign-data-dir to use this one anyway",
+		c.DataDir, strings.Join(dataDirEntries, ", "))
 }

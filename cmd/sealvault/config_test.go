@@ -78,7 +78,10 @@ func TestConfigSources(t *testing.T) {
 				want(t, "listen", c.Listen, "127.0.0.1:8080")
 				want(t, "token-ttl", c.TokenTTL, 15*time.Minute)
 				want(t, "database-url", c.DatabaseURL, "")
-				want(t, "token-key-dir", c.TokenKeyDir, filepath.Join("var", "keys", "jwt"))
+				// The relative default is resolved against the current directory.
+				cwd, _ := os.Getwd()
+				want(t, "data-dir", c.DataDir, filepath.Join(cwd, "var"))
+				want(t, "token-key-dir", c.TokenKeyDir, filepath.Join(cwd, "var", "keys", "jwt"))
 				want(t, "migrate", c.Migrate, true)
 				want(t, "demo", c.Demo, false)
 			},

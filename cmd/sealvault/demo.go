@@ -198,7 +198,11 @@ func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service,
 	if err != nil {
 		return fmt.Errorf("demo seals: %w", err)
 	}
-	if _, err := seals.AddImage(ctx, act(), sl.ID, seal.DemoImage()); err != nil {
+	// The image is drawn from the seal's data, as a center without a seal designer has it
+	// drawn on filing: 天河区市场监督管理局 along the arc, 行政审批专用章 across, the seal's
+	// code below.
+	code := "4401060012345"
+	if _, err := seals.GenerateImage(ctx, act(), sl.ID, seal.Generate{Code: &code}); err != nil {
 		return fmt.Errorf("demo seals: %w", err)
 	}
 	if _, err := seals.Transition(ctx, act(), sl.ID, seal.StatusActive, "演示数据：备案后启用"); err != nil {

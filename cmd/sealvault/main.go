@@ -77,13 +77,31 @@ func newRoot() *cobra.Command {
 			}
 			lvl, _ := a.cfg.level()
 			a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-			return nil
+			if statelessCommands[cmd.CommandPath()] {
+				return nil
+			}
+			return a.useDataDir()
 		},
 	}
 	a.cfg.bindFlags(root.PersistentFlags())
 	root.SetUsageTemplate(usageTemplate)
 	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd(), a.catalogCmd())
 	return root
+}
+
+// statelessCommands neither read nor make local state under --data-dir (verify does only
+// with a configured database, and then calls useDataDir itself).
+var statelessCommands = map[string]bool{"sealvault config": true, "sealvault verify": true, "sealvault help": true,
+	"sealvault completion": true}
+
+// useDataDir prints the resolved --data-dir and refuses one that does not look like a
+// sealvault data directory (Config.checkDataDir).
+func (a *app) useDataDir() error {
+	if err := a.cfg.checkDataDir(); err != nil {
+		return err
+	}
+	a.log.Info("data directory", "dir", a.cfg.DataDir)
+	return nil
 }
 
 func (a *app) configCmd() *cobra.Command {

@@ -16,8 +16,8 @@ import (
 )
 
 // readmeScript is the README's instant-case script (from its #! line to the end of its code
-// block), aimed at base.
-func readmeScript(t *testing.T, base string) string {
+// block), aimed at base, with bin as bin/sealvault.
+func readmeScript(t *testing.T, base, bin string) string {
 	t.Helper()
 	root, err := testkit.ModuleRoot()
 	if err != nil {
@@ -37,8 +37,11 @@ func readmeScript(t *testing.T, base string) string {
 		t.Error("the README script still parses JSON with sed")
 	}
 	script = strings.ReplaceAll(script, "http://127.0.0.1:8080", base)
-	// `sealvault verify` needs the service's configuration; TestDemoSealAndVerify runs it.
-	return strings.Replace(script, "bin/sealvault verify sealed.pdf", "test -s sealed.pdf", 1)
+	// The script's verify is offline (--root) and runs as written, with the binary built.
+	if !strings.Contains(script, "bin/sealvault verify sealed.pdf --root root.pem") {
+		t.Error("the README script no longer verifies sealed.pdf offline against root.pem")
+	}
+	return strings.ReplaceAll(script, "bin/sealvault ", bin+" ")
 }
 
 // TestReadmeScriptStopsAtAMistake (new-user point 3): the README's instant case, run as
@@ -79,7 +82,7 @@ func TestReadmeScriptStopsAtAMistake(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	script := readmeScript(t, s.base)
+	script := readmeScript(t, s.base, buildSealvault(t))
 	run := func(name, script string) (stdout, stderr string, err error) {
 		t.Helper()
 		file := filepath.Join(work, name)
@@ -112,7 +115,8 @@ func TestReadmeScriptStopsAtAMistake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README script: %v\n%s\n%s", err, stdout, stderr)
 	}
-	for _, want := range []string{"accepted\n", "decided\n", "approved\n", "delivered\n", "closed\n", "seal.apply", "true\n\"S-1\"\n"} {
+	for _, want := range []string{"accepted\n", "decided\n", "approved\n", "delivered\n", "closed\n", "seal.apply", "true\n\"S-1\"\n",
+		"sealed.pdf: VALID", "register not consulted"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the script's output lacks %q:\n%s", want, stdout)
 		}

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,28 +24,78 @@ var errVerifyFailed = errors.New("not every signature is valid")
 
 func (a *app) verifyCmd() *cobra.Command {
 	var asJSON bool
+	var rootFile, server, token string
 	cmd := &cobra.Command{
 		Use:   "verify FILE.pdf...",
-		Short: "Check every seal signature of PDFs against this service's CA and its seal-use register (exit 1 unless all valid)",
+		Short: "Check every seal signature of PDFs, offline or against a service's seal-use register (exit 1 unless all valid)",
 		Long: `Checks each signature of each file: the digest of the signed bytes, the signature, the
-certificate chain to this service's root, whether bytes were added after signing, the seal
-that signed, and the seal-use register entry of the signed revision. Reads the database
-(and the seal key-encryption key, to open the CA) as serve does.`,
+certificate chain to a trusted root, whether bytes were added after signing, and, when a
+register is consulted, the seal that signed and the seal-use register entry of the signed
+revision.
+
+Where the register is consulted:
+  --server URL   a running sealvault, through POST /api/v1/verify (with --token, or
+                 SEALVAULT_TOKEN: a signed-in user's bearer token);
+  a database     configured with --database-url, or the local cluster already under
+                 --data-dir: the register and the CA are read as serve does;
+  neither        offline: nothing is read or created but the files; the chain is checked
+                 against --root FILE (PEM), else against the root the file's own chain
+                 carries, whose fingerprint is printed to compare with the service's
+                 published root (GET /api/v1/ca/root.pem). The output says the register
+                 was not consulted.
+--root always verifies offline.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			ctx := cmd.Context()
-			db, err := a.openDB(ctx, false, false)
-			if err != nil {
-				return err
-			}
-			defer db.close(context.WithoutCancel(ctx))
-			blobs, err := a.blobStore(ctx)
-			if err != nil {
-				return err
-			}
-			seals, err := a.sealService(ctx, db.pool, blobs)
-			if err != nil {
-				return err
+			var check func(data []byte) (seal.Verification, error)
+			var where string
+			switch {
+			case server != "" && rootFile != "":
+				return errors.New("--server and --root exclude each other: the service's roots are used with --server")
+			case server != "":
+				if token == "" {
+					token = os.Getenv("SEALVAULT_TOKEN")
+				}
+				if token == "" {
+					return errors.New("--server needs --token (or SEALVAULT_TOKEN): the bearer token of a signed-in user")
+				}
+				where = "register consulted: " + strings.TrimRight(server, "/")
+				check = func(data []byte) (seal.Verification, error) { return verifyRemote(ctx, server, token, data) }
+			case rootFile == "" && a.registerConfigured():
+				if err := a.useDataDir(); err != nil {
+					return err
+				}
+				db, err := a.openDB(ctx, false, false)
+				if err != nil {
+					return err
+				}
+				defer db.close(context.WithoutCancel(ctx))
+				blobs, err := a.blobStore(ctx)
+				if err != nil {
+					return err
+				}
+				seals, err := a.sealService(ctx, db.pool, blobs)
+				if err != nil {
+					return err
+				}
+				where = "register consulted: this service's database"
+				check = func(data []byte) (seal.Verification, error) { return seals.Verify(ctx, data) }
+			default:
+				var roots *x509.CertPool
+				if rootFile != "" {
+					pemData, err := os.ReadFile(rootFile)
+					if err != nil {
+						return fmt.Errorf("--root: %w", err)
+					}
+					roots = x509.NewCertPool()
+					if !roots.AppendCertsFromPEM(pemData) {
+						return fmt.Errorf("--root %s: no PEM certificate in it", rootFile)
+					}
+					where = "register not consulted (offline, against the root in " + rootFile + ")"
+				} else {
+					where = "register not consulted (offline, against the root the file's chain carries)"
+				}
+				check = func(data []byte) (seal.Verification, error) { return seal.VerifyOffline(data, roots) }
 			}
 			allValid := true
 			for _, f := range files {
@@ -48,7 +103,7 @@ that signed, and the seal-use register entry of the signed revision. Reads the d
 				if err != nil {
 					return err
 				}
-				v, err := seals.Verify(ctx, data)
+				v, err := check(data)
 				if err != nil {
 					return fmt.Errorf("%s: %w", f, err)
 				}
@@ -61,6 +116,7 @@ that signed, and the seal-use register entry of the signed revision. Reads the d
 					continue
 				}
 				printVerification(cmd.OutOrStdout(), f, v)
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", where)
 			}
 			if !allValid {
 				cmd.SilenceUsage = true
@@ -70,7 +126,47 @@ that signed, and the seal-use register entry of the signed revision. Reads the d
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per file instead of text")
+	cmd.Flags().StringVar(&rootFile, "root", "", "verify offline against this root certificate (PEM), e.g. the service's GET /api/v1/ca/root.pem")
+	cmd.Flags().StringVar(&server, "server", "", "base URL of a running sealvault whose register is consulted, e.g. https://sealvault.example")
+	cmd.Flags().StringVar(&token, "token", "", "bearer token for --server (else SEALVAULT_TOKEN)")
 	return cmd
+}
+
+// registerConfigured reports whether a database holds the register: --database-url is set,
+// or the local cluster under --data-dir (--pg-dir) was made already. Nothing is created.
+func (a *app) registerConfigured() bool {
+	if a.cfg.DatabaseURL != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(a.cfg.PGDir, "PG_VERSION"))
+	return err == nil
+}
+
+// verifyRemote has a running service verify data through POST /api/v1/verify.
+func verifyRemote(ctx context.Context, server, token string, data []byte) (seal.Verification, error) {
+	var v seal.Verification
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(server, "/")+"/api/v1/verify", bytes.NewReader(data))
+	if err != nil {
+		return v, err
+	}
+	req.Header.Set("Content-Type", "application/pdf")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return v, fmt.Errorf("--server: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return v, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("--server: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return v, fmt.Errorf("--server: the answer is not a verification: %w", err)
+	}
+	return v, nil
 }
 
 func printVerification(w io.Writer, file string, v seal.Verification) {
@@ -81,6 +177,9 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 	fmt.Fprintf(w, "%s: %s (%d signatures, sha256 %s)\n", file, verdict, len(v.Signatures), v.Digest)
 	if len(v.Signatures) == 0 {
 		fmt.Fprintln(w, "  no signatures")
+	}
+	for _, r := range v.EmbeddedRoots {
+		fmt.Fprintf(w, "  root taken from the file: %s, SHA-256 %s (compare with the service's published root)\n", r.Subject, r.SHA256)
 	}
 	for i, s := range v.Signatures {
 		fmt.Fprintf(w, "  #%d %s: %s\n", i+1, s.Field, map[bool]string{true: "valid", false: "NOT valid"}[s.Valid])

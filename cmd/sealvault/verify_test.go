@@ -2,15 +2,25 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"mime/multipart"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sealvault/internal/dbtest"
 	"sealvault/internal/testkit"
@@ -165,6 +175,84 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if err == nil || !strings.Contains(out, "NOT VALID") || !strings.Contains(out, "bytes follow") {
 		t.Errorf("verify of a copy with bytes appended: %v\n%s", err, out)
 	}
+
+	// A relying party with the binary alone, in an empty directory with no database.
+	status, rootPEM := s.do(t, http.MethodGet, "/api/v1/ca/root.pem", "", nil)
+	if status != 200 {
+		t.Fatalf("root.pem: %d", status)
+	}
+	rootFile := filepath.Join(t.TempDir(), "root.pem")
+	os.WriteFile(rootFile, rootPEM, 0o600)
+	otherRoot := filepath.Join(t.TempDir(), "other-root.pem")
+	os.WriteFile(otherRoot, selfSignedPEM(t), 0o600)
+	blk, _ := pem.Decode(rootPEM)
+	fingerprint := fmt.Sprintf("%x", sha256.Sum256(blk.Bytes))
+	bin := buildSealvault(t)
+	empty := t.TempDir()
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Dir = empty
+		cmd.Env = childEnv()
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		fails bool
+		want  []string
+		not   []string
+	}{
+		{"--root", []string{"verify", file, "--root", rootFile}, false,
+			[]string{"VALID", "the whole file", "register not consulted", rootFile}, []string{use.Ref, "NOT valid"}},
+		{"embedded root", []string{"verify", file}, false,
+			[]string{"VALID", "register not consulted", "root taken from the file", fingerprint}, []string{use.Ref}},
+		{"bytes appended", []string{"verify", appended, "--root", rootFile}, true,
+			[]string{"NOT VALID", "bytes follow", "register not consulted"}, nil},
+		{"another root", []string{"verify", file, "--root", otherRoot}, true,
+			[]string{"NOT VALID", "chain to the root: FAILED", "register not consulted"}, nil},
+		{"--server", []string{"verify", file, "--server", s.base, "--token", win}, false,
+			[]string{"VALID", use.Ref, cs.CaseNo, "register consulted: " + s.base}, []string{"not consulted"}},
+		{"--server without a token", []string{"verify", file, "--server", s.base}, true, []string{"--token"}, nil},
+	} {
+		out, err := run(tc.args...)
+		if (err != nil) != tc.fails {
+			t.Errorf("%s: exit %v, want failure %v\n%s", tc.name, err, tc.fails, out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%s: output has %q:\n%s", tc.name, w, out)
+			}
+		}
+		if strings.Contains(out, "postgres") || strings.Contains(out, "local database") {
+			t.Errorf("%s: a database was started:\n%s", tc.name, out)
+		}
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("verify made %d entries in the directory it ran in, first %s", len(entries), entries[0].Name())
+	}
+}
+
+// selfSignedPEM is a root certificate no seal chains to.
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "另一个根证书"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // jfif gives a JPEG the density a document scanner records (Go's encoder writes none).
