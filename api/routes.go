@@ -136,6 +136,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/inclusion", Roles: auditors, Handler: s.inclusionProof},
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/consistency", Roles: auditors, Handler: s.consistencyProof},
 		{Method: http.MethodGet, Path: "/api/v1/audit/export", Roles: auditors, Export: true, Handler: s.auditExport},
+		{Method: http.MethodGet, Path: "/api/v1/audit/verify", Roles: auditors, Export: true, Handler: s.auditVerify},
 	}
 }
 
