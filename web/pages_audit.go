@@ -408,6 +408,12 @@ func auditTimeline(x *rc) error {
 		v.Case = &c
 		v.CaseNo = c.CaseNo
 	}
+	people := map[string]string{}
+	for _, l := range tl.Items {
+		if l.ActorID != "" && l.Actor != "" && l.Actor != l.ActorID {
+			people[l.ActorID] = l.Actor
+		}
+	}
 	for _, l := range tl.Items {
 		e := auditEvent{ID: l.EventID, Seq: l.Seq, Time: l.Time, Action: l.Action, Who: l.Actor}
 		var d map[string]any
@@ -415,6 +421,11 @@ func auditTimeline(x *rc) error {
 		e.Details = d
 		e.Words = auditActionWords(x, l.Action)
 		e.Pairs = auditPairs(d)
+		for i, kv := range e.Pairs {
+			if n, ok := people[kv[1]]; ok {
+				e.Pairs[i][1] = n
+			}
+		}
 		if e.Who == "" {
 			e.Who = x.t("audit.system")
 		} else if e.Who == l.ActorID {
@@ -632,6 +643,7 @@ func auditReuse(x *rc) error {
 type auditChart struct {
 	W, H                   int
 	Left, Right, Top, Base float64
+	YMid                   float64
 	YTicks                 []auditTick
 	XTicks                 []auditTick
 	Series                 []auditSeries
@@ -657,6 +669,7 @@ type auditDot struct {
 func auditDrawChart(x *rc, months []string, items []auditReuseItem) auditChart {
 	c := auditChart{W: 760, H: 300, Left: 64, Right: 740, Top: 20, Base: 250,
 		XLabel: x.t("audit.reuse.month"), YLabel: x.t("audit.reuse.rate")}
+	c.YMid = (c.Top + c.Base) / 2
 	for i := 0; i <= 4; i++ {
 		c.YTicks = append(c.YTicks, auditTick{At: c.Base - (c.Base-c.Top)*float64(i)/4, Label: strconv.Itoa(i*25) + "%"})
 	}
