@@ -98,6 +98,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id", Roles: registerReaders, Handler: s.getSealUse},
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id/content", Roles: registerReaders, Handler: s.sealUseContent},
 		{Method: http.MethodPost, Path: "/api/v1/verify", Roles: anyone, Upload: true, Handler: s.verifyPDF},
+		{Method: http.MethodPost, Path: "/api/v1/public/verify", Public: true, Upload: true, Handler: s.publicVerifyPDF},
 
 		{Method: http.MethodGet, Path: "/api/v1/catalog/types", Roles: anyone, Handler: s.listTypes},
 		{Method: http.MethodPost, Path: "/api/v1/catalog/types", Roles: admin, Handler: s.putType},
@@ -136,6 +137,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/inclusion", Roles: auditors, Handler: s.inclusionProof},
 		{Method: http.MethodGet, Path: "/api/v1/audit/proof/consistency", Roles: auditors, Handler: s.consistencyProof},
 		{Method: http.MethodGet, Path: "/api/v1/audit/export", Roles: auditors, Export: true, Handler: s.auditExport},
+		{Method: http.MethodGet, Path: "/api/v1/audit/verify", Roles: auditors, Export: true, Handler: s.auditVerify},
 	}
 }
 
