@@ -1,6 +1,6 @@
 package web_test
 
-// The browser tests' harness: one real `sealvault serve --demo` (the binary make test builds,
+// The browser tests' harness: one real `sealvault serve --demo` (built from this tree,
 // on its own database and data directory) and one headless Chromium for the whole package;
 // each test opens its own browser context (its own cookies), as a second person at another
 // PC would. Screenshots go to var/screens/; with -docs they are also copied to docs/ui/,
@@ -63,9 +63,18 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	bin := filepath.Join(root, "bin", "sealvault")
-	if _, err := os.Stat(bin); err != nil {
-		return 0, fmt.Errorf("the browser tests run the real binary: %v (make test builds it; or run make build)", err)
+	// The real binary, built from this tree (a bin/sealvault left from an older tree would
+	// serve yesterday's pages); the build cache makes this a link after make build.
+	binDir, err := os.MkdirTemp("", "sealvault-web-bin-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(binDir)
+	bin := filepath.Join(binDir, "sealvault")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/sealvault")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("the browser tests run the real binary: go build: %v\n%s", err, out)
 	}
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
