@@ -32,7 +32,10 @@ type Request struct {
 	ID               uuid.UUID  `json:"id"`
 	Ref              string     `json:"ref"` // R-<no>
 	SealID           uuid.UUID  `json:"seal_id"`
+	SealRef          string     `json:"seal_ref"`  // S-<no>
+	SealName         string     `json:"seal_name"` // 天河区市场监督管理局行政审批专用章
 	RequesterID      uuid.UUID  `json:"requester_id"`
+	RequesterName    string     `json:"requester_name"` // the requester's display name, for the custodian
 	DepartmentID     uuid.UUID  `json:"department_id"`
 	AuthorizationID  *uuid.UUID `json:"authorization_id"`
 	CaseID           *uuid.UUID `json:"case_id"`  // nil only for requests made before cases were required
@@ -71,19 +74,24 @@ type NewRequest struct {
 
 const requestColumns = `r.id, r.no, r.seal_id, r.requester_id, r.department_id, r.authorization_id, r.case_id, r.case_ref,
 	r.item_code, r.document_digest, r.page, r.x, r.y, r.size, r.reason, r.approval_required, r.status, r.decided_by,
-	r.decided_at, r.decision_note, r.created_at`
+	r.decided_at, r.decision_note, r.created_at,
+	(SELECT u.display_name FROM users u WHERE u.id = r.requester_id),
+	(SELECT x.no FROM seals x WHERE x.id = r.seal_id), (SELECT x.name FROM seals x WHERE x.id = r.seal_id)`
 
 func scanRequest(row pgx.Row) (Request, error) {
 	var r Request
+	var sealNo int64
 	err := row.Scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseID, &r.CaseRef,
 		&r.ItemCode, &r.DocumentDigest, &r.Placement.Page, &r.Placement.X, &r.Placement.Y, &r.Placement.Size, &r.Reason,
-		&r.ApprovalRequired, &r.Status, &r.DecidedBy, &r.DecidedAt, &r.DecisionNote, &r.CreatedAt)
+		&r.ApprovalRequired, &r.Status, &r.DecidedBy, &r.DecidedAt, &r.DecisionNote, &r.CreatedAt,
+		&r.RequesterName, &sealNo, &r.SealName)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	} else if err != nil {
 		return r, fmt.Errorf("seal: read request: %w", err)
 	}
 	r.Ref = requestRef(r.no)
+	r.SealRef = sealRef(sealNo)
 	return r, nil
 }
 

@@ -24,18 +24,40 @@ func auditSealedCase(t *testing.T) (caseNo, useRef string, sealed []byte, holder
 	t.Helper()
 	wtok := apiToken(t, demo["window"][0], demo["window"][1])
 	ctok := apiToken(t, demo["custodian"][0], demo["custodian"][1])
+	caseNo, reqRef, holder := requestedCase(t)
+	code, _, body := apiDo(t, ctok, http.MethodPost, "/api/v1/seal-requests/"+reqRef+"/approve", map[string]string{"note": "同意"})
+	apiMust(t, code, body, http.StatusOK)
+	var u struct {
+		Ref string `json:"ref"`
+	}
+	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests/"+reqRef+"/apply", nil)
+	_ = json.Unmarshal(apiMust(t, code, body, http.StatusCreated), &u)
+	code, _, sealed = apiDo(t, wtok, http.MethodGet, "/api/v1/seal-uses/"+u.Ref+"/content", nil)
+	apiMust(t, code, sealed, http.StatusOK)
+	return caseNo, u.Ref, sealed, holder
+}
+
+// apiMust is body when code is one of want, else the test stops with the API's answer.
+func apiMust(t *testing.T, code int, body []byte, want ...int) []byte {
+	t.Helper()
+	for _, w := range want {
+		if code == w {
+			return body
+		}
+	}
+	t.Fatalf("API answered %d: %s", code, body)
+	return nil
+}
+
+// requestedCase is an instant case of a new applicant taken through the API up to a seal
+// request waiting for the custodian (with a denied attempt before the decision), by the
+// demo window clerk: its number, the request's reference and the applicant's number.
+func requestedCase(t *testing.T) (caseNo, reqRef, holder string) {
+	t.Helper()
+	wtok := apiToken(t, demo["window"][0], demo["window"][1])
 	holder = casesIDNumber()
 	idCard := casesUploadMaterial(t, wtok, holder, "ID-CARD", "居民身份证", 300, 2)
-	must := func(code int, body []byte, want ...int) []byte {
-		t.Helper()
-		for _, w := range want {
-			if code == w {
-				return body
-			}
-		}
-		t.Fatalf("API answered %d: %s", code, body)
-		return nil
-	}
+	must := func(code int, body []byte, want ...int) []byte { t.Helper(); return apiMust(t, code, body, want...) }
 	var c struct {
 		ID     string `json:"id"`
 		CaseNo string `json:"case_no"`
@@ -81,16 +103,7 @@ func auditSealedCase(t *testing.T) (caseNo, useRef string, sealed []byte, holder
 	}
 	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests", sealReq)
 	_ = json.Unmarshal(must(code, body, http.StatusCreated), &r)
-	code, _, body = apiDo(t, ctok, http.MethodPost, "/api/v1/seal-requests/"+r.Ref+"/approve", map[string]string{"note": "同意"})
-	must(code, body, http.StatusOK)
-	var u struct {
-		Ref string `json:"ref"`
-	}
-	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests/"+r.Ref+"/apply", nil)
-	_ = json.Unmarshal(must(code, body, http.StatusCreated), &u)
-	code, _, sealed = apiDo(t, wtok, http.MethodGet, "/api/v1/seal-uses/"+u.Ref+"/content", nil)
-	must(code, sealed, http.StatusOK)
-	return c.CaseNo, u.Ref, sealed, holder
+	return c.CaseNo, r.Ref, holder
 }
 
 // auditFetch downloads path in the person's browser and returns its status, its

@@ -202,29 +202,42 @@ func TestCaseJourneyAtTheWindow(t *testing.T) {
 	p.click("#send-request")
 	p.sees("已提交用印申请", "待审批")
 
-	// The custodian approves (the inbox page has its own tests).
-	var reqs struct {
-		Items []struct {
-			Ref     string `json:"ref"`
-			CaseRef string `json:"case_ref"`
-			Status  string `json:"status"`
-		} `json:"items"`
+	// The custodian, at another PC, finds the request in the inbox, sees the seal drawn on
+	// the page where the clerk put it, and approves it with a note.
+	c := newPerson(t, "custodian")
+	c.login(demo["custodian"][0], demo["custodian"][1])
+	c.clickText("用印审批")
+	c.sees("待审批的用印申请", caseNo, "李娜", "天河区市场监督管理局行政审批专用章")
+	reqHref := get(c, chromedp.Evaluate[string](`[...document.querySelectorAll("#inbox tbody tr")].filter(r => r.textContent.includes(`+strconv.Quote(caseNo)+`)).map(r => r.querySelector("a.button").getAttribute("href")).join(" ")`))
+	if !strings.HasPrefix(reqHref, "/seal-requests/R-") || strings.Contains(reqHref, " ") {
+		t.Fatalf("the inbox should list one request for %s with a link, has %q", caseNo, reqHref)
 	}
-	ctok := apiToken(t, demo["custodian"][0], demo["custodian"][1])
-	_, _, body := apiDo(t, ctok, http.MethodGet, "/api/v1/seal-requests?inbox=true", nil)
-	_ = json.Unmarshal(body, &reqs)
-	ref := ""
-	for _, r := range reqs.Items {
-		if r.CaseRef == caseNo {
-			ref = r.Ref
-		}
+	c.open(reqHref)
+	c.sees("用印申请 R-", "待审批", caseNo, "李娜", "440106-GTGSH-003", "第 1 页")
+	// The overlay sits where the request places it: the seal's left edge at x / page width.
+	overlay := get(c, chromedp.Evaluate[string](`new Promise(res => { const t = Date.now(); (function w() {
+		const o = document.getElementById("seal-overlay"), i = document.getElementById("page-image");
+		if (!o.hidden && o.complete && o.naturalWidth > 0 && i.complete && i.naturalWidth > 0) {
+			const a = o.getBoundingClientRect(), b = i.getBoundingClientRect();
+			res(((a.left - b.left) / b.width).toFixed(3) + " " + ((a.top - b.top) / b.height).toFixed(3) + " " + (a.width / b.width).toFixed(3));
+		} else if (Date.now() - t > 15000) res("not drawn"); else setTimeout(w, 100); })(); })`, chromedp.EvalAwaitPromise))
+	var ox, oy, ow float64
+	if _, err := fmt.Sscanf(overlay, "%f %f %f", &ox, &oy, &ow); err != nil {
+		t.Fatalf("the seal is not drawn over the page: %s", overlay)
 	}
-	if ref == "" {
-		t.Fatalf("the custodian's inbox has no request for %s: %s", caseNo, body)
+	if wx, wy, ww := x/595, (842-y-113)/842, 113.0/595; abs(ox-wx) > 0.01 || abs(oy-wy) > 0.01 || abs(ow-ww) > 0.01 {
+		t.Errorf("the seal is drawn at %.3f, %.3f (width %.3f) of the page, want %.3f, %.3f (width %.3f)", ox, oy, ow, wx, wy, ww)
 	}
-	if code, _, body := apiDo(t, ctok, http.MethodPost, "/api/v1/seal-requests/"+ref+"/approve", map[string]string{"note": "同意"}); code != http.StatusOK {
-		t.Fatalf("approve: %d %s", code, body)
+	c.layoutHolds("request-approve")
+	c.shot("request-approve")
+	casesType(c, "#note", "同意")
+	c.click("#approve")
+	c.sees("已批准用印申请", "我最近审批的申请", "已批准")
+	if pending := get(c, chromedp.Evaluate[string](`(document.querySelector("#inbox") || {textContent: ""}).textContent`)); strings.Contains(pending, caseNo) {
+		t.Errorf("the approved request for %s is still listed as pending", caseNo)
 	}
+	c.shot("inbox-after")
+
 	p.open("/cases/" + caseNo)
 	p.sees("已批准", "同意")
 	p.clickText("加盖电子印章")
@@ -298,4 +311,11 @@ func TestCasePromisedIsForwardedNotDecided(t *testing.T) {
 	p.doesNotSee("作出决定")
 	p.clickText("转报审批部门")
 	p.sees("已转报")
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
 }
