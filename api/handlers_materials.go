@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"sealvault/audit"
+	"sealvault/casework"
 	"sealvault/internal/identity"
 	"sealvault/vault"
 )
@@ -31,6 +32,9 @@ type materialMeta struct {
 	LongTerm         bool             `json:"long_term"`
 	OriginalVerified bool             `json:"original_verified"`
 	Supersedes       *uuid.UUID       `json:"supersedes"`
+	// Case (its number or id) records the material for that case's applicant, instead of
+	// holder_kind and holder_number: the workbench, which shows the number only masked.
+	Case string `json:"case"`
 }
 
 func viewerOf(c echo.Context) vault.Viewer {
@@ -101,7 +105,25 @@ func (s *Server) createMaterial(c echo.Context) error {
 		return invalidFields(map[string]string{"metadata": "is required"})
 	}
 	u := currentUser(c)
-	req.Info = vault.MaterialInfo(*meta)
+	req.Info = vault.MaterialInfo{HolderKind: meta.HolderKind, HolderNumber: meta.HolderNumber, TypeCode: meta.TypeCode,
+		Title: meta.Title, Source: meta.Source, IssuingAuthority: meta.IssuingAuthority, IssuedOn: meta.IssuedOn,
+		ValidUntil: meta.ValidUntil, LongTerm: meta.LongTerm, OriginalVerified: meta.OriginalVerified, Supersedes: meta.Supersedes}
+	if meta.Case != "" {
+		if meta.HolderNumber != "" || meta.HolderKind != "" {
+			return invalidFields(map[string]string{"metadata.case": "give the case or holder_kind and holder_number, not both"})
+		}
+		id, err := s.resolve(c.Request().Context(), refCase, meta.Case, "metadata.case")
+		if err != nil {
+			return err
+		}
+		h, err := s.deps.Cases.Applicant(c.Request().Context(), s.actor(c), id)
+		if errors.Is(err, casework.ErrNotFound) {
+			return invalidFields(map[string]string{"metadata.case": "no such case received by your department"})
+		} else if err != nil {
+			return err
+		}
+		req.Info.Holder = &h
+	}
 	req.IdempotencyKey = c.Request().Header.Get("Idempotency-Key")
 	if len(req.IdempotencyKey) > 200 {
 		return invalidFields(map[string]string{"Idempotency-Key": "must be at most 200 characters"})

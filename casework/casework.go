@@ -219,6 +219,22 @@ func (s *Service) Get(ctx context.Context, a Actor, id uuid.UUID) (Case, error) 
 	return s.load(ctx, s.DB, id, a.User.HasRole(identity.RoleAuditor))
 }
 
+// Applicant is case id's applicant as materials keep a holder (looked up, sealed, masked),
+// for recording a material captured for the case without its number in clear: only the
+// receiving department's staff, who took the number at intake, may.
+func (s *Service) Applicant(ctx context.Context, a Actor, id uuid.UUID) (vault.Holder, error) {
+	var h vault.Holder
+	var dept uuid.UUID
+	err := s.DB.QueryRow(ctx, `SELECT department_id, holder_kind, holder_lookup, holder_sealed, holder_masked FROM cases WHERE id = $1`, id).
+		Scan(&dept, &h.Kind, &h.Lookup, &h.Sealed, &h.Masked)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && dept != a.User.DepartmentID) {
+		return vault.Holder{}, ErrNotFound
+	} else if err != nil {
+		return vault.Holder{}, fmt.Errorf("casework: case applicant: %w", err)
+	}
+	return h, nil
+}
+
 func (s *Service) load(ctx context.Context, db vault.Querier, id uuid.UUID, reveal bool) (Case, error) {
 	base, err := s.Reuse.LoadCase(ctx, db, id, reveal)
 	if errors.Is(err, reuse.ErrNotFound) {

@@ -122,6 +122,10 @@ type MaterialInfo struct {
 	LongTerm         bool
 	OriginalVerified bool
 	Supersedes       *uuid.UUID
+	// Holder, when set, is the holder already looked up and sealed (a case's applicant, kept
+	// as materials keep it): HolderKind and HolderNumber are then not used, and the number
+	// never exists in clear.
+	Holder *Holder
 }
 
 // validated is MaterialInfo after checks.
@@ -135,15 +139,20 @@ type validated struct {
 func (info *MaterialInfo) check(keys *HolderKeys, now time.Time) (validated, *InvalidError) {
 	bad := map[string]string{}
 	var v validated
-	h, err := keys.NewHolder(info.HolderKind, info.HolderNumber)
-	var he *HolderError
-	switch {
-	case errors.As(err, &he):
-		bad["holder_number"] = he.Reason
-	case err != nil:
-		bad["holder_number"] = "cannot be recorded"
+	if info.Holder != nil {
+		v.holder = *info.Holder
+		info.HolderKind = info.Holder.Kind
+	} else {
+		h, err := keys.NewHolder(info.HolderKind, info.HolderNumber)
+		var he *HolderError
+		switch {
+		case errors.As(err, &he):
+			bad["holder_number"] = he.Reason
+		case err != nil:
+			bad["holder_number"] = "cannot be recorded"
+		}
+		v.holder = h
 	}
-	v.holder = h
 	if !typeCodeRE.MatchString(info.TypeCode) {
 		bad["type_code"] = "must be a catalog code: letters, digits, '.', '_' or '-'"
 	}

@@ -26,6 +26,7 @@ type fuzzMeta struct {
 	LongTerm         bool       `json:"long_term"`
 	OriginalVerified bool       `json:"original_verified"`
 	Supersedes       *uuid.UUID `json:"supersedes"`
+	Holder           *Holder    `json:"-"`
 }
 
 // FuzzMaterialMetadata decodes any metadata part as the materials endpoint does and checks
