@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,7 +11,9 @@ import (
 
 	"sealvault/casework"
 	"sealvault/internal/identity"
+	"sealvault/internal/testkit"
 	"sealvault/seal"
+	"sealvault/vault"
 )
 
 // caseRefused fails unless rec is the problem status with rule.
@@ -148,4 +151,41 @@ func TestCaseLifeCycleAPI(t *testing.T) {
 	caseRefused(t, b.do(t, http.MethodPost, "/api/v1/authorizations", b.token[identity.RoleSealAdmin], map[string]any{
 		"grantor_department_id": b.dept.ID, "grantee_department_id": b.center.ID, "items": []string{"440100-03-003"},
 		"powers": []string{"receive", "decide"}, "valid_from": day(-1), "valid_until": day(30)}), http.StatusForbidden, "separation-of-duties", "440100-03-003")
+}
+
+// TestMaterialForTheCasesApplicant: a material recorded with metadata.case is the case's
+// applicant's (found by their number, masked the same) without the number being sent; not
+// with a number as well, and not for a case another department received.
+func TestMaterialForTheCasesApplicant(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	win := b.token[identity.RoleWindow]
+	c := must[casework.Case](t, b.do(t, http.MethodPost, "/api/v1/cases", win, map[string]any{
+		"item_code": "440100-01-001", "holder_kind": "id_card", "holder_number": "11010519491231002X"}), http.StatusCreated)
+	meta := map[string]any{"case": c.CaseNo, "type_code": "ID-CARD", "title": "居民身份证", "source": "scan"}
+	rec := b.upload(t, win, "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 7)})
+	m := decode[vault.Material](t, rec)
+	if rec.Code != http.StatusCreated || m.HolderMasked != "1101**********002X" || m.HolderKind != vault.HolderIDCard {
+		t.Fatalf("recorded for the case: %d %+v", rec.Code, m)
+	}
+	found := decode[materialList](t, b.do(t, http.MethodPost, "/api/v1/materials/search", win, map[string]any{"holder_kind": "id_card", "holder_number": "11010519491231002X"}))
+	if !slices.ContainsFunc(found.Items, func(x vault.Material) bool { return x.ID == m.ID }) {
+		t.Errorf("the material is not found under the applicant's number")
+	}
+	both := map[string]any{"case": c.CaseNo, "holder_kind": "id_card", "holder_number": "11010519491231002X", "type_code": "ID-CARD", "title": "居民身份证", "source": "scan"}
+	if rec := b.upload(t, win, "", both, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 8)}); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "metadata.case") {
+		t.Errorf("case and number together: %d %s", rec.Code, rec.Body)
+	}
+	meta["case"] = "AJ20991231999999"
+	if rec := b.upload(t, win, "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 9)}); rec.Code != http.StatusNotFound {
+		t.Errorf("an unknown case: %d %s", rec.Code, rec.Body)
+	}
+	// A sealer of the owning department may see the case but did not receive it.
+	meta["case"] = c.CaseNo
+	if rec := b.upload(t, win, "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 10)}); rec.Code >= 500 {
+		t.Errorf("a second capture: %d %s", rec.Code, rec.Body)
+	}
+	if rec := b.upload(t, b.token[identity.RoleSealer], "", meta, part{"pages", "p.png", testkit.PageImage(t, "png", 300, 400, 11)}); rec.Code != http.StatusBadRequest && rec.Code != http.StatusForbidden {
+		t.Errorf("another department's user records for the case: %d %s", rec.Code, rec.Body)
+	}
 }
