@@ -62,6 +62,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"join": strings.Join,
+	"list": func(s ...string) []string { return s },
 	"add":  func(a, b int) int { return a + b },
 	"dict": func(kv ...any) map[string]any {
 		m := map[string]any{}
