@@ -34,8 +34,10 @@ register is consulted, the seal that signed and the seal-use register entry of t
 revision.
 
 Where the register is consulted:
-  --server URL   a running sealvault, through POST /api/v1/verify (with --token, or
-                 SEALVAULT_TOKEN: a signed-in user's bearer token);
+  --server URL   a running sealvault: without a token through its public verification
+                 (POST /api/v1/public/verify: the seal, its department, the register
+                 entry's number and time); with --token (or SEALVAULT_TOKEN, a signed-in
+                 user's bearer token) through POST /api/v1/verify, which adds the case;
   a database     configured with --database-url, or the local cluster already under
                  --data-dir: the register and the CA are read as serve does;
   neither        offline: nothing is read or created but the files; the chain is checked
@@ -55,9 +57,6 @@ Where the register is consulted:
 			case server != "":
 				if token == "" {
 					token = os.Getenv("SEALVAULT_TOKEN")
-				}
-				if token == "" {
-					return errors.New("--server needs --token (or SEALVAULT_TOKEN): the bearer token of a signed-in user")
 				}
 				where = "register consulted: " + strings.TrimRight(server, "/")
 				check = func(data []byte) (seal.Verification, error) { return verifyRemote(ctx, server, token, data) }
@@ -142,15 +141,63 @@ func (a *app) registerConfigured() bool {
 	return err == nil
 }
 
-// verifyRemote has a running service verify data through POST /api/v1/verify.
+// publicAnswer is the public verification's answer (POST /api/v1/public/verify).
+type publicAnswer struct {
+	Digest     string `json:"digest"`
+	Size       int64  `json:"size"`
+	Valid      bool   `json:"valid"`
+	Signatures []struct {
+		Valid           bool       `json:"valid"`
+		Intact          bool       `json:"intact"`
+		Trusted         bool       `json:"trusted"`
+		CoversWholeFile bool       `json:"covers_whole_file"`
+		AppendedBytes   int64      `json:"appended_bytes"`
+		SignedAt        time.Time  `json:"signed_at"`
+		SealRef         string     `json:"seal_ref"`
+		SealName        string     `json:"seal_name"`
+		SealStatus      string     `json:"seal_status"`
+		Department      string     `json:"department"`
+		Registered      bool       `json:"registered"`
+		UseRef          string     `json:"use_ref"`
+		AppliedAt       *time.Time `json:"applied_at"`
+	} `json:"signatures"`
+}
+
+// verification is the public answer in the form the other ways print.
+func (p publicAnswer) verification() seal.Verification {
+	v := seal.Verification{Digest: p.Digest, Size: p.Size, Valid: p.Valid, RegisterConsulted: true}
+	for i, s := range p.Signatures {
+		r := seal.SignatureReport{Field: fmt.Sprintf("signature %d", i+1), Signer: strings.TrimSpace(s.SealName + " " + s.Department),
+			SignedAt: s.SignedAt, DigestValid: s.Intact, ChainValid: s.Trusted, CoversWholeFile: s.CoversWholeFile,
+			AppendedBytes: s.AppendedBytes, SealRef: s.SealRef, SealStatus: s.SealStatus, Valid: s.Valid}
+		if s.Registered {
+			u := &seal.Use{Ref: s.UseRef, SealRef: s.SealRef, SealName: s.SealName}
+			if s.AppliedAt != nil {
+				u.AppliedAt = *s.AppliedAt
+			}
+			r.RegisterEntry = u
+		}
+		v.Signatures = append(v.Signatures, r)
+	}
+	return v
+}
+
+// verifyRemote has a running service verify data: through POST /api/v1/verify with a
+// token, else through its public verification.
 func verifyRemote(ctx context.Context, server, token string, data []byte) (seal.Verification, error) {
 	var v seal.Verification
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(server, "/")+"/api/v1/verify", bytes.NewReader(data))
+	route := "/api/v1/verify"
+	if token == "" {
+		route = "/api/v1/public/verify"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(server, "/")+route, bytes.NewReader(data))
 	if err != nil {
 		return v, err
 	}
 	req.Header.Set("Content-Type", "application/pdf")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
 	if err != nil {
 		return v, fmt.Errorf("--server: %w", err)
@@ -162,6 +209,13 @@ func verifyRemote(ctx context.Context, server, token string, data []byte) (seal.
 	}
 	if resp.StatusCode != http.StatusOK {
 		return v, fmt.Errorf("--server: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if token == "" {
+		var p publicAnswer
+		if err := json.Unmarshal(body, &p); err != nil {
+			return v, fmt.Errorf("--server: the answer is not a verification: %w", err)
+		}
+		return p.verification(), nil
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return v, fmt.Errorf("--server: the answer is not a verification: %w", err)
@@ -183,7 +237,11 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 	}
 	for i, s := range v.Signatures {
 		fmt.Fprintf(w, "  #%d %s: %s\n", i+1, s.Field, map[bool]string{true: "valid", false: "NOT valid"}[s.Valid])
-		fmt.Fprintf(w, "     signer:    %s (certificate %s)\n", s.Signer, s.CertSerial)
+		if s.CertSerial != "" {
+			fmt.Fprintf(w, "     signer:    %s (certificate %s)\n", s.Signer, s.CertSerial)
+		} else {
+			fmt.Fprintf(w, "     signer:    %s\n", s.Signer)
+		}
 		if s.SealRef != "" {
 			fmt.Fprintf(w, "     seal:      %s, now %s\n", s.SealRef, s.SealStatus)
 		}
@@ -191,7 +249,11 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 		fmt.Fprintf(w, "     covers:    %s\n", map[bool]string{true: "the whole file", false: fmt.Sprintf("not the whole file (%d bytes follow)", s.AppendedBytes)}[s.CoversWholeFile])
 		if s.RegisterEntry != nil {
 			u := s.RegisterEntry
-			fmt.Fprintf(w, "     register:  %s, case %s, item %s, applied %s\n", u.Ref, u.CaseRef, u.ItemCode, u.AppliedAt.Format("2006-01-02 15:04:05 MST"))
+			if u.CaseRef != "" {
+				fmt.Fprintf(w, "     register:  %s, case %s, item %s, applied %s\n", u.Ref, u.CaseRef, u.ItemCode, u.AppliedAt.Format("2006-01-02 15:04:05 MST"))
+			} else {
+				fmt.Fprintf(w, "     register:  %s, applied %s\n", u.Ref, u.AppliedAt.Format("2006-01-02 15:04:05 MST"))
+			}
 		}
 		if len(s.Problems) > 0 {
 			fmt.Fprintf(w, "     problems:  %s\n", strings.Join(s.Problems, "; "))
