@@ -38,6 +38,7 @@ type Request struct {
 	RequesterName    string     `json:"requester_name"` // the requester's display name, for the custodian
 	DepartmentID     uuid.UUID  `json:"department_id"`
 	AuthorizationID  *uuid.UUID `json:"authorization_id"`
+	AuthorizationRef string     `json:"authorization_ref,omitempty"` // A-<no>: the letter the request relies on
 	CaseID           *uuid.UUID `json:"case_id"`  // nil only for requests made before cases were required
 	CaseRef          string     `json:"case_ref"` // the case number (or, before, the free text given)
 	ItemCode         string     `json:"item_code"`
@@ -76,15 +77,17 @@ const requestColumns = `r.id, r.no, r.seal_id, r.requester_id, r.department_id, 
 	r.item_code, r.document_digest, r.page, r.x, r.y, r.size, r.reason, r.approval_required, r.status, r.decided_by,
 	r.decided_at, r.decision_note, r.created_at,
 	(SELECT u.display_name FROM users u WHERE u.id = r.requester_id),
-	(SELECT x.no FROM seals x WHERE x.id = r.seal_id), (SELECT x.name FROM seals x WHERE x.id = r.seal_id)`
+	(SELECT x.no FROM seals x WHERE x.id = r.seal_id), (SELECT x.name FROM seals x WHERE x.id = r.seal_id),
+	(SELECT l.no FROM authorizations l WHERE l.id = r.authorization_id)`
 
 func scanRequest(row pgx.Row) (Request, error) {
 	var r Request
 	var sealNo int64
+	var letterNo *int64
 	err := row.Scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseID, &r.CaseRef,
 		&r.ItemCode, &r.DocumentDigest, &r.Placement.Page, &r.Placement.X, &r.Placement.Y, &r.Placement.Size, &r.Reason,
 		&r.ApprovalRequired, &r.Status, &r.DecidedBy, &r.DecidedAt, &r.DecisionNote, &r.CreatedAt,
-		&r.RequesterName, &sealNo, &r.SealName)
+		&r.RequesterName, &sealNo, &r.SealName, &letterNo)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	} else if err != nil {
@@ -92,6 +95,9 @@ func scanRequest(row pgx.Row) (Request, error) {
 	}
 	r.Ref = requestRef(r.no)
 	r.SealRef = sealRef(sealNo)
+	if letterNo != nil {
+		r.AuthorizationRef = authRef(*letterNo)
+	}
 	return r, nil
 }
 

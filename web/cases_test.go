@@ -213,7 +213,7 @@ func TestCaseJourneyAtTheWindow(t *testing.T) {
 		t.Fatalf("the inbox should list one request for %s with a link, has %q", caseNo, reqHref)
 	}
 	c.open(reqHref)
-	c.sees("用印申请 R-", "待审批", caseNo, "李娜", "440106-GTGSH-003", "第 1 页")
+	c.sees("用印申请 R-", "待审批", caseNo, "李娜", "440106-GTGSH-003", "第 1 页", "依据授权书", "A-1")
 	// The overlay sits where the request places it: the seal's left edge at x / page width.
 	overlay := get(c, chromedp.Evaluate[string](`new Promise(res => { const t = Date.now(); (function w() {
 		const o = document.getElementById("seal-overlay"), i = document.getElementById("page-image");
