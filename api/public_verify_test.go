@@ -26,7 +26,7 @@ func TestPublicVerify(t *testing.T) {
 	signed := b.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID.String()+"/content", win, nil).Body.Bytes()
 
 	rec := b.doRaw(t, http.MethodPost, "/api/v1/public/verify", "application/pdf", string(signed))
-	v := must[publicVerification](t, rec, http.StatusOK)
+	v := must[seal.PublicVerification](t, rec, http.StatusOK)
 	if !v.Valid || len(v.Signatures) != 1 {
 		t.Fatalf("public verify: %s", rec.Body)
 	}
@@ -51,7 +51,7 @@ func TestPublicVerify(t *testing.T) {
 	i := bytes.Index(flipped, []byte("/MediaBox"))
 	flipped[i+1] = 'm'
 	rec = b.doRaw(t, http.MethodPost, "/api/v1/public/verify", "application/pdf", string(flipped))
-	if v := must[publicVerification](t, rec, http.StatusOK); v.Valid || v.Signatures[0].Intact || v.Signatures[0].Valid {
+	if v := must[seal.PublicVerification](t, rec, http.StatusOK); v.Valid || v.Signatures[0].Intact || v.Signatures[0].Valid {
 		t.Errorf("a flipped byte passes: %s", rec.Body)
 	}
 	// Not a PDF: a problem naming the file, not a 500.

@@ -359,3 +359,31 @@ func UploadedDocument(ctx context.Context, db vault.Querier, d string, dept uuid
 	}
 	return name, nil
 }
+
+// PublicVerification is what anyone holding a sealed PDF may learn of it without logging
+// in: whether each signature is intact, which seal of which department made it, when, and
+// whether the seal-use register has it. It is its own type, field by field, so nothing about
+// the applicant, the case, the item or the people who asked and approved can reach it.
+type PublicVerification struct {
+	Digest     string            `json:"digest"`
+	Size       int64             `json:"size"`
+	Valid      bool              `json:"valid"`
+	Signatures []PublicSignature `json:"signatures"`
+}
+
+// PublicSignature is one signature of a PublicVerification.
+type PublicSignature struct {
+	Valid           bool       `json:"valid"`             // intact, trusted, and nothing foreign after it
+	Intact          bool       `json:"intact"`            // the signed bytes are unchanged
+	Trusted         bool       `json:"trusted"`           // the certificate chains to this service's root
+	CoversWholeFile bool       `json:"covers_whole_file"` // no bytes follow the signed range
+	AppendedBytes   int64      `json:"appended_bytes"`
+	SignedAt        time.Time  `json:"signed_at"`
+	SealRef         string     `json:"seal_ref,omitempty"`
+	SealName        string     `json:"seal_name,omitempty"`
+	SealStatus      string     `json:"seal_status,omitempty"`
+	Department      string     `json:"department,omitempty"` // the seal's department
+	Registered      bool       `json:"registered"`           // the register has a use with this signed revision
+	UseRef          string     `json:"use_ref,omitempty"`
+	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+}

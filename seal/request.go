@@ -39,8 +39,8 @@ type Request struct {
 	DepartmentID     uuid.UUID  `json:"department_id"`
 	AuthorizationID  *uuid.UUID `json:"authorization_id"`
 	AuthorizationRef string     `json:"authorization_ref,omitempty"` // A-<no>: the letter the request relies on
-	CaseID           *uuid.UUID `json:"case_id"`  // nil only for requests made before cases were required
-	CaseRef          string     `json:"case_ref"` // the case number (or, before, the free text given)
+	CaseID           *uuid.UUID `json:"case_id"`                     // nil only for requests made before cases were required
+	CaseRef          string     `json:"case_ref"`                    // the case number (or, before, the free text given)
 	ItemCode         string     `json:"item_code"`
 	DocumentDigest   string     `json:"document_digest"`
 	Placement        Placement  `json:"placement"`

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -136,3 +137,12 @@ func urlEscape(s string) string { return url.QueryEscape(s) }
 
 // pathEscape escapes one path element (an id or a reference typed by a user).
 func pathEscape(s string) string { return url.PathEscape(s) }
+
+// pageProblem is err as an API problem the page shows (a refusal or bad input), or nil.
+func pageProblem(err error) *problem {
+	var pr *problem
+	if errors.As(err, &pr) && pr.Status < 500 {
+		return pr
+	}
+	return nil
+}

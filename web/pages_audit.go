@@ -50,15 +50,6 @@ func auditPages(h *Handler) []page {
 	}
 }
 
-// auditProblem is err as an API problem the page shows, or nil.
-func auditProblem(err error) *problem {
-	var pr *problem
-	if errors.As(err, &pr) && pr.Status < 500 {
-		return pr
-	}
-	return nil
-}
-
 // auditFilter is the register's and the events' filters, as typed (dates YYYY-MM-DD).
 type auditFilter struct {
 	Seal, Department, Case, Person, From, To, Action string
@@ -192,7 +183,7 @@ func auditRegister(x *rc) error {
 		}
 		err := x.apiJSON(http.MethodGet, q("/api/v1/seal-uses", "seal", f.Seal, "department", f.Department, "case", f.Case, "person", f.Person,
 			"from", auditDay(f.From, false), "to", auditDay(f.To, true), "after", x.r.URL.Query().Get("after"), "limit", "50"), nil, &out)
-		if pr := auditProblem(err); pr != nil {
+		if pr := pageProblem(err); pr != nil {
 			v.Problem = pr
 		} else if err != nil {
 			return err
@@ -340,7 +331,7 @@ func auditLoadEvents(x *rc, f auditFilter, after string) ([]auditEvent, string, 
 	}
 	err := x.apiJSON(http.MethodGet, q("/api/v1/audit/events", "seal", f.Seal, "department", f.Department, "case", f.Case, "actor", f.Person,
 		"action", f.Action, "from", auditDay(f.From, false), "to", auditDay(f.To, true), "after", after, "limit", "50"), nil, &out)
-	if pr := auditProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		return nil, "", pr, nil
 	} else if err != nil {
 		return nil, "", nil, err
@@ -504,7 +495,7 @@ func auditOverview(x *rc) error {
 	var v auditOverviewView
 	var cp auditCheckpoint
 	err := x.apiJSON(http.MethodGet, "/api/v1/audit/checkpoint", nil, &cp)
-	if pr := auditProblem(err); pr != nil && pr.Status != http.StatusNotFound {
+	if pr := pageProblem(err); pr != nil && pr.Status != http.StatusNotFound {
 		v.Problem = pr
 	} else if err == nil {
 		v.Checkpoint = &cp
@@ -514,7 +505,7 @@ func auditOverview(x *rc) error {
 	var ver auditVerification
 	if err := x.apiJSON(http.MethodGet, "/api/v1/audit/verify", nil, &ver); err == nil {
 		v.Verify = &ver
-	} else if pr := auditProblem(err); pr != nil {
+	} else if pr := pageProblem(err); pr != nil {
 		v.Problem = pr
 	} else {
 		return err
@@ -592,7 +583,7 @@ func auditReuse(x *rc) error {
 			Items []reuse.ReportRow `json:"items"`
 		}
 		err := x.apiJSON(http.MethodGet, q("/api/v1/reports/reuse", "from", m.Format(time.DateOnly), "to", m.AddDate(0, 1, 0).Format(time.DateOnly)), nil, &out)
-		if pr := auditProblem(err); pr != nil {
+		if pr := pageProblem(err); pr != nil {
 			v.Problem = pr
 			break
 		} else if err != nil {
@@ -709,31 +700,9 @@ func auditReuseCSV(x *rc) error {
 
 // The public verification page.
 
-// auditPublicVerification is POST /api/v1/public/verify's answer: only public facts.
-type auditPublicVerification struct {
-	Digest     string `json:"digest"`
-	Size       int64  `json:"size"`
-	Valid      bool   `json:"valid"`
-	Signatures []struct {
-		Valid           bool       `json:"valid"`
-		Intact          bool       `json:"intact"`
-		Trusted         bool       `json:"trusted"`
-		CoversWholeFile bool       `json:"covers_whole_file"`
-		AppendedBytes   int64      `json:"appended_bytes"`
-		SignedAt        time.Time  `json:"signed_at"`
-		SealRef         string     `json:"seal_ref"`
-		SealName        string     `json:"seal_name"`
-		SealStatus      string     `json:"seal_status"`
-		Department      string     `json:"department"`
-		Registered      bool       `json:"registered"`
-		UseRef          string     `json:"use_ref"`
-		AppliedAt       *time.Time `json:"applied_at"`
-	} `json:"signatures"`
-}
-
 type auditVerifyView struct {
 	File    string
-	Result  *auditPublicVerification
+	Result  *seal.PublicVerification
 	Problem *problem
 	Error   string
 	MaxMiB  int
@@ -777,14 +746,14 @@ func auditVerifyPost(x *rc) error {
 	}
 	resp, err := x.call(apiRequest{Method: http.MethodPost, Path: q("/api/v1/public/verify", "name", v.File), Body: bytes.NewReader(fileData),
 		ContentType: "application/pdf", NoAuth: true})
-	if pr := auditProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		v.Problem = pr
 		x.render(pr.Status, "audit_verify", v)
 		return nil
 	} else if err != nil {
 		return err
 	}
-	var res auditPublicVerification
+	var res seal.PublicVerification
 	if err := json.Unmarshal(resp.Body, &res); err != nil {
 		return err
 	}

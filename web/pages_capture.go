@@ -143,7 +143,7 @@ func captureJSON(x *rc, err error, next string) error {
 	out := map[string]any{"next": next}
 	status := http.StatusOK
 	if err != nil {
-		pr := casesProblem(err)
+		pr := pageProblem(err)
 		var pe *pageError
 		switch {
 		case pr != nil:

@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -96,7 +95,7 @@ func casesList(x *rc) error {
 	}
 	var p casework.Page
 	err := x.apiJSON(http.MethodGet, q("/api/v1/cases", "state", v.State, "overdue", overdue, "after", x.r.URL.Query().Get("after"), "limit", "50"), nil, &p)
-	if pr := casesProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		v.Problem = pr
 	} else if err != nil {
 		return err
@@ -106,15 +105,6 @@ func casesList(x *rc) error {
 		v.Next = q("/cases", "state", v.State, "overdue", overdue, "after", *p.Next)
 	}
 	x.render(http.StatusOK, "cases_list", v)
-	return nil
-}
-
-// casesProblem is err as an API problem the page shows (a refusal or bad input), or nil.
-func casesProblem(err error) *problem {
-	var pr *problem
-	if errors.As(err, &pr) && pr.Status < 500 {
-		return pr
-	}
 	return nil
 }
 
@@ -163,7 +153,7 @@ func casesCreate(x *rc) error {
 	var c casework.Case
 	err := x.apiJSON(http.MethodPost, "/api/v1/cases", map[string]string{
 		"item_code": casesItemCode(x, v.Item), "holder_kind": v.HolderKind, "holder_number": strings.ToUpper(v.Holder)}, &c)
-	if pr := casesProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		v.Problem = pr
 		v.Holder = "" // never echo an applicant's number back into a page
 		return casesRenderNew(x, pr.Status, v)
@@ -258,7 +248,7 @@ func casesShowProblem(x *rc, id string, pr *problem) error {
 // casesAfter answers a form post: back to the case with done shown, or the case page with
 // the API's problem.
 func casesAfter(x *rc, id string, err error, done string) error {
-	if pr := casesProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		return casesShowProblem(x, id, pr)
 	} else if err != nil {
 		return err
@@ -345,7 +335,7 @@ func casesDecide(x *rc) error {
 			defer f.Close()
 			resp, err := x.call(apiRequest{Method: http.MethodPost, Path: q("/api/v1/documents", "name", fhs[0].Filename),
 				Body: f, ContentType: "application/pdf"})
-			if pr := casesProblem(err); pr != nil {
+			if pr := pageProblem(err); pr != nil {
 				return casesShowProblem(x, id, pr)
 			} else if err != nil {
 				return err
@@ -454,7 +444,7 @@ func casesSealRequest(x *rc) error {
 		return nil
 	}
 	err = x.apiJSON(http.MethodPost, "/api/v1/seal-requests", body, nil)
-	if pr := casesProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		v.Problem = pr
 		x.render(pr.Status, "cases_seal", v)
 		return nil

@@ -45,7 +45,7 @@ func requestsInbox(x *rc) error {
 		Items []seal.Request `json:"items"`
 	}
 	if err := x.apiJSON(http.MethodGet, "/api/v1/seal-requests?inbox=true", nil, &inbox); err != nil {
-		if v.Problem = casesProblem(err); v.Problem == nil {
+		if v.Problem = pageProblem(err); v.Problem == nil {
 			return err
 		}
 	}
@@ -102,7 +102,7 @@ func requestsDecide(action, done string) func(*rc) error {
 		id := x.r.PathValue("id")
 		note := strings.TrimSpace(formValue(x.r, "note"))
 		err := x.apiJSON(http.MethodPost, "/api/v1/seal-requests/"+pathEscape(id)+"/"+action, map[string]string{"note": note}, nil)
-		if pr := casesProblem(err); pr != nil {
+		if pr := pageProblem(err); pr != nil {
 			return requestsRender(x, pr.Status, id, note, pr)
 		} else if err != nil {
 			return err

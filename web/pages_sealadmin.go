@@ -69,7 +69,7 @@ func sealsRender(x *rc, status int, g sealsGenForm, pr *problem) error {
 func sealsStatus(x *rc) error {
 	body := map[string]string{"status": formValue(x.r, "status"), "reason": strings.TrimSpace(formValue(x.r, "reason"))}
 	err := x.apiJSON(http.MethodPost, "/api/v1/seals/"+pathEscape(x.r.PathValue("id"))+"/status", body, nil)
-	if pr := casesProblem(err); pr != nil {
+	if pr := pageProblem(err); pr != nil {
 		return sealsRender(x, pr.Status, sealsGenForm{}, pr)
 	} else if err != nil {
 		return err
@@ -111,7 +111,7 @@ func sealsImage(preview bool) func(*rc) error {
 			}
 			return casesPassThrough(x, resp, "")
 		}
-		if pr := casesProblem(err); pr != nil {
+		if pr := pageProblem(err); pr != nil {
 			return sealsRender(x, pr.Status, g, pr)
 		} else if err != nil {
 			return err

@@ -141,30 +141,9 @@ func (a *app) registerConfigured() bool {
 	return err == nil
 }
 
-// publicAnswer is the public verification's answer (POST /api/v1/public/verify).
-type publicAnswer struct {
-	Digest     string `json:"digest"`
-	Size       int64  `json:"size"`
-	Valid      bool   `json:"valid"`
-	Signatures []struct {
-		Valid           bool       `json:"valid"`
-		Intact          bool       `json:"intact"`
-		Trusted         bool       `json:"trusted"`
-		CoversWholeFile bool       `json:"covers_whole_file"`
-		AppendedBytes   int64      `json:"appended_bytes"`
-		SignedAt        time.Time  `json:"signed_at"`
-		SealRef         string     `json:"seal_ref"`
-		SealName        string     `json:"seal_name"`
-		SealStatus      string     `json:"seal_status"`
-		Department      string     `json:"department"`
-		Registered      bool       `json:"registered"`
-		UseRef          string     `json:"use_ref"`
-		AppliedAt       *time.Time `json:"applied_at"`
-	} `json:"signatures"`
-}
-
-// verification is the public answer in the form the other ways print.
-func (p publicAnswer) verification() seal.Verification {
+// publicVerification is the public answer (POST /api/v1/public/verify) in the form the
+// other ways print.
+func publicVerification(p seal.PublicVerification) seal.Verification {
 	v := seal.Verification{Digest: p.Digest, Size: p.Size, Valid: p.Valid, RegisterConsulted: true}
 	for i, s := range p.Signatures {
 		r := seal.SignatureReport{Field: fmt.Sprintf("signature %d", i+1), Signer: strings.TrimSpace(s.SealName + " " + s.Department),
@@ -211,11 +190,11 @@ func verifyRemote(ctx context.Context, server, token string, data []byte) (seal.
 		return v, fmt.Errorf("--server: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	if token == "" {
-		var p publicAnswer
+		var p seal.PublicVerification
 		if err := json.Unmarshal(body, &p); err != nil {
 			return v, fmt.Errorf("--server: the answer is not a verification: %w", err)
 		}
-		return p.verification(), nil
+		return publicVerification(p), nil
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return v, fmt.Errorf("--server: the answer is not a verification: %w", err)
