@@ -102,6 +102,15 @@ func (s *Server) createSeal(c echo.Context) error {
 
 func (s *Server) getSeal(c echo.Context) error { return byID(c, s.deps.Seals.GetSeal) }
 
+// directory lists what a seal administrator names when filing a seal or recording a letter.
+func (s *Server) directory(c echo.Context) error {
+	dir, err := s.deps.Seals.Directory(c.Request().Context(), s.actor(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, dir)
+}
+
 func (s *Server) listAuthorizations(c echo.Context) error {
 	return byDepartment(c, s.deps.Seals.ListAuthorizations)
 }

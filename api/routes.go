@@ -80,6 +80,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/image", Roles: anyone, Handler: s.sealImage},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/image", Roles: sealAdmins, Handler: s.addSealImage},
 
+		{Method: http.MethodGet, Path: "/api/v1/directory", Roles: sealAdmins, Handler: s.directory},
 		{Method: http.MethodGet, Path: "/api/v1/authorizations", Roles: anyone, Handler: s.listAuthorizations},
 		{Method: http.MethodPost, Path: "/api/v1/authorizations", Roles: sealAdmins, Handler: s.createAuthorization},
 		{Method: http.MethodGet, Path: "/api/v1/authorizations/:id", Roles: anyone, Handler: s.getAuthorization},

@@ -36,6 +36,10 @@ type Authorization struct {
 	ID  uuid.UUID `json:"id"`
 	Ref string    `json:"ref"` // A-<no>
 	NewAuthorization
+	// GrantorDepartment, GranteeDepartment and Seals name what the ids point at, for pages.
+	GrantorDepartment string    `json:"grantor_department"`
+	GranteeDepartment string    `json:"grantee_department"`
+	Seals             []SealTag `json:"seals"`
 	CreatedBy    uuid.UUID  `json:"created_by"`
 	CreatedAt    time.Time  `json:"created_at"`
 	RevokedAt    *time.Time `json:"revoked_at"`
@@ -60,18 +64,28 @@ type NewAuthorization struct {
 
 const authColumns = `a.id, a.no, a.grantor_department_id, a.grantee_department_id, a.items, a.powers,
 	coalesce((SELECT array_agg(seal_id ORDER BY seal_id) FROM authorization_seals x WHERE x.authorization_id = a.id), '{}'),
-	a.valid_from, a.valid_until, a.approval_required, a.note, a.created_by, a.created_at, a.revoked_at, a.revoke_reason`
+	a.valid_from, a.valid_until, a.approval_required, a.note, a.created_by, a.created_at, a.revoked_at, a.revoke_reason,
+	(SELECT name FROM departments WHERE id = a.grantor_department_id), (SELECT name FROM departments WHERE id = a.grantee_department_id),
+	coalesce((SELECT array_agg(xs.no ORDER BY x.seal_id) FROM authorization_seals x JOIN seals xs ON xs.id = x.seal_id WHERE x.authorization_id = a.id), '{}'),
+	coalesce((SELECT array_agg(xs.name ORDER BY x.seal_id) FROM authorization_seals x JOIN seals xs ON xs.id = x.seal_id WHERE x.authorization_id = a.id), '{}')`
 
 func scanAuthorization(row pgx.Row) (Authorization, error) {
 	var a Authorization
+	var sealNos []int64
+	var sealNames []string
 	err := row.Scan(&a.ID, &a.no, &a.GrantorDepartmentID, &a.GranteeDepartmentID, &a.Items, &a.Powers, &a.SealIDs,
-		&a.validFrom, &a.validUntil, &a.ApprovalRequired, &a.Note, &a.CreatedBy, &a.CreatedAt, &a.RevokedAt, &a.RevokeReason)
+		&a.validFrom, &a.validUntil, &a.ApprovalRequired, &a.Note, &a.CreatedBy, &a.CreatedAt, &a.RevokedAt, &a.RevokeReason,
+		&a.GrantorDepartment, &a.GranteeDepartment, &sealNos, &sealNames)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ErrNotFound
 	} else if err != nil {
 		return a, fmt.Errorf("seal: read authorization: %w", err)
 	}
 	a.Ref = authRef(a.no)
+	a.Seals = make([]SealTag, len(a.SealIDs))
+	for i, id := range a.SealIDs {
+		a.Seals[i] = SealTag{ID: id, Ref: sealRef(sealNos[i]), Name: sealNames[i]}
+	}
 	a.validFrom = time.Date(a.validFrom.Year(), a.validFrom.Month(), a.validFrom.Day(), 0, 0, 0, 0, cst)
 	a.validUntil = time.Date(a.validUntil.Year(), a.validUntil.Month(), a.validUntil.Day(), 0, 0, 0, 0, cst)
 	a.ValidFrom, a.ValidUntil = fmtDate(a.validFrom), fmtDate(a.validUntil)

@@ -31,8 +31,11 @@ type Seal struct {
 	DepartmentID uuid.UUID   `json:"department_id"`
 	Department   string      `json:"department"`
 	SupervisorID uuid.UUID   `json:"supervisor_id"`
-	CustodianIDs []uuid.UUID `json:"custodian_ids"`
-	Status       string      `json:"status"`
+	// SupervisorName and Custodians name the people for pages that show the seal.
+	SupervisorName string      `json:"supervisor_name"`
+	CustodianIDs   []uuid.UUID `json:"custodian_ids"`
+	Custodians     []Person    `json:"custodians"`
+	Status         string      `json:"status"`
 	StatusSince  time.Time   `json:"status_since"`
 	ValidFrom    string      `json:"valid_from"`
 	ValidUntil   string      `json:"valid_until"`
@@ -68,16 +71,20 @@ type NewSeal struct {
 const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supervisor_id, s.status, s.status_since,
 	s.valid_from, s.valid_until, s.key_alg, s.cert_serial, s.cert_der, s.chain_der, s.key_ref, s.created_at,
 	(SELECT array_agg(user_id ORDER BY user_id) FROM seal_custodians c WHERE c.seal_id = s.id),
+	(SELECT array_agg(cu.display_name ORDER BY c.user_id) FROM seal_custodians c JOIN users cu ON cu.id = c.user_id WHERE c.seal_id = s.id),
+	(SELECT su.display_name FROM users su WHERE su.id = s.supervisor_id),
 	(SELECT max(version) FROM seal_images i WHERE i.seal_id = s.id),
 	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1)`
 
 func scanSeal(row pgx.Row) (Seal, error) {
 	var s Seal
 	var custodians []uuid.UUID
+	var custodianNames []string
+	var supervisor *string
 	var version *int32
 	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
 		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.chainDER, &s.keyRef,
-		&s.CreatedAt, &custodians, &version, &s.ImageDigest)
+		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	} else if err != nil {
@@ -87,6 +94,13 @@ func scanSeal(row pgx.Row) (Seal, error) {
 	s.CustodianIDs = custodians
 	if s.CustodianIDs == nil {
 		s.CustodianIDs = []uuid.UUID{}
+	}
+	s.Custodians = make([]Person, len(s.CustodianIDs))
+	for i, id := range s.CustodianIDs {
+		s.Custodians[i] = Person{ID: id, Name: custodianNames[i]}
+	}
+	if supervisor != nil {
+		s.SupervisorName = *supervisor
 	}
 	if version != nil {
 		s.ImageVersion = int(*version)
@@ -478,4 +492,17 @@ func (s *Service) CRL(ctx context.Context) ([]byte, error) {
 	}
 	now := s.now()
 	return s.CA.CRL(number, revoked, now, now.Add(24*time.Hour))
+}
+
+// Person names a member of staff on a page: a seal's custodian, a supervisor.
+type Person struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+}
+
+// SealTag names a seal a letter covers.
+type SealTag struct {
+	ID   uuid.UUID `json:"id"`
+	Ref  string    `json:"ref"`
+	Name string    `json:"name"`
 }
