@@ -34,11 +34,13 @@ func sealAdminPages(h *Handler) []page {
 
 func sealsList(x *rc) error {
 	var v struct {
-		Items []seal.Seal `json:"items"`
+		Items    []seal.Seal `json:"items"`
+		CanAdmin bool        `json:"-"`
 	}
 	if err := x.apiJSON(http.MethodGet, "/api/v1/seals", nil, &v); err != nil {
 		return err
 	}
+	v.CanAdmin = x.me.HasRole("seal_admin", "admin")
 	x.render(http.StatusOK, "seals_list", v)
 	return nil
 }
