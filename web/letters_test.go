@@ -50,7 +50,7 @@ func TestSealAdminFilesASealAndRecordsALetter(t *testing.T) {
 	// The department is not chosen: the API names it and the form keeps the rest.
 	p.run(chromedp.Evaluate[chromedp.Void](`document.getElementById("department").removeAttribute("required")`))
 	p.click("#seal-form button[type=submit]")
-	p.sees("department_id")
+	p.sees("department_id", "is required")
 	if v := get(p, chromedp.Value(chromedp.ID("name"))); v != name {
 		t.Errorf("the refused form lost the name: %q", v)
 	}

@@ -197,7 +197,7 @@ func lettersCreate(x *rc) error {
 		"items": nonNil(f.Items), "powers": nonNil(f.Powers), "seal_ids": nonNil(f.Seals), "valid_from": f.From, "valid_until": f.Until,
 		"approval_required": f.Approval, "note": f.Note}
 	var a seal.Authorization
-	err := x.apiJSON(http.MethodPost, "/api/v1/authorizations", body, &a)
+	err := x.apiJSON(http.MethodPost, "/api/v1/authorizations", dropUnpicked(body), &a)
 	if pr := pageProblem(err); pr != nil {
 		return lettersRenderNew(x, pr.Status, f, pr)
 	} else if err != nil {
@@ -206,12 +206,22 @@ func lettersCreate(x *rc) error {
 	return x.redirect("/letters/"+a.Ref, "letter.create")
 }
 
-// uuidOrNil leaves an unpicked select out, so that the API names it as required.
+// uuidOrNil marks an unpicked select, which dropUnpicked then leaves out of the body so
+// that the API names it as required.
 func uuidOrNil(s string) any {
 	if s = strings.TrimSpace(s); s == "" {
 		return nil
 	}
 	return s
+}
+
+func dropUnpicked(body map[string]any) map[string]any {
+	for k, v := range body {
+		if v == nil {
+			delete(body, k)
+		}
+	}
+	return body
 }
 
 func nonNil(s []string) []string {
@@ -256,7 +266,7 @@ func sealsCreate(x *rc) error {
 	body := map[string]any{"name": f.Name, "type": f.Type, "department_id": uuidOrNil(f.Department), "supervisor_id": uuidOrNil(f.Supervisor),
 		"custodian_ids": nonNil(f.Custodians), "valid_from": f.From, "valid_until": f.Until, "key_algorithm": f.Algorithm}
 	var s seal.Seal
-	err := x.apiJSON(http.MethodPost, "/api/v1/seals", body, &s)
+	err := x.apiJSON(http.MethodPost, "/api/v1/seals", dropUnpicked(body), &s)
 	if pr := pageProblem(err); pr != nil {
 		return sealsRenderNew(x, pr.Status, f, pr)
 	} else if err != nil {
