@@ -55,6 +55,22 @@ func apiMust(t *testing.T, code int, body []byte, want ...int) []byte {
 func requestedCase(t *testing.T) (caseNo, reqRef, holder string) {
 	t.Helper()
 	wtok := apiToken(t, demo["window"][0], demo["window"][1])
+	_, caseNo, sealReq, holder := decidedCase(t)
+	var r struct {
+		Ref string `json:"ref"`
+	}
+	code, _, body := apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests", sealReq)
+	_ = json.Unmarshal(apiMust(t, code, body, http.StatusCreated), &r)
+	return caseNo, r.Ref, holder
+}
+
+// decidedCase opens a case of the demo's instant item for a new applicant through the API
+// and takes it to decided, with a two-page licence as its result document (a seal request
+// before the decision is refused on the way). It returns the case's id and number, a seal
+// request of S-1 for the licence, and the applicant's number.
+func decidedCase(t *testing.T) (caseID, caseNo string, sealReq map[string]any, holder string) {
+	t.Helper()
+	wtok := apiToken(t, demo["window"][0], demo["window"][1])
 	holder = casesIDNumber()
 	idCard := casesUploadMaterial(t, wtok, holder, "ID-CARD", "居民身份证", 300, 2)
 	must := func(code int, body []byte, want ...int) []byte { t.Helper(); return apiMust(t, code, body, want...) }
@@ -89,7 +105,7 @@ func requestedCase(t *testing.T) (caseNo, reqRef, holder string) {
 	}
 	code, _, body = apiDo(t, wtok, http.MethodGet, "/api/v1/seals/S-1", nil)
 	_ = json.Unmarshal(must(code, body, http.StatusOK), &sl)
-	sealReq := map[string]any{"seal_id": sl.ID, "case_id": c.ID, "document_digest": doc.Digest,
+	sealReq = map[string]any{"seal_id": sl.ID, "case_id": c.ID, "document_digest": doc.Digest,
 		"placement": map[string]any{"page": 1, "x": 400, "y": 80, "size": 120}, "reason": "准予个体工商户注销登记"}
 	// Before the decision the request is refused: a denied attempt in the log.
 	if code, _, body := apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests", sealReq); code < 400 || code >= 500 {
@@ -98,12 +114,7 @@ func requestedCase(t *testing.T) (caseNo, reqRef, holder string) {
 	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/cases/"+c.CaseNo+"/decide", map[string]any{"decision": "approved", "text": "准予注销登记",
 		"document": map[string]string{"digest": doc.Digest, "kind": "result"}})
 	must(code, body, http.StatusOK)
-	var r struct {
-		Ref string `json:"ref"`
-	}
-	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests", sealReq)
-	_ = json.Unmarshal(must(code, body, http.StatusCreated), &r)
-	return c.CaseNo, r.Ref, holder
+	return c.ID, c.CaseNo, sealReq, holder
 }
 
 // auditFetch downloads path in the person's browser and returns its status, its
@@ -244,8 +255,11 @@ func TestPublicVerifyPage(t *testing.T) {
 	p := newPerson(t, "a citizen")
 	p.open("/")
 	p.clickText("验证电子印章")
-	p.sees("验证电子印章", "PDF 文件")
+	p.sees("验证电子印章", "PDF 文件", "选择文件…", "未选择文件")
 	p.run(chromedp.SetUploadFiles(chromedp.ID("pdf"), []string{good}))
+	if got := p.text(`[data-file-name-for="pdf"]`); got != filepath.Base(good) {
+		t.Errorf("after choosing %s the file chooser says %q", filepath.Base(good), got)
+	}
 	p.click("#verify-form button[type=submit]")
 	p.sees("文件完好", "印章完好", "证书可信", "S-1", "已登记", useRef)
 	if dept := p.text("#verify-result dl dd:nth-of-type(2)"); dept == "" {
@@ -266,4 +280,10 @@ func TestPublicVerifyPage(t *testing.T) {
 	p.run(chromedp.SetUploadFiles(chromedp.ID("pdf"), []string{junk}))
 	p.click("#verify-form button[type=submit]")
 	p.doesNotSee("系统内部错误", "文件完好")
+
+	// The file chooser speaks the page's language, whatever the browser's.
+	p.open("/lang?to=en&next=/verify")
+	p.sees("Choose a file…", "No file chosen")
+	p.doesNotSee("选择文件")
+	p.open("/lang?to=zh-CN&next=/verify")
 }

@@ -93,6 +93,13 @@ func TestSealAdminFilesASealAndRecordsALetter(t *testing.T) {
 	casesTick(p, "letter-form", "440106-GTGSH-003")
 	casesTick(p, "letter-form", "用印")
 	p.shot("letter-new")
+	// A date typed that does not exist is named, and what was chosen stays.
+	until := get(p, chromedp.Value(chromedp.ID("valid_until")))
+	casesType(p, "#valid_until", "2027-02-30")
+	p.click("#letter-form button[type=submit]")
+	p.sees("valid_until")
+	p.doesNotSee("授权委托书已登记")
+	casesType(p, "#valid_until", until)
 	p.click("#letter-form button[type=submit]")
 	p.sees("授权委托书已登记", "天河区市场监督管理局", "天河区政务服务中心", "440106-GTGSH-003", "受理", "决定", "用印", ref+" "+name, "每次用印须经保管人审批")
 	if s := p.text("#letter-state"); s != "有效" {

@@ -9,7 +9,7 @@ var captureMessages = map[string][2]string{
 	"capture.materialtitle": {"材料名称", "Title"},
 	"capture.original":      {"已核验原件", "The original was seen"},
 	"capture.validuntil":    {"有效期至（可不填）", "Valid until (optional)"},
-	"capture.files":         {"选择文件", "Choose files"},
+	"capture.files":         {"页面图片或 PDF", "Page images or a PDF"},
 	"capture.files.help":    {"可选择或拖入页面图片（JPEG、PNG）或一个 PDF；页面按下方顺序保存。", "Choose or drop page images (JPEG, PNG) or one PDF; pages are saved in the order below."},
 	"capture.drop":          {"将文件拖到这里", "Drop files here"},
 	"capture.camera":        {"高拍仪拍摄", "Document camera"},

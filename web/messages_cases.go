@@ -136,7 +136,7 @@ var casesMessages = map[string][2]string{
 	"cases.seal.x":                 {"横向 x", "x"},
 	"cases.seal.y":                 {"纵向 y", "y"},
 	"cases.seal.size":              {"印章直径", "Diameter"},
-	"cases.seal.where.help":        {"在右侧页面上点击或拖动，确定印章位置；也可直接输入数值。", "Click or drag on the page to place the seal, or type the numbers."},
+	"cases.seal.where.help":        {"在页面图上点击或拖动（平板上用手指点按），确定印章位置；也可直接输入数值。", "Click, drag or tap on the page to place the seal, or type the numbers."},
 	"cases.seal.reason":            {"用印事由", "Reason"},
 	"cases.seal.send":              {"提交用印申请", "Send the request"},
 	"cases.seal.pageof":            {"第 %d 页，共 %d 页", "Page %d of %d"},

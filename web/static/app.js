@@ -19,3 +19,12 @@ document.addEventListener("submit", function (e) {
 window.sealvault = {
   csrf: function () { var m = document.querySelector('meta[name="csrf"]'); return m ? m.content : ""; }
 };
+// A file input drawn by the "file" template names what was chosen, in the page's language.
+document.addEventListener("change", function (e) {
+  var input = e.target;
+  if (!input.classList || !input.classList.contains("file-input")) return;
+  var out = document.querySelector('[data-file-name-for="' + input.id + '"]');
+  if (!out) return;
+  var n = input.files ? input.files.length : 0;
+  out.textContent = n === 0 ? out.dataset.none : n === 1 ? input.files[0].name : out.dataset.many.replace("{n}", n);
+});
