@@ -24,9 +24,11 @@ import (
 )
 
 // The window clerk's journey through the workbench: a case opened for the demo's instant item,
-// the ID card reused, the application form attached, accepted, decided with the licence,
-// the seal placed on the page by a click, approved by the custodian, applied, the sealed PDF
-// downloaded (and accepted by pdfsig), delivered at the counter and closed.
+// the ID card reused, the application form captured with the document camera, accepted,
+// decided with the licence, the seal placed on the page by a click, approved by the custodian
+// in another browser, applied, the sealed PDF downloaded (and accepted by pdfsig), delivered
+// at the counter and closed; the auditor finds the use and the case's timeline, and the
+// public page says the downloaded PDF is intact and registered, and a changed byte broken.
 
 var casesSeq atomic.Int64
 
@@ -118,7 +120,6 @@ func casesLicence(t *testing.T) string {
 
 func TestCaseJourneyAtTheWindow(t *testing.T) {
 	win := demo["window"]
-	wtok := apiToken(t, win[0], win[1])
 	// The demo applicant, whose ID card the demo data has on file.
 	holder := "11010519491231002X"
 
@@ -164,14 +165,18 @@ func TestCaseJourneyAtTheWindow(t *testing.T) {
 		t.Errorf("after a refused accept the state is %q", st)
 	}
 
-	// The application form, captured (here through the API; the capture page has its own
-	// tests), attached to the case.
-	form := casesUploadMaterial(t, wtok, holder, "APPLICATION-FORM", "注销登记申请书", 200, 1)
-	if code, _, body := apiDo(t, wtok, http.MethodPost, "/api/v1/cases/"+caseNo+"/materials",
-		map[string]any{"type_code": "APPLICATION-FORM", "material_id": form, "reuse": false}); code != http.StatusOK && code != http.StatusCreated {
-		t.Fatalf("attach the form: %d %s", code, body)
-	}
-	p.open("/cases/" + caseNo)
+	// The application form, captured with the document camera (Chromium's fake camera) on
+	// ID-card width paper, which puts its 640 pixels at 190 DPI, above the form's 150.
+	p.click(`a[href$="/capture/APPLICATION-FORM"]`)
+	p.sees("采集材料：申请书", "分辨率不低于 150 DPI")
+	p.press("#camera-open")
+	get(p, chromedp.Poll[bool](`document.getElementById("camera").videoWidth > 0`))
+	p.run(chromedp.SetValue(chromedp.ID("paper"), "85.6"))
+	p.press("#camera-shoot")
+	casesWaitText(p, "#page-count", "1")
+	p.press("#camera-close")
+	p.click("#capture-save")
+	p.sees("材料已采集并归入本件", "申请书，1 页")
 	p.clickText("受理")
 	p.sees("已受理", "办结时限", "今日到期")
 
@@ -273,6 +278,41 @@ func TestCaseJourneyAtTheWindow(t *testing.T) {
 	p.open("/cases")
 	p.sees(caseNo)
 	p.shot("cases-list")
+
+	// The auditor finds the use in the register by the case number, and the case's timeline.
+	a := newPerson(t, "auditor")
+	a.login(demo["auditor"][0], demo["auditor"][1])
+	a.clickText("用印登记")
+	casesType(a, "#f-case", caseNo)
+	a.click("#register-filter button[type=submit]")
+	a.sees(caseNo, "S-1", "440106-GTGSH-003")
+	a.clickText(caseNo)
+	a.sees("办件时间线", "收件（创建办件）", "复用材料", "受理", "作出决定", "申请用印", "批准用印", "加盖电子印章", "送达", "办结")
+	a.doesNotSee(holder)
+
+	// Anyone with the downloaded PDF: intact and registered; one byte changed, broken.
+	dir := t.TempDir()
+	good := filepath.Join(dir, "营业执照注销-已盖章.pdf")
+	flipped := append([]byte{}, sealed...)
+	i := bytes.Index(flipped, []byte("/MediaBox"))
+	if i < 0 {
+		t.Fatal("no /MediaBox in the sealed PDF")
+	}
+	flipped[i+1] = 'm' // inside the first revision, which the signature covers
+	bad := filepath.Join(dir, "改过一个字节.pdf")
+	if os.WriteFile(good, sealed, 0o600) != nil || os.WriteFile(bad, flipped, 0o600) != nil {
+		t.Fatal("cannot write the downloaded PDF")
+	}
+	v := newPerson(t, "someone the licence is shown to")
+	v.open("/verify")
+	v.run(chromedp.SetUploadFiles(chromedp.ID("pdf"), []string{good}))
+	v.click("#verify-form button[type=submit]")
+	v.sees("文件完好", "印章完好", "已登记")
+	v.doesNotSee(caseNo, holder)
+	v.run(chromedp.SetUploadFiles(chromedp.ID("pdf"), []string{bad}))
+	v.click("#verify-form button[type=submit]")
+	v.sees("文件验证未通过", "印章已损坏")
+	v.doesNotSee("文件完好")
 }
 
 // A promised item is received, noticed and forwarded at the window, never decided there.

@@ -352,8 +352,9 @@ func (p *person) shot(name string) {
 	}
 }
 
-// layoutHolds fails when the page is wider than the window (something overflows) or when
-// the main heading's Chinese text is drawn without a font that has its characters.
+// layoutHolds fails when the page is wider than the window (something overflows), when a
+// control has no label, or when the main heading's Chinese text is drawn without a font
+// that has its characters.
 func (p *person) layoutHolds(name string) {
 	p.t.Helper()
 	overflow := get(p, chromedp.Evaluate[[]string](`(() => {
@@ -371,6 +372,15 @@ func (p *person) layoutHolds(name string) {
 	})()`))
 	for _, o := range overflow {
 		p.t.Errorf("%s (%s): overflows: %s", p.name, name, o)
+	}
+	// Every control has a label a screen reader reads: a <label>, aria-label or
+	// aria-labelledby for fields, text or a title for buttons.
+	unlabelled := get(p, chromedp.Evaluate[[]string](`[...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")].filter(e => {
+		if (e.tagName === "BUTTON") return !(e.textContent.trim() || e.title || e.getAttribute("aria-label"));
+		return !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby");
+	}).map(e => e.tagName + (e.id ? "#" + e.id : "") + (e.name ? "[name=" + e.name + "]" : ""))`))
+	for _, u := range unlabelled {
+		p.t.Errorf("%s (%s): a control without a label: %s", p.name, name, u)
 	}
 	p.fontsHaveGlyphs("h1", name)
 }
