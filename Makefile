@@ -46,6 +46,7 @@ FUZZTIME ?= 60s
 FUZZFLAGS ?=
 FUZZ_TARGETS := \
 	seal/pades:FuzzReader seal/pades:FuzzVerify \
+	seal/ses:FuzzParseSeal seal/ses:FuzzVerifyOFD \
 	vault/pages:FuzzInspect vault/pages:FuzzCheckPDF \
 	vault:FuzzMaterialMetadata vault:FuzzNormalizeHolder \
 	reuse/catalogfile:FuzzParse \

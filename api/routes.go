@@ -100,6 +100,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id/content", Roles: registerReaders, Handler: s.sealUseContent},
 		{Method: http.MethodPost, Path: "/api/v1/verify", Roles: anyone, Upload: true, Handler: s.verifyPDF},
 		{Method: http.MethodPost, Path: "/api/v1/public/verify", Public: true, Upload: true, Handler: s.publicVerifyPDF},
+		{Method: http.MethodPost, Path: "/api/v1/seal-data/inspect", Roles: anyone, Upload: true, Handler: s.inspectSealData},
 
 		{Method: http.MethodGet, Path: "/api/v1/catalog/types", Roles: anyone, Handler: s.listTypes},
 		{Method: http.MethodPost, Path: "/api/v1/catalog/types", Roles: admin, Handler: s.putType},

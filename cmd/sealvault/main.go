@@ -85,14 +85,14 @@ func newRoot() *cobra.Command {
 	}
 	a.cfg.bindFlags(root.PersistentFlags())
 	root.SetUsageTemplate(usageTemplate)
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd(), a.catalogCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.keysCmd(), a.configCmd(), a.localDBCmd(), a.auditCmd(), a.scrubCmd(), a.gcCmd(), a.ingestCmd(), a.verifyCmd(), a.catalogCmd(), a.sealCmd())
 	return root
 }
 
 // statelessCommands neither read nor make local state under --data-dir (verify does only
 // with a configured database, and then calls useDataDir itself).
 var statelessCommands = map[string]bool{"sealvault config": true, "sealvault verify": true, "sealvault help": true,
-	"sealvault completion": true}
+	"sealvault completion": true, "sealvault seal inspect": true}
 
 // useDataDir prints the resolved --data-dir and refuses one that does not look like a
 // sealvault data directory (Config.checkDataDir).

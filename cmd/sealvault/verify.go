@@ -26,8 +26,8 @@ func (a *app) verifyCmd() *cobra.Command {
 	var asJSON bool
 	var rootFile, server, token string
 	cmd := &cobra.Command{
-		Use:   "verify FILE.pdf...",
-		Short: "Check every seal signature of PDFs, offline or against a service's seal-use register (exit 1 unless all valid)",
+		Use:   "verify FILE.pdf|FILE.ofd...",
+		Short: "Check every seal signature of PDFs (offline or against a service's seal-use register) and of OFD documents (exit 1 unless all valid)",
 		Long: `Checks each signature of each file: the digest of the signed bytes, the signature, the
 certificate chain to a trusted root, whether bytes were added after signing, and, when a
 register is consulted, the seal that signed and the seal-use register entry of the signed
@@ -45,7 +45,12 @@ Where the register is consulted:
                  carries, whose fingerprint is printed to compare with the service's
                  published root (GET /api/v1/ca/root.pem). The output says the register
                  was not consulted.
---root always verifies offline.`,
+--root always verifies offline.
+
+An OFD document (GB/T 33190) is verified offline whatever the flags: each of its GB/T 38540
+electronic signatures (SES_Signature) over every file it references, the seal it carries
+(judged at the signature's time) and the signer's certificate; with --root (an SM2 root, PEM)
+both certificates must chain to it. sealvault makes no OFD documents, so no register has them.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			ctx := cmd.Context()
@@ -101,6 +106,14 @@ Where the register is consulted:
 				data, err := os.ReadFile(f)
 				if err != nil {
 					return err
+				}
+				if isOFD(data) {
+					ok, err := verifyOFDFile(cmd.OutOrStdout(), f, data, rootFile, asJSON)
+					if err != nil {
+						return fmt.Errorf("%s: %w", f, err)
+					}
+					allValid = allValid && ok
+					continue
 				}
 				v, err := check(data)
 				if err != nil {

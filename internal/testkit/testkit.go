@@ -37,6 +37,21 @@ func ModuleRoot() (string, error) {
 	}
 }
 
+// Interop reads a file other implementations wrote, from ../shared/interop beside the
+// module (the project's shared documents); a missing file fails the test, never skips it.
+func Interop(t testing.TB, rel string) []byte {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "..", "shared", "interop", filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("testkit: the interoperability sample %s (../shared/interop beside the project): %v", rel, err)
+	}
+	return b
+}
+
 // PageImage makes a w×h page image ("png" or "jpeg"), shaded by n so pages differ.
 func PageImage(t testing.TB, format string, w, h, n int) []byte {
 	t.Helper()
