@@ -2,13 +2,17 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"sealvault/seal"
+	"sealvault/seal/ca"
 	"sealvault/seal/ses"
 )
 
@@ -56,4 +60,34 @@ func (s *Server) inspectSealData(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, sealInspection{Seal: sl.Describe(), Verification: sl.Verify(at, nil)})
+}
+
+// caSM2Root serves the seal maker's SM2 root certificate (PEM), which signs every seal's
+// GB/T 38540 seal data.
+func (s *Server) caSM2Root(c echo.Context) error {
+	m := s.deps.Seals.Maker
+	if m == nil {
+		return problem(probNotFound, "本服务未配置 SM2 制章根证书", "This service has no SM2 seal maker")
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="sealvault-sm2-root.pem"`)
+	return c.Blob(http.StatusOK, "application/x-pem-file", ca.SM2CertPEM(m.Cert))
+}
+
+// sealData is GET /api/v1/seals/:id/seal-data: the seal's electronic seal data (GB/T 38540
+// SES_Seal, DER) for its current image, as an .esl file.
+func (s *Server) sealData(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	der, sl, err := s.deps.Seals.SealData(c.Request().Context(), id)
+	if errors.Is(err, seal.ErrNotFound) && sl.Ref != "" {
+		return problem(probNotFound, fmt.Sprintf("印章 %s 尚无印模图像，因而没有电子印章数据", sl.Ref),
+			fmt.Sprintf("Seal %s has no image yet, so no seal data", sl.Ref))
+	} else if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.esl"`, sl.Ref))
+	c.Response().Header().Set("Sealvault-Image-Version", strconv.Itoa(sl.ImageVersion))
+	return c.Blob(http.StatusOK, "application/octet-stream", der)
 }

@@ -69,6 +69,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/materials/:id/thumbnail", Roles: readers, Handler: s.materialThumbnail},
 
 		{Method: http.MethodGet, Path: "/api/v1/ca/root.pem", Public: true, Handler: s.caRoot},
+		{Method: http.MethodGet, Path: "/api/v1/ca/sm2-root.pem", Public: true, Handler: s.caSM2Root},
 		{Method: http.MethodGet, Path: "/api/v1/ca/crl", Public: true, Handler: s.caCRL},
 
 		{Method: http.MethodGet, Path: "/api/v1/seals", Roles: anyone, Handler: s.listSeals},
@@ -79,6 +80,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/status", Roles: sealAdmins, Handler: s.changeSealStatus},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/image", Roles: anyone, Handler: s.sealImage},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/image", Roles: sealAdmins, Handler: s.addSealImage},
+		{Method: http.MethodGet, Path: "/api/v1/seals/:id/seal-data", Roles: anyone, Handler: s.sealData},
 
 		{Method: http.MethodGet, Path: "/api/v1/directory", Roles: sealAdmins, Handler: s.directory},
 		{Method: http.MethodGet, Path: "/api/v1/authorizations", Roles: anyone, Handler: s.listAuthorizations},

@@ -42,6 +42,7 @@ type bundle struct {
 	seals   *seal.Service
 	custody keys.Custody
 	ca      *ca.CA
+	maker   *ca.Maker
 	cases   *casework.Service
 	center  identity.Department
 	dept    identity.Department
@@ -75,7 +76,11 @@ func setup(t *testing.T) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.custody, b.ca = custody, root
+	maker, err := seal.OpenMaker(ctx, b.pool, custody, "测试电子印章制章根证书", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.custody, b.ca, b.maker = custody, root, maker
 	b.work = t.TempDir()
 	d := b.deps(b.pool, b.blobs, b.audit)
 	b.seals, b.cases = d.Seals, d.Cases
@@ -105,7 +110,7 @@ func setup(t *testing.T) *bundle {
 // deps are the server's dependencies on pool, blobs and alog, built as cmd/sealvault
 // builds them.
 func (b *bundle) deps(pool *pgxpool.Pool, blobs vault.Backend, alog *audit.Log) Deps {
-	seals := &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: b.custody, CA: b.ca}
+	seals := &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: b.custody, CA: b.ca, Maker: b.maker}
 	reuses := &reuse.Service{DB: pool, Keys: b.keysH}
 	cases := &casework.Service{DB: pool, Reuse: reuses, Audit: alog}
 	seals.Cases = casework.Sealing{S: cases}

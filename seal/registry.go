@@ -438,6 +438,14 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 	if err != nil {
 		return Seal{}, err
 	}
+	// The seal data (GB/T 38540) of this image, made before the transaction that records
+	// both: an object stored without its row is left to gc.
+	var sd vault.Digest
+	if s.Maker != nil {
+		if sd, err = s.makeSealData(ctx, cur, data); err != nil {
+			return Seal{}, err
+		}
+	}
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		if err := s.Pins.Hold(ctx, tx, s.Blobs, d); err != nil {
 			return err
@@ -449,8 +457,15 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 			RETURNING version`, id, d.String(), w, h, a.User.ID).Scan(&version); err != nil {
 			return err
 		}
+		details := map[string]any{"ref": cur.Ref, "version": version}
+		if s.Maker != nil {
+			if err := s.recordSealData(ctx, tx, id, version, sd); err != nil {
+				return err
+			}
+			details["seal_data"] = sd.String()
+		}
 		return audit.Append(ctx, tx, a.Event(s.now(), "seal.image", map[string]string{audit.SubjectSeal: id.String(),
-			audit.SubjectObject: d.String()}, map[string]any{"ref": cur.Ref, "version": version}))
+			audit.SubjectObject: d.String()}, details))
 	})
 	if isUnique(err, "seal_images_pkey") {
 		return Seal{}, &ConflictError{Detail: "another image was uploaded at the same time; try again", DetailZh: "同时有其他印模图像上传，请重试"}

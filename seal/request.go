@@ -520,6 +520,9 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err := s.caseStillSealable(ctx, s.DB, req, a.User); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
+	if err := s.checkSealData(ctx, sl, now); err != nil {
+		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
+	}
 	out, err := s.sign(ctx, sl, req, now)
 	if err != nil {
 		return Use{}, err

@@ -60,6 +60,9 @@ type Service struct {
 	Pins    *vault.Pins
 	Custody keys.Custody
 	CA      *ca.CA
+	// Maker is the seal maker (the SM2 root) that signs each seal's GB/T 38540 seal data;
+	// nil makes and checks none (tests of other concerns).
+	Maker *ca.Maker
 	// Cases is the case regime that tells whether a case may be sealed; nil refuses every
 	// request.
 	Cases Cases

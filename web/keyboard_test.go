@@ -27,7 +27,7 @@ func (p *person) tabTo(sel string) {
 	p.t.Helper()
 	for range 80 {
 		p.run(chromedp.KeyEvent(kb.Tab))
-		at := get(p, chromedp.Evaluate[bool](`(() => { const e = document.activeElement; return !!e && e.matches(` + strconv.Quote(sel) + `); })()`))
+		at := get(p, chromedp.Evaluate[bool](`(() => { const e = document.activeElement; return !!e && e.matches(`+strconv.Quote(sel)+`); })()`))
 		if !at {
 			continue
 		}

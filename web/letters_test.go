@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"sealvault/seal/ses"
 )
 
 // casesPick chooses the option of the select sel whose text contains label, as a person
@@ -70,6 +72,12 @@ func TestSealAdminFilesASealAndRecordsALetter(t *testing.T) {
 	ref := strings.Fields(p.text("h1"))[0]
 	if !strings.HasPrefix(ref, "S-") {
 		t.Fatalf("the seal page's heading %q does not start with its reference", p.text("h1"))
+	}
+	// Its GB/T 38540 seal data, made with the image, downloads as an .esl that reads back.
+	p.sees("电子印章数据", "下载电子印章数据（GB/T 38540，第 1 版印模）")
+	code, cd, esl := auditFetch(p, get(p, chromedp.Evaluate[string](`document.getElementById("sealdata-download").getAttribute("href")`)))
+	if d, err := ses.ParseSeal(esl); code != 200 || !strings.Contains(cd, ref+".esl") || err != nil || d.Name != name {
+		t.Errorf("the seal data download: %d %q, %v", code, cd, err)
 	}
 	p.run(chromedp.SetValue(chromedp.ID("status"), "active"))
 	casesType(p, "#reason", "印模核对无误，启用")

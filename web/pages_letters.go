@@ -33,6 +33,7 @@ func letterPages(h *Handler) []page {
 		{Method: http.MethodGet, Path: "/seals/new", API: "POST /api/v1/seals", Handler: sealsNew},
 		{Method: http.MethodPost, Path: "/seals/new", API: "POST /api/v1/seals", Handler: sealsCreate},
 		{Method: http.MethodGet, Path: "/seals/{id}/certificate.pem", API: "GET /api/v1/seals/:id/certificate", Handler: sealsCertificate},
+		{Method: http.MethodGet, Path: "/seals/{id}/seal-data.esl", API: "GET /api/v1/seals/:id/seal-data", Handler: sealsSealData},
 	}
 }
 
@@ -282,6 +283,16 @@ func sealsCertificate(x *rc) error {
 		return err
 	}
 	return casesPassThrough(x, resp, `attachment; filename="`+strings.Map(safeName, id)+`.pem"`)
+}
+
+// sealsSealData downloads the seal's GB/T 38540 seal data as <ref>.esl.
+func sealsSealData(x *rc) error {
+	id := x.r.PathValue("id")
+	resp, err := x.call(apiRequest{Method: http.MethodGet, Path: "/api/v1/seals/" + pathEscape(id) + "/seal-data"})
+	if err != nil {
+		return err
+	}
+	return casesPassThrough(x, resp, `attachment; filename="`+strings.Map(safeName, id)+`.esl"`)
 }
 
 func safeName(r rune) rune {

@@ -198,8 +198,8 @@ func (a *app) holderKeys() (*vault.HolderKeys, error) {
 }
 
 // sealService opens key custody under the seal key-encryption key (--seal-kek, or the file
-// keys/seal-kek.key under --data-dir, made on first start) and the internal CA (made on
-// first start).
+// keys/seal-kek.key under --data-dir, made on first start), the internal CA and the seal
+// maker (its SM2 root), both made on first start.
 func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.Backend) (*seal.Service, error) {
 	var kek *keys.KEK
 	var err error
@@ -220,7 +220,11 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 	if err != nil {
 		return nil, err
 	}
-	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, FontPath: a.cfg.SealFont}, nil
+	maker, err := seal.OpenMaker(ctx, pool, custody, a.cfg.CAName+"（SM2 制章）", time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, FontPath: a.cfg.SealFont}, nil
 }
 
 // holidayCalendar is the working-day calendar of the time limits: --holiday-calendar, or the

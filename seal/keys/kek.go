@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // ErrWrongKey is returned by Open when a sealed key does not authenticate: the KEK is not
@@ -165,15 +166,16 @@ func additionalData(aad []byte) []byte { return append([]byte{sealV1}, aad...) }
 // Seal encrypts a private key for storage: its PKCS#8 DER under AES-256-GCM with a new
 // random nonce, after a format version byte. aad binds the result to its owner (callers
 // pass e.g. the seal's id), so that it opens only with the same aad: a sealed key copied
-// to another row is useless there. Only keys CheckPublicKey accepts are sealed.
+// to another row is useless there. Only keys CheckPublicKey accepts, and SM2 keys, are
+// sealed.
 func (k *KEK) Seal(key crypto.Signer, aad []byte) ([]byte, error) {
 	if key == nil {
 		return nil, errors.New("keys: seal: no key")
 	}
-	if err := CheckPublicKey(key.Public()); err != nil {
+	if err := CheckPublicKey(key.Public()); err != nil && !IsSM2(key.Public()) {
 		return nil, fmt.Errorf("keys: seal: %w", err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	der, err := smx509.MarshalPKCS8PrivateKey(key) // standard keys as crypto/x509 writes them, and SM2
 	if err != nil {
 		return nil, fmt.Errorf("keys: seal: %w", err)
 	}
@@ -198,7 +200,7 @@ func (k *KEK) Open(sealed, aad []byte) (crypto.Signer, error) {
 		return nil, ErrWrongKey
 	}
 	defer clear(der)
-	key, err := x509.ParsePKCS8PrivateKey(der)
+	key, err := smx509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("keys: open: sealed PKCS#8 key: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"strings"
+
+	"github.com/emmansun/gmsm/sm2"
 )
 
 // Algorithm names a key type a seal or the CA may have.
@@ -22,6 +24,11 @@ const (
 	ECDSAP256 Algorithm = "ecdsa-p256"
 	// RSA3072 is RSA with a 3072-bit modulus, for relying parties that accept only RSA.
 	RSA3072 Algorithm = "rsa-3072"
+	// SM2 is the Chinese national elliptic-curve algorithm (GB/T 32918), signing over SM3
+	// digests. For now only the seal maker (the CA's SM2 key, which signs GB/T 38540 seal
+	// data) has one: ParseAlgorithm does not offer it for seals until the signer makes SM2
+	// PDF signatures.
+	SM2 Algorithm = "sm2"
 )
 
 // ParseAlgorithm reads an algorithm name as configured or requested, ignoring case and
@@ -51,8 +58,20 @@ func Generate(alg Algorithm) (crypto.Signer, error) {
 			return nil, fmt.Errorf("keys: generate %s: %w", alg, err)
 		}
 		return k, nil
+	case SM2:
+		k, err := sm2.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, fmt.Errorf("keys: generate %s: %w", alg, err)
+		}
+		return k, nil
 	}
 	return nil, fmt.Errorf("keys: generate: unknown algorithm %q", alg)
+}
+
+// IsSM2 reports whether pub is an SM2 public key (an EC key on the SM2 curve).
+func IsSM2(pub crypto.PublicKey) bool {
+	k, ok := pub.(*ecdsa.PublicKey)
+	return ok && k.Curve == sm2.P256()
 }
 
 // CheckPublicKey reports whether a key is of a type seals and the CA may use: ECDSA on

@@ -83,6 +83,9 @@ type Seal struct {
 // Raw returns the seal's DER, as read.
 func (s *Seal) Raw() []byte { return s.raw }
 
+// SignedInfo returns the DER of SES_SealInfo, what the maker's signature covers.
+func (s *Seal) SignedInfo() []byte { return s.info }
+
 // A FormatError says where input is not the structure it should be.
 type FormatError struct {
 	What string // the structure, e.g. "SES_Seal"
