@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,16 +12,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
-	"syscall"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Uploaded files are checked and assembled in a worker process: this executable started
-// again with workerEnv set, by Run, serving one Job. The server's memory then does not grow
-// with what is uploaded (decoding a page image takes its pixels; pdfcpu holds every stream of
-// a PDF it reads or writes), and a decoder that goes wrong on a hostile file takes down the
-// worker, not the server.
+// Uploaded files are checked and assembled in worker processes: this executable started
+// again with workerEnv set, serving one Job after another on its standard input and output
+// (one JSON line each way). The server's memory then does not grow with what is uploaded
+// (decoding a page image takes its pixels; pdfcpu holds every stream of a PDF it reads or
+// writes), and a decoder that goes wrong on a hostile file takes down the worker, not the
+// server: the job is refused and the worker replaced. Workers live on between jobs (starting
+// one costs more than checking a page), up to one per slot, each retired after
+// workerMaxJobs jobs.
 const workerEnv = "SEALVAULT_PAGES_WORKER"
 
 // Job is what one worker does with files already on local disk.
@@ -54,26 +60,48 @@ type Result struct {
 	Warning   string `json:"warning,omitempty"`
 	Error     string `json:"error,omitempty"`
 
-	// PeakRSS is the worker's peak resident set in bytes, from the kernel.
-	PeakRSS int64 `json:"-"`
+	// PeakRSS is the worker's peak resident set in bytes during this job, from the kernel
+	// (VmHWM, reset before each job).
+	PeakRSS int64 `json:"peak_rss"`
 }
 
-// workerSlots bounds the workers running at once, and so the memory they take together.
+// workerSlots bounds the jobs running at once, and so the workers and the memory they take
+// together.
 var workerSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
-// WorkerTimeout bounds one worker's run.
+// WorkerTimeout bounds one job.
 var WorkerTimeout = 5 * time.Minute
 
+// workerMaxJobs retires a worker after that many jobs, so that whatever a long run leaves
+// behind in one process (fragmented heap, a slow leak in a decoder) does not last.
+const workerMaxJobs = 500
+
+// workersStarted counts the worker processes started, for tests.
+var workersStarted atomic.Int64
+
+// idleWorkers are the started workers waiting for a job.
+var idleWorkers = struct {
+	sync.Mutex
+	list []*worker
+}{}
+
+// worker is one running worker process.
+type worker struct {
+	cmd    *exec.Cmd
+	in     *os.File // the write end of its standard input
+	out    *bufio.Reader
+	outF   *os.File // the read end of its standard output
+	stderr *limitedWriter
+	jobs   int
+	exited chan struct{} // closed once the process has exited and been reaped
+}
+
 // Run does job in a worker process and returns its result; a refused file is a
-// *RejectError. The executable must call WorkerMain first thing in main (and test binaries
-// in TestMain).
+// *RejectError, and so is a file on which the worker died. The executable must call
+// WorkerMain first thing in main (and test binaries in TestMain).
 func Run(ctx context.Context, job Job) (Result, error) {
 	if os.Getenv(workerEnv) != "" {
 		return Result{}, errors.New("pages: this worker was started by an executable that does not call pages.WorkerMain")
-	}
-	exe, err := workerExecutable()
-	if err != nil {
-		return Result{}, fmt.Errorf("pages: worker: %w", err)
 	}
 	in, err := json.Marshal(job)
 	if err != nil {
@@ -85,31 +113,27 @@ func Run(ctx context.Context, job Job) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
-	ctx, cancel := context.WithTimeout(ctx, WorkerTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), workerEnv+"=1")
-	cmd.Stdin = bytes.NewReader(in)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &limitedWriter{w: &stderr, n: 4 << 10}
-	runErr := cmd.Run()
-	var res Result
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.PeakRSS = ru.Maxrss << 10
+	w, err := takeWorker()
+	if err != nil {
+		return Result{}, fmt.Errorf("pages: worker: %w", err)
+	}
+	res, err := w.do(ctx, append(in, '\n'))
+	if err != nil {
+		w.kill()
+		var died *workerDied
+		if errors.As(err, &died) {
+			return res, crashReject(job, died)
 		}
+		return res, err
 	}
-	if runErr != nil {
-		if ctx.Err() != nil {
-			return res, fmt.Errorf("pages: worker stopped after %s: %w", WorkerTimeout, ctx.Err())
-		}
-		return res, fmt.Errorf("pages: worker: %w: %s", runErr, strings.TrimSpace(stderr.String()))
+	w.jobs++
+	if w.jobs >= workerMaxJobs {
+		w.stop()
+	} else {
+		idleWorkers.Lock()
+		idleWorkers.list = append(idleWorkers.list, w)
+		idleWorkers.Unlock()
 	}
-	peak := res.PeakRSS
-	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
-		return res, fmt.Errorf("pages: worker answered %d bytes that are not a result: %w", stdout.Len(), err)
-	}
-	res.PeakRSS = peak
 	switch {
 	case res.Error != "":
 		return res, errors.New("pages: worker: " + res.Error)
@@ -117,6 +141,150 @@ func Run(ctx context.Context, job Job) (Result, error) {
 		return res, res.Reject
 	}
 	return res, nil
+}
+
+// takeWorker returns an idle worker still running, or starts one.
+func takeWorker() (*worker, error) {
+	for {
+		idleWorkers.Lock()
+		n := len(idleWorkers.list)
+		if n == 0 {
+			idleWorkers.Unlock()
+			break
+		}
+		w := idleWorkers.list[n-1]
+		idleWorkers.list = idleWorkers.list[:n-1]
+		idleWorkers.Unlock()
+		select {
+		case <-w.exited: // died while idle (e.g. the kernel's OOM killer): not this job's fault
+			w.close()
+		default:
+			return w, nil
+		}
+	}
+	exe, err := workerExecutable()
+	if err != nil {
+		return nil, err
+	}
+	// Plain pipes (not cmd.StdoutPipe), so that reaping the process never closes what is
+	// still being read.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), workerEnv+"=1")
+	cmd.Stdin, cmd.Stdout = inR, outW
+	w := &worker{cmd: cmd, in: inW, outF: outR, out: bufio.NewReaderSize(outR, 64<<10),
+		stderr: &limitedWriter{w: &bytes.Buffer{}, n: 4 << 10}, exited: make(chan struct{})}
+	cmd.Stderr = w.stderr
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, err
+	}
+	workersStarted.Add(1)
+	go func() {
+		_ = cmd.Wait()
+		close(w.exited)
+	}()
+	return w, nil
+}
+
+// workerDied is a worker that exited or stopped answering in the middle of a job.
+type workerDied struct {
+	err    error
+	stderr string
+}
+
+func (e *workerDied) Error() string {
+	return fmt.Sprintf("pages: worker died: %v: %s", e.err, strings.TrimSpace(e.stderr))
+}
+
+// do sends one job line and reads its result line, within ctx and WorkerTimeout.
+func (w *worker) do(ctx context.Context, line []byte) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, WorkerTimeout)
+	defer cancel()
+	type answer struct {
+		line []byte
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		if _, err := w.in.Write(line); err != nil {
+			ch <- answer{err: err}
+			return
+		}
+		b, err := w.out.ReadBytes('\n')
+		ch <- answer{b, err}
+	}()
+	var a answer
+	select {
+	case a = <-ch:
+	case <-ctx.Done():
+		w.kill()
+		<-ch
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return Result{}, fmt.Errorf("pages: worker stopped after %s: %w", WorkerTimeout, ctx.Err())
+		}
+		return Result{}, ctx.Err()
+	}
+	if a.err != nil {
+		w.kill() // reaped: its standard error is complete
+		return Result{}, &workerDied{err: a.err, stderr: w.stderr.w.(*bytes.Buffer).String()}
+	}
+	var res Result
+	if err := json.Unmarshal(a.line, &res); err != nil {
+		return res, fmt.Errorf("pages: worker answered %d bytes that are not a result: %w", len(a.line), err)
+	}
+	return res, nil
+}
+
+// kill ends the worker at once and waits until it is reaped.
+func (w *worker) kill() {
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+	w.close()
+}
+
+// stop asks the worker to exit (the end of its input) and waits for it, killing it if it
+// does not go within a few seconds.
+func (w *worker) stop() {
+	_ = w.in.Close()
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+	}
+	w.close()
+}
+
+func (w *worker) close() {
+	_ = w.in.Close()
+	_ = w.outF.Close()
+}
+
+// crashReject is the refusal of a job whose worker died on it: the file (or one of the
+// files) could not be read safely.
+func crashReject(job Job, died *workerDied) error {
+	names := make([]string, len(job.Files))
+	for i, f := range job.Files {
+		names[i] = f.Name
+	}
+	file := strings.Join(names, ", ")
+	rej := reject(file, "could not be read: checking it stopped the page checker (the file is damaged or not what it claims to be)",
+		"无法读取：检查该文件时页面检查程序中止（文件已损坏或与其声明的格式不符）")
+	return fmt.Errorf("%w (%v)", rej, died)
 }
 
 type limitedWriter struct {
@@ -143,23 +311,55 @@ func workerExecutable() (string, error) {
 	return os.Executable()
 }
 
-// WorkerMain returns at once unless this process was started by Run; then it does the job
-// it is given on standard input, writes the result to standard output and exits.
+// WorkerMain returns at once unless this process was started by Run; then it does the jobs
+// it is given on standard input, one JSON line each, writes each result as a line to
+// standard output, and exits at the end of its input.
 func WorkerMain() {
 	if os.Getenv(workerEnv) == "" {
 		return
 	}
-	var job Job
-	var res Result
-	if err := json.NewDecoder(os.Stdin).Decode(&job); err != nil {
-		res.Error = "reading the job: " + err.Error()
-	} else {
+	dec := json.NewDecoder(bufio.NewReader(os.Stdin))
+	enc := json.NewEncoder(os.Stdout)
+	for {
+		var job Job
+		var res Result
+		if err := dec.Decode(&job); errors.Is(err, io.EOF) {
+			os.Exit(0)
+		} else if err != nil {
+			res.Error = "reading the job: " + err.Error()
+			_ = enc.Encode(res)
+			os.Exit(2)
+		}
+		resetPeak()
 		res = work(job)
+		res.PeakRSS = peakRSS()
+		if err := enc.Encode(res); err != nil {
+			os.Exit(2)
+		}
+		// What this job decoded goes back to the system before the next one.
+		debug.FreeOSMemory()
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
-		os.Exit(2)
+}
+
+// resetPeak sets the process's peak resident set (VmHWM) to its current one (Linux:
+// "5" to /proc/self/clear_refs), so each job reports its own peak.
+func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS is the process's peak resident set in bytes (VmHWM), or 0 if unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
 	}
-	os.Exit(0)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 func work(job Job) Result {

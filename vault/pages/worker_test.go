@@ -5,9 +5,13 @@ import (
 	"errors"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, dir, name string, data []byte) JobFile {
@@ -92,5 +96,76 @@ func TestWorkerPDF(t *testing.T) {
 	}
 	if img, err := png.Decode(bytes.NewReader(thumb)); err != nil || img.Bounds().Dx() != ThumbWidth || img.Bounds().Dy() < 450 {
 		t.Errorf("thumbnail %v %v", img.Bounds(), err)
+	}
+}
+
+// TestWorkersLiveOn: jobs one after another are served by one worker process, which reports
+// each job's own peak memory.
+func TestWorkersLiveOn(t *testing.T) {
+	in := t.TempDir()
+	page := writeFile(t, in, "1.png", withPHYs(encodePNG(t, sheet(1654, 2339)), 7874, 1))
+	before := workersStarted.Load()
+	for range 5 {
+		res, err := Run(t.Context(), Job{Kind: "pages", OutDir: t.TempDir(), Files: []JobFile{page}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.PeakRSS <= 0 {
+			t.Errorf("no peak RSS for the job")
+		}
+	}
+	if n := workersStarted.Load() - before; n > 1 {
+		t.Errorf("five jobs one after another started %d workers, want at most 1", n)
+	}
+}
+
+// TestWorkerDeathIsTheJobsRefusal: a worker killed in the middle of a job (here blocked on
+// a file that never yields data) refuses that job naming the file; a worker that died while
+// idle is replaced without refusing anyone; the next job is served.
+func TestWorkerDeathIsTheJobsRefusal(t *testing.T) {
+	in := t.TempDir()
+	page := writeFile(t, in, "1.png", encodePNG(t, sheet(300, 400)))
+	if _, err := Run(t.Context(), Job{Kind: "pages", OutDir: t.TempDir(), Files: []JobFile{page}}); err != nil {
+		t.Fatal(err)
+	}
+	// An idle worker killed behind the pool's back (as the OOM killer would).
+	idleWorkers.Lock()
+	for _, w := range idleWorkers.list {
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+	}
+	idleWorkers.Unlock()
+	if _, err := Run(t.Context(), Job{Kind: "pages", OutDir: t.TempDir(), Files: []JobFile{page}}); err != nil {
+		t.Fatalf("after an idle worker died: %v", err)
+	}
+
+	fifo := filepath.Join(in, "扫描件.png")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(t.Context(), Job{Kind: "pages", OutDir: t.TempDir(), Files: []JobFile{{Name: "扫描件.png", Path: fifo}}})
+		done <- err
+	}()
+	// Once the job is in a worker (blocked opening the FIFO), kill every worker process
+	// this test binary started.
+	time.Sleep(time.Second)
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid())).Output()
+	pids := strings.Fields(string(out))
+	if len(pids) == 0 {
+		t.Fatal("no worker process to kill")
+	}
+	for _, p := range pids {
+		n, _ := strconv.Atoi(p)
+		_ = syscall.Kill(n, syscall.SIGKILL)
+	}
+	err := <-done
+	var rej *RejectError
+	if !errors.As(err, &rej) || rej.File != "扫描件.png" || !strings.Contains(rej.ReasonZh, "无法读取") {
+		t.Fatalf("a job whose worker died: %v, want a refusal of 扫描件.png", err)
+	}
+	if _, err := Run(t.Context(), Job{Kind: "pages", OutDir: t.TempDir(), Files: []JobFile{page}}); err != nil {
+		t.Fatalf("after a worker died mid-job: %v", err)
 	}
 }
