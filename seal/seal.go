@@ -68,6 +68,9 @@ type Service struct {
 	// FontPath is the CJK font seal images are drawn with (empty: sealimage.DefaultFont),
 	// opened on first use.
 	FontPath string
+	// WorkDir is where a document being sealed is copied from the vault (empty: the system
+	// temporary directory).
+	WorkDir string
 
 	fontOnce sync.Once
 	fontVal  *sealimage.Font
