@@ -1,14 +1,19 @@
 package api
 
 import (
+	"context"
+	"crypto"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"sealvault/internal/identity"
 	"sealvault/seal"
+	"sealvault/seal/keys"
 	"sealvault/vault"
 )
 
@@ -97,5 +102,56 @@ func TestSealApplyRefusesACorruptDocument(t *testing.T) {
 	if len(out) <= len(good) || string(out[:len(good)]) != string(good) || int64(len(out)) != use.OutputSize {
 		t.Errorf("the sealed copy (%d bytes, recorded %d) does not start with the %d bytes of the document",
 			len(out), use.OutputSize, len(good))
+	}
+}
+
+// countingCustody counts the keys custody unwraps.
+type countingCustody struct {
+	keys.Custody
+	unwrapped atomic.Int64
+}
+
+func (c *countingCustody) Signer(ctx context.Context, ref []byte, owner string) (crypto.Signer, error) {
+	c.unwrapped.Add(1)
+	return c.Custody.Signer(ctx, ref, owner)
+}
+
+// TestSealSignerCacheDroppedOnStatusChange: with the signer cache on, a seal applied twice
+// has its key unwrapped once; suspending the seal drops its cached signer, so that an
+// application while it is suspended is refused and the first one after its reactivation
+// unwraps the key again.
+func TestSealSignerCacheDroppedOnStatusChange(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	cc := &countingCustody{Custody: b.seals.Custody}
+	b.seals.Custody, b.seals.SignerTTL = cc, time.Minute
+	reqs := []seal.Request{w.approvedRequest(t), w.approvedRequest(t), w.approvedRequest(t)}
+	admin := b.token[identity.RoleSealAdmin]
+
+	for _, r := range reqs[:2] {
+		if code := w.apply(t, r.ID).StatusCode; code != http.StatusCreated {
+			t.Fatalf("apply %s: %d", r.Ref, code)
+		}
+	}
+	if n := cc.unwrapped.Load(); n != 1 {
+		t.Fatalf("two applications unwrapped the key %d times, want 1 (cached)", n)
+	}
+	status := func(to string) {
+		t.Helper()
+		must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+w.seal.ID.String()+"/status", admin,
+			map[string]any{"status": to, "reason": "临时停用核查"}), http.StatusOK)
+	}
+	status(seal.StatusSuspended)
+	refused(t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+reqs[2].ID.String()+"/apply", b.token[identity.RoleWindow], nil),
+		"seal-not-active", w.seal.Ref)
+	status(seal.StatusActive)
+	if code := w.apply(t, reqs[2].ID).StatusCode; code != http.StatusCreated {
+		t.Fatalf("apply after reactivation: %d", code)
+	}
+	if n := cc.unwrapped.Load(); n != 2 {
+		t.Errorf("the key was unwrapped %d times, want 2: the status change must drop the cached signer", n)
+	}
+	if n := count(t, b.pool, "seal_uses"); n != 3 {
+		t.Errorf("%d register rows, want 3", n)
 	}
 }

@@ -647,7 +647,7 @@ func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time)
 	if err != nil {
 		return vault.Digest{}, 0, err
 	}
-	signer, err := s.Custody.Signer(ctx, sl.keyRef, sl.ID.String())
+	signer, err := s.signers.signer(ctx, s.Custody, sl.ID, sl.keyRef, s.SignerTTL)
 	if err != nil {
 		return vault.Digest{}, 0, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
 	}
