@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"sealvault/audit"
+	"sealvault/casework"
 	"sealvault/internal/dbtest"
 	"sealvault/internal/identity"
 	"sealvault/internal/testkit"
+	"sealvault/reuse"
 	"sealvault/seal"
 	"sealvault/seal/keys"
 	"sealvault/vault"
@@ -29,8 +31,8 @@ import (
 
 // benchWorld is the world of newSealWorld behind a real HTTP listener: a server on its own
 // database, an active RSA-3072 seal of D1 delegated to the center for item 440100-01-001
-// with approval required, and a two-page A4 PDF uploaded by the center's window user.
-// It is built with testing.TB, since setup and newSealWorld take *testing.T.
+// with approval required, and a two-page A4 PDF uploaded by the center's window user, the
+// result of a decided case of that item which every request names. It is built with testing.TB, since setup and newSealWorld take *testing.T.
 type benchWorld struct {
 	pool      *pgxpool.Pool
 	logs      *testkit.SyncBuffer
@@ -39,7 +41,9 @@ type benchWorld struct {
 	window    string // token of the center's window user, who requests and applies
 	custodian string // token of a custodian of the seal, who approves
 	seal      uuid.UUID
-	doc       string // digest of the window user's document
+	doc       string    // digest of the window user's document
+	caseID    uuid.UUID // a decided case of benchItem whose result is doc
+	blobs     *fsstore.Store
 }
 
 // benchItem is the item the letter of benchWorld covers.
@@ -63,6 +67,7 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	fatal(err)
 	blobs, err := fsstore.New(dir + "/blobs")
 	fatal(err)
+	w.blobs = blobs
 	holder, err := vault.ParseHolderKeys(vault.GenerateHolderKeys())
 	fatal(err)
 	kek, err := keys.ParseKEK(keys.GenerateKEK())
@@ -72,10 +77,13 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	fatal(err)
 	lim := pages.DefaultLimits()
 	lim.MaxPages = 5
+	seals := &seal.Service{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Custody: custody, CA: root}
+	reuses := &reuse.Service{DB: w.pool, Keys: holder}
+	cases := &casework.Service{DB: w.pool, Reuse: reuses, Audit: trail}
+	seals.Cases = casework.Sealing{S: cases}
 	srv, err := New(Deps{DB: w.pool, Tokens: tokens, Audit: trail, Log: slog.New(slog.NewJSONHandler(w.logs, nil)),
 		Registry: prometheus.NewRegistry(), BodyLimit: "64K", UploadLimit: "30M",
-		Blobs: blobs, HolderKeys: holder, PageLimits: lim,
-		Seals:    &seal.Service{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Custody: custody, CA: root},
+		Blobs: blobs, HolderKeys: holder, PageLimits: lim, Seals: seals, Reuse: reuses, Cases: cases,
 		Ingester: &vault.Ingester{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Keys: holder, Limits: lim, WorkDir: tb.TempDir()}})
 	fatal(err)
 
@@ -99,6 +107,8 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 		return u.ID, tok
 	}
 	_, admin := user("c1-seal-admin", center.ID, identity.RoleSealAdmin)
+	_, catalogAdmin := user("c1-admin", center.ID, identity.RoleAdmin)
+	_, sealer := user("d1-sealer", dept.ID, identity.RoleSealer)
 	_, w.window = user("c1-window", center.ID, identity.RoleWindow)
 	custodian, custodianToken := user("d1-custodian", dept.ID, identity.RoleCustodian)
 	supervisor, _ := user("d1-supervisor", dept.ID, identity.RoleCustodian)
@@ -126,6 +136,22 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	var doc seal.Document
 	w.send(tb, http.MethodPost, "/api/v1/documents?name=许可证.pdf", w.window, "application/pdf", pdf, http.StatusCreated, &doc)
 	w.doc = doc.Digest
+
+	// The case the requests name: an instant item of D1, opened at the center's window,
+	// accepted and decided by D1's sealer with the document as its result.
+	w.call(tb, http.MethodPost, "/api/v1/catalog/types", catalogAdmin, map[string]any{
+		"code": "T-FORM", "name": "申请书", "holder_kind": "person", "validity": "long_term"}, http.StatusOK, nil)
+	w.call(tb, http.MethodPost, "/api/v1/catalog/items", catalogAdmin, map[string]any{
+		"code": benchItem, "name": "食品经营许可", "department_code": "D1", "kind": "instant",
+		"materials": []map[string]any{{"type_code": "T-FORM", "required": false, "reuse_accepted": false}}}, http.StatusOK, nil)
+	var c casework.Case
+	w.call(tb, http.MethodPost, "/api/v1/cases", w.window, map[string]any{
+		"item_code": benchItem, "holder_kind": "id_card", "holder_number": "11010519491231002X"}, http.StatusCreated, &c)
+	w.call(tb, http.MethodPost, "/api/v1/cases/"+c.ID.String()+"/accept", sealer, nil, http.StatusOK, nil)
+	w.send(tb, http.MethodPost, "/api/v1/documents?name=许可证.pdf", sealer, "application/pdf", pdf, http.StatusCreated, nil)
+	w.call(tb, http.MethodPost, "/api/v1/cases/"+c.ID.String()+"/decide", sealer, map[string]any{
+		"decision": "approved", "text": "准予", "document": map[string]any{"digest": w.doc, "kind": "result"}}, http.StatusOK, nil)
+	w.caseID = c.ID
 	return w
 }
 
@@ -186,9 +212,9 @@ func (w *benchWorld) call(tb testing.TB, method, path, token string, body any, s
 }
 
 // requestBody is a seal-use request for the world's document: page 2, x 380, y 60, size 120.
-func (w *benchWorld) requestBody(n int) []byte {
+func (w *benchWorld) requestBody() []byte {
 	js, _ := json.Marshal(map[string]any{
-		"seal_id": w.seal, "case_ref": "TH-2026-" + strconv.Itoa(100000+n), "item_code": benchItem, "document_digest": w.doc,
+		"seal_id": w.seal, "case_id": w.caseID, "document_digest": w.doc,
 		"placement": map[string]any{"page": 2, "x": 380, "y": 60, "size": 120}, "reason": "准予食品经营许可"})
 	return js
 }
@@ -196,7 +222,7 @@ func (w *benchWorld) requestBody(n int) []byte {
 // approved files a request as the window user and approves it as the custodian.
 func (w *benchWorld) approved(n int) (uuid.UUID, error) {
 	var r seal.Request
-	if err := w.expect(http.MethodPost, "/api/v1/seal-requests", w.window, "application/json", w.requestBody(n), http.StatusCreated, &r); err != nil {
+	if err := w.expect(http.MethodPost, "/api/v1/seal-requests", w.window, "application/json", w.requestBody(), http.StatusCreated, &r); err != nil {
 		return uuid.Nil, err
 	}
 	err := w.expect(http.MethodPost, "/api/v1/seal-requests/"+r.ID.String()+"/approve", w.custodian, "application/json",

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,9 +77,9 @@ func (s *Service) UploadDocument(ctx context.Context, a Actor, f *vault.Spooled,
 	return s.GetDocument(ctx, a, d)
 }
 
-// checkSignable reads the spooled PDF with the signer's own reader (pades.Check), so that a
-// document the signer could not sign is refused at upload, naming why, instead of failing
-// when the seal is applied. The file is mapped, not read into the heap.
+// checkSignable reads the spooled PDF with the signer's own reader (pades.CheckAt), so that
+// a document the signer could not sign is refused at upload, naming why, instead of failing
+// when the seal is applied. The reader reads only what the signer would, from the file.
 func checkSignable(f *vault.Spooled, pageCount int) error {
 	fh, err := os.Open(f.Path)
 	if err != nil {
@@ -94,12 +93,7 @@ func checkSignable(f *vault.Spooled, pageCount int) error {
 	if fi.Size() == 0 {
 		return &pages.RejectError{File: f.Name, Reason: "is empty", ReasonZh: "是空文件"}
 	}
-	data, err := syscall.Mmap(int(fh.Fd()), 0, int(fi.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return fmt.Errorf("seal: document: map: %w", err)
-	}
-	defer syscall.Munmap(data)
-	n, err := pades.Check(data)
+	n, err := pades.CheckAt(fh, fi.Size())
 	if err != nil {
 		return &pages.RejectError{File: f.Name,
 			Reason:   "cannot be sealed: the signer cannot read it (" + err.Error() + "); save or export it again as PDF",

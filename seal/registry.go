@@ -367,6 +367,7 @@ func (s *Service) Transition(ctx context.Context, a Actor, id uuid.UUID, to, rea
 			audit.SubjectDepartment: cur.DepartmentID.String()}, map[string]any{"ref": cur.Ref, "from": cur.Status,
 			"to": to, "reason": reason}))
 	})
+	s.signers.forget(id)
 	if err != nil {
 		return Seal{}, err
 	}

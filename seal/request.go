@@ -1,10 +1,11 @@
 package seal
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -523,11 +524,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err := s.checkSealData(ctx, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
-	out, err := s.sign(ctx, sl, req, now)
-	if err != nil {
-		return Use{}, err
-	}
-	d, n, err := vault.Put(ctx, s.Blobs, bytes.NewReader(out), s.Pins)
+	d, n, err := s.sign(ctx, sl, req, now)
 	if err != nil {
 		return Use{}, err
 	}
@@ -643,35 +640,61 @@ func letterID(l *Authorization) *uuid.UUID {
 	return &l.ID
 }
 
-// sign reads the request's document from the vault (verified) and signs it with the seal.
-func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time) ([]byte, error) {
-	in, err := s.readObject(ctx, req.DocumentDigest)
-	if err != nil {
-		return nil, err
-	}
+// sign seals the request's document with seal sl and stores the result in the vault,
+// returning its digest and size. The document is copied from the vault to a file in WorkDir,
+// verified against its digest as it is read, and the signer reads it there; the signed
+// document streams from the signer into the vault, so neither is held in memory. A failure
+// stores nothing: the upload is aborted unless the signer finished.
+func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time) (vault.Digest, int64, error) {
 	stamp, err := s.stamp(ctx, *sl.ImageDigest)
 	if err != nil {
-		return nil, err
+		return vault.Digest{}, 0, err
 	}
-	signer, err := s.Custody.Signer(ctx, sl.keyRef, sl.ID.String())
+	signer, err := s.signers.signer(ctx, s.Custody, sl.ID, sl.keyRef, s.SignerTTL)
 	if err != nil {
-		return nil, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
+		return vault.Digest{}, 0, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
 	}
 	chain, err := sl.chain(s.CA.Cert)
 	if err != nil {
-		return nil, err
+		return vault.Digest{}, 0, err
 	}
-	out, err := pades.Sign(in, pades.Request{
-		Signer: signer, Chain: chain, Stamp: stamp,
-		Place: pades.Placement{Page: req.Placement.Page, X: req.Placement.X, Y: req.Placement.Y,
-			Width: req.Placement.Size, Height: req.Placement.Size},
-		Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-		Field: "Seal-" + req.Ref,
-	})
+	digest, err := vault.ParseDigest(req.DocumentDigest)
 	if err != nil {
-		return nil, fmt.Errorf("seal: sign with %s: %w", sl.Ref, err)
+		return vault.Digest{}, 0, err
 	}
-	return out, nil
+	in, err := vault.SpoolObject(ctx, s.Blobs, digest, s.WorkDir)
+	if err != nil {
+		return vault.Digest{}, 0, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
+	}
+	defer in.Remove()
+	f, err := os.Open(in.Path)
+	if err != nil {
+		return vault.Digest{}, 0, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
+	}
+	defer f.Close()
+
+	pr, pw := io.Pipe()
+	signed := make(chan error, 1)
+	go func() {
+		_, err := pades.SignTo(ctx, pw, f, in.Size, pades.Request{
+			Signer: signer, Chain: chain, Stamp: stamp,
+			Place: pades.Placement{Page: req.Placement.Page, X: req.Placement.X, Y: req.Placement.Y,
+				Width: req.Placement.Size, Height: req.Placement.Size},
+			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
+			Field: "Seal-" + req.Ref,
+		})
+		pw.CloseWithError(err) // nil: Put reads to the end and commits
+		signed <- err
+	}()
+	d, n, err := vault.Put(ctx, s.Blobs, pr, s.Pins)
+	pr.CloseWithError(err) // a Put that stopped early stops the signer
+	if serr := <-signed; serr != nil && (err == nil || errors.Is(err, serr)) {
+		return vault.Digest{}, 0, fmt.Errorf("seal: sign with %s: %w", sl.Ref, serr)
+	}
+	if err != nil {
+		return vault.Digest{}, 0, err
+	}
+	return d, n, nil
 }
 
 // stamp returns the seal image prepared for stamping, made once per image.

@@ -71,12 +71,19 @@ type Service struct {
 	// FontPath is the CJK font seal images are drawn with (empty: sealimage.DefaultFont),
 	// opened on first use.
 	FontPath string
+	// SignerTTL is how long a seal's unwrapped key is kept for further applications of the
+	// seal; 0 unwraps it for every application. A status change of the seal drops it.
+	SignerTTL time.Duration
+	// WorkDir is where a document being sealed is copied from the vault (empty: the system
+	// temporary directory).
+	WorkDir string
 
 	fontOnce sync.Once
 	fontVal  *sealimage.Font
 	fontErr  error
 
-	stamps sync.Map // image digest → *pades.Stamp
+	stamps  sync.Map // image digest → *pades.Stamp
+	signers signerCache
 }
 
 func (s *Service) now() time.Time {

@@ -94,3 +94,31 @@ func putFile(ctx context.Context, b Backend, path string, pin Pinner) (Digest, i
 	defer f.Close()
 	return Put(ctx, b, f, pin)
 }
+
+// SpoolObject copies object d into a new file in dir (the system temporary directory if
+// empty) and returns it once all its bytes hash to d: a *CorruptError if they do not, a
+// *MissingError if it is missing. It is for readers that need random access to an object
+// without holding it in memory, such as the signer. On any error nothing is left behind.
+// The caller removes the file with Remove.
+func SpoolObject(ctx context.Context, b Backend, d Digest, dir string) (*Spooled, error) {
+	r, err := Open(ctx, b, d)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	f, err := os.CreateTemp(dir, "sealvault-object-*")
+	if err != nil {
+		return nil, fmt.Errorf("vault: spool %s: %w", d, err)
+	}
+	s := &Spooled{Name: d.String(), Path: f.Name(), Digest: d}
+	n, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("vault: spool %s: %w", d, cerr)
+	}
+	if err != nil {
+		os.Remove(s.Path)
+		return nil, err
+	}
+	s.Size = n
+	return s, nil
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/gommon/bytes"
 	"github.com/spf13/pflag"
 
+	"sealvault/seal"
 	"sealvault/seal/sealimage"
 )
 
@@ -66,6 +67,8 @@ type Config struct {
 	HolidayCalendar string
 	// SealFont is the CJK font seal images are drawn with.
 	SealFont string
+	// SignerTTL is how long an unwrapped seal key is kept for the seal's next applications.
+	SignerTTL time.Duration
 	// ForeignDataDir allows state to be made in a --data-dir that does not look like a
 	// sealvault data directory.
 	ForeignDataDir bool
@@ -126,6 +129,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SealKEK, "seal-kek", "", "32 random bytes, base64: AES-256 key-encryption key of the seal and CA private keys (empty: made on first start in keys/seal-kek.key under --data-dir)")
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
 	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
+	fs.DurationVar(&c.SignerTTL, "signer-cache-ttl", seal.DefaultSignerTTL, "how long a seal's key, once unwrapped to apply the seal, is kept in memory for its next applications (0: unwrapped for every one; a status change of the seal drops it)")
 	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
 	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
@@ -247,6 +251,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		bad("log-level", "must be debug, info, warn or error")
+	}
+	if c.SignerTTL < 0 || c.SignerTTL > time.Hour {
+		bad("signer-cache-ttl", "must be between 0 and 1h")
 	}
 	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 		bad("db-max-conns", "must be from 1 to 1000")

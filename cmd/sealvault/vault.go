@@ -224,7 +224,8 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 	if err != nil {
 		return nil, err
 	}
-	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, FontPath: a.cfg.SealFont}, nil
+	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, FontPath: a.cfg.SealFont,
+		SignerTTL: a.cfg.SignerTTL}, nil
 }
 
 // holidayCalendar is the working-day calendar of the time limits: --holiday-calendar, or the

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"testing"
 
 	"sealvault/internal/testkit"
@@ -55,6 +56,29 @@ func BenchmarkSign(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
 				runConcurrent(b, c, func() error {
 					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkSignTo measures SignTo as the service uses it, with a prepared Stamp: the
+// document read through an io.ReaderAt, the signed document streamed to a writer (here one
+// that discards it).
+func BenchmarkSignTo(b *testing.B) {
+	p := newPKI(b)
+	stamp, err := NewStamp(sealPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range benchDocs(b) {
+		req := request(p.ecdsa, nil, benchPlace)
+		req.Stamp = stamp
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := SignTo(b.Context(), io.Discard, bytes.NewReader(d.pdf), int64(len(d.pdf)), req)
 					return err
 				})
 			})

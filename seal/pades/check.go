@@ -1,27 +1,35 @@
 package pades
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // maxPages bounds the page tree Check walks.
 const maxPages = 100_000
 
-// Check reads pdf as Sign does and returns its number of pages, or a *DocumentError naming
-// what would stop Sign: no readable cross-reference or trailer, encryption, no catalog or
-// page tree, a page tree whose /Count does not match its pages (Sign finds a page by the
-// counts), a cycle in it, or a page without a usable MediaBox. A document Check accepts can
-// be signed on any of its pages, with a stamp box inside the page.
-//
-// Check reads only what Sign reads; it does not validate the rest of the document.
+// Check is CheckAt for a document in memory.
 func Check(pdf []byte) (pages int, err error) {
+	return CheckAt(bytes.NewReader(pdf), int64(len(pdf)))
+}
+
+// CheckAt reads the document of size bytes that r holds with SignTo's reader and returns
+// its number of pages, or a *DocumentError naming what would stop SignTo: no readable
+// cross-reference or trailer, encryption, no catalog or page tree, a page tree whose /Count
+// does not match its pages (SignTo finds a page by the counts), a cycle in it, or a page
+// without a usable MediaBox. A document CheckAt accepts can be signed on any of its pages,
+// with a stamp box inside the page.
+//
+// CheckAt reads only what SignTo reads; it does not validate the rest of the document.
+func CheckAt(r io.ReaderAt, size int64) (pages int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			pages, err = 0, &DocumentError{Err: fmt.Errorf("the document cannot be read (%v)", r)}
 		}
 	}()
-	doc, err := readDocument(pdf)
+	doc, err := readDocument(r, size)
 	if err != nil {
 		return 0, &DocumentError{Err: fmt.Errorf("read: %w", err)}
 	}

@@ -12,7 +12,10 @@
 //
 // The package reads only the objects it needs (the cross-reference sections, the catalog,
 // the page tree path to the stamped page and the form) instead of parsing the whole
-// document, so signing costs little more than hashing the file once. It does not sign
-// encrypted documents, and it needs a readable cross-reference: damaged files are rejected
-// rather than repaired.
+// document, so signing costs little more than hashing the file once. SignTo reads them at
+// random through an io.ReaderAt, through a small window that grows only for an object larger
+// than it, and streams the signed document to an io.Writer, so its memory does not grow with
+// the document; Sign is SignTo for a document in memory. It does not sign encrypted
+// documents, and it needs a readable cross-reference: damaged files are rejected rather
+// than repaired.
 package pades

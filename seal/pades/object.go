@@ -32,10 +32,14 @@ type (
 		hex        bool
 		start, end int
 	}
-	// stream is a stream object; data is its raw (encoded) content.
+	// stream is a stream object. A stream the update writes has its raw (encoded) content
+	// in data and at -1; stream num read from a file has its content at offset at, read
+	// when it is decoded.
 	stream struct {
 		dict dict
 		data []byte
+		at   int64
+		num  int
 	}
 )
 
@@ -78,10 +82,21 @@ func (n number) float() (float64, bool) {
 	return v, err == nil
 }
 
-// lexer reads tokens and objects from a byte slice; pos is an absolute offset into data.
+// lexer reads tokens and objects from a byte slice; pos is an offset into data, and data
+// starts at offset base of the file. short records that the lexer ran into the end of data,
+// so that a reader of a window of the file knows to read a larger one.
 type lexer struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
+	base  int
+	short bool
+}
+
+// atEnd notes a failure at the end of the data, where a larger window may succeed.
+func (l *lexer) atEnd() {
+	if l.pos >= len(l.data)-1 {
+		l.short = true
+	}
 }
 
 func isWhite(c byte) bool {
@@ -111,6 +126,7 @@ func (l *lexer) skipSpace() {
 			return
 		}
 	}
+	l.short = true
 }
 
 // regular returns the run of regular characters at the current position.
@@ -118,6 +134,9 @@ func (l *lexer) regular() []byte {
 	start := l.pos
 	for l.pos < len(l.data) && !isWhite(l.data[l.pos]) && !isDelim(l.data[l.pos]) {
 		l.pos++
+	}
+	if l.pos == len(l.data) {
+		l.short = true
 	}
 	return l.data[start:l.pos]
 }
@@ -131,10 +150,11 @@ func (l *lexer) keyword() string {
 // object parses the next object. Indirect references (n g R) are recognised by look-ahead.
 func (l *lexer) object(depth int) (object, error) {
 	if depth > 64 {
-		return nil, fmt.Errorf("objects nested too deeply at offset %d", l.pos)
+		return nil, fmt.Errorf("objects nested too deeply at offset %d", l.base+l.pos)
 	}
 	l.skipSpace()
 	if l.pos >= len(l.data) {
+		l.short = true
 		return nil, fmt.Errorf("%w: unexpected end of data", errSyntax)
 	}
 	switch c := l.data[l.pos]; {
@@ -154,7 +174,7 @@ func (l *lexer) object(depth int) (object, error) {
 	case c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9'):
 		return l.numberOrRef(), nil
 	case isDelim(c):
-		return nil, fmt.Errorf("%w: unexpected %q at offset %d", errSyntax, c, l.pos)
+		return nil, fmt.Errorf("%w: unexpected %q at offset %d", errSyntax, c, l.base+l.pos)
 	}
 	start := l.pos
 	switch kw := string(l.regular()); kw {
@@ -165,7 +185,8 @@ func (l *lexer) object(depth int) (object, error) {
 	case "null":
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("%w: unexpected %q at offset %d", errSyntax, kw, start)
+		l.atEnd()
+		return nil, fmt.Errorf("%w: unexpected %q at offset %d", errSyntax, kw, l.base+start)
 	}
 }
 
@@ -213,6 +234,7 @@ func (l *lexer) arrayBody(depth int) (object, error) {
 	for {
 		l.skipSpace()
 		if l.pos >= len(l.data) {
+			l.short = true
 			return nil, fmt.Errorf("%w: unterminated array", errSyntax)
 		}
 		if l.data[l.pos] == ']' {
@@ -236,7 +258,8 @@ func (l *lexer) dictBody(depth int) (object, error) {
 			return d, nil
 		}
 		if l.pos >= len(l.data) || l.data[l.pos] != '/' {
-			return nil, fmt.Errorf("%w: dictionary key expected at offset %d", errSyntax, l.pos)
+			l.atEnd()
+			return nil, fmt.Errorf("%w: dictionary key expected at offset %d", errSyntax, l.base+l.pos)
 		}
 		l.pos++
 		k, _ := l.name()
@@ -252,7 +275,8 @@ func (l *lexer) hexString() (object, error) {
 	start := l.pos
 	end := bytes.IndexByte(l.data[start:], '>')
 	if end < 0 {
-		return nil, fmt.Errorf("%w: unterminated hex string at offset %d", errSyntax, start)
+		l.short = true
+		return nil, fmt.Errorf("%w: unterminated hex string at offset %d", errSyntax, l.base+start)
 	}
 	body := l.data[start+1 : start+end]
 	l.pos = start + end + 1
@@ -271,7 +295,7 @@ func (l *lexer) hexString() (object, error) {
 		case isWhite(c):
 			continue
 		default:
-			return nil, fmt.Errorf("%w: bad hex string at offset %d", errSyntax, start)
+			return nil, fmt.Errorf("%w: bad hex string at offset %d", errSyntax, l.base+start)
 		}
 		if half {
 			out = append(out, hi<<4|v)
@@ -283,7 +307,7 @@ func (l *lexer) hexString() (object, error) {
 	if half {
 		out = append(out, hi<<4)
 	}
-	return &pdfString{b: out, hex: true, start: start, end: l.pos}, nil
+	return &pdfString{b: out, hex: true, start: l.base + start, end: l.base + l.pos}, nil
 }
 
 func (l *lexer) literalString() (object, error) {
@@ -299,7 +323,7 @@ func (l *lexer) literalString() (object, error) {
 			nest++
 		case ')':
 			if nest == 0 {
-				return &pdfString{b: out, start: start, end: l.pos}, nil
+				return &pdfString{b: out, start: l.base + start, end: l.base + l.pos}, nil
 			}
 			nest--
 		case '\\':
@@ -316,7 +340,8 @@ func (l *lexer) literalString() (object, error) {
 		}
 		out = append(out, c)
 	}
-	return nil, fmt.Errorf("%w: unterminated string at offset %d", errSyntax, start)
+	l.short = true
+	return nil, fmt.Errorf("%w: unterminated string at offset %d", errSyntax, l.base+start)
 }
 
 // escape decodes the escape after a backslash; ok is false for a line continuation.

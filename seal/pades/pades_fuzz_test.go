@@ -62,7 +62,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("Check accepted %d pages, Sign on page %d: %v", n, n, err)
 			}
 		}
-		d, err := readDocument(data)
+		d, err := readDocument(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
 			return
 		}

@@ -183,7 +183,7 @@ func TestStampIsVisibleWherePlaced(t *testing.T) {
 	out := mustSign(t, doc, request(p.ecdsa, sealPNG(t), place))
 	mustVerify(t, out, 1)
 
-	d, err := readDocument(out)
+	d, err := readDocument(bytes.NewReader(out), int64(len(out)))
 	if err != nil {
 		t.Fatal(err)
 	}

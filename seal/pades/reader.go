@@ -8,8 +8,16 @@ import (
 	"io"
 )
 
-// maxDecoded bounds what one xref or object stream may inflate to.
+// maxDecoded bounds what one xref or object stream may inflate to, and the raw data of a
+// stream the reader loads.
 const maxDecoded = 64 << 20
+
+// The reader reads the file through a window: an object is parsed from firstWindow bytes at
+// its offset, and the window doubles while the object does not fit, up to maxWindow.
+const (
+	firstWindow = 4 << 10
+	maxWindow   = 64 << 20
+)
 
 // xrefEntry locates one object: in the file at off (kind 1), or as the idx-th object of
 // object stream num (kind 2). Kind 0 is a free entry.
@@ -20,9 +28,14 @@ type xrefEntry struct {
 }
 
 // document is a PDF read just far enough to look up objects: its merged cross-reference
-// sections (the newest entry for each object wins) and its newest trailer.
+// sections (the newest entry for each object wins) and its newest trailer. It reads the
+// file at random through r and holds only the objects it parsed, never the whole file.
 type document struct {
-	data      []byte
+	r      io.ReaderAt
+	length int64 // of the file
+	last   byte  // the file's last byte
+	buf    []byte
+
 	xref      map[int]xrefEntry
 	trailer   dict
 	startxref int64
@@ -42,22 +55,30 @@ type objStm struct {
 	offsets []int
 }
 
-// readDocument reads the cross-reference sections and trailer of data.
-func readDocument(data []byte) (*document, error) {
-	if !bytes.Contains(data[:min(len(data), 1024)], []byte("%PDF-")) {
+// readDocument reads the cross-reference sections and trailer of the length bytes of r.
+func readDocument(r io.ReaderAt, length int64) (*document, error) {
+	d := &document{
+		r:       r,
+		length:  length,
+		xref:    make(map[int]xrefEntry),
+		cache:   make(map[int]object),
+		objStms: make(map[int]*objStm),
+	}
+	if length <= 0 {
 		return nil, errors.New("not a PDF file")
 	}
-	start, err := findStartXRef(data)
+	head, _, err := d.window(0, 1024)
 	if err != nil {
 		return nil, err
 	}
-	d := &document{
-		data:      data,
-		xref:      make(map[int]xrefEntry),
-		startxref: start,
-		cache:     make(map[int]object),
-		objStms:   make(map[int]*objStm),
+	if !bytes.Contains(head, []byte("%PDF-")) {
+		return nil, errors.New("not a PDF file")
 	}
+	start, err := d.findStartXRef()
+	if err != nil {
+		return nil, err
+	}
+	d.startxref = start
 	if err := d.readSections(start); err != nil {
 		return nil, err
 	}
@@ -73,6 +94,60 @@ func readDocument(data []byte) (*document, error) {
 	return d, nil
 }
 
+// window reads up to n bytes at off into the document's read buffer, which the next call
+// reuses; eof reports that the bytes reach the end of the file. Parsed objects never keep
+// a part of the buffer.
+func (d *document) window(off int64, n int) (b []byte, eof bool, err error) {
+	if off < 0 || off > d.length {
+		return nil, false, fmt.Errorf("offset %d is outside the file", off)
+	}
+	if rest := d.length - off; int64(n) >= rest {
+		n, eof = int(rest), true
+	}
+	if cap(d.buf) < n {
+		d.buf = make([]byte, max(n, firstWindow))
+	}
+	b = d.buf[:n]
+	if _, err := d.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && eof) {
+		return nil, false, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	}
+	return b, eof, nil
+}
+
+// readBytes reads n bytes at off into a new slice.
+func (d *document) readBytes(off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > d.length {
+		return nil, fmt.Errorf("%d bytes at %d are outside the file", n, off)
+	}
+	if n > maxDecoded {
+		return nil, fmt.Errorf("stream of %d bytes is too large", n)
+	}
+	b := make([]byte, n)
+	if _, err := d.r.ReadAt(b, off); err != nil && !(errors.Is(err, io.EOF) && off+n == d.length) {
+		return nil, fmt.Errorf("read %d bytes at %d: %w", n, off, err)
+	}
+	return b, nil
+}
+
+// parseAt parses what parse reads from the window at off, growing the window while parse
+// runs into its end (short reports that) and the file goes on.
+func (d *document) parseAt(off int64, parse func(l *lexer) error) error {
+	for n := firstWindow; ; n *= 2 {
+		b, eof, err := d.window(off, n)
+		if err != nil {
+			return err
+		}
+		l := &lexer{data: b, base: int(off)}
+		err = parse(l)
+		if eof || !l.short {
+			return err
+		}
+		if n >= maxWindow {
+			return fmt.Errorf("the object at offset %d is larger than %d bytes", off, maxWindow)
+		}
+	}
+}
+
 func (d *document) maxObject() int {
 	m := 0
 	for n := range d.xref {
@@ -81,9 +156,14 @@ func (d *document) maxObject() int {
 	return m
 }
 
-// findStartXRef returns the offset given after the last startxref keyword.
-func findStartXRef(data []byte) (int64, error) {
-	tail := data[max(0, len(data)-2048):]
+// findStartXRef returns the offset given after the last startxref keyword, and notes the
+// file's last byte.
+func (d *document) findStartXRef() (int64, error) {
+	tail, err := d.readBytes(max(0, d.length-2048), min(d.length, 2048))
+	if err != nil {
+		return 0, err
+	}
+	d.last = tail[len(tail)-1]
 	i := bytes.LastIndex(tail, []byte("startxref"))
 	if i < 0 {
 		return 0, errors.New("no startxref")
@@ -91,7 +171,7 @@ func findStartXRef(data []byte) (int64, error) {
 	l := lexer{data: tail, pos: i + len("startxref")}
 	l.skipSpace()
 	off, ok := number(l.regular()).int()
-	if !ok || off <= 0 || off >= int64(len(data)) {
+	if !ok || off <= 0 || off >= d.length {
 		return 0, errors.New("bad startxref offset")
 	}
 	return off, nil
@@ -102,7 +182,7 @@ func (d *document) readSections(off int64) error {
 	seen := make(map[int64]bool)
 	first := true
 	for off > 0 {
-		if seen[off] || off >= int64(len(d.data)) {
+		if seen[off] || off >= d.length {
 			return fmt.Errorf("bad cross-reference offset %d", off)
 		}
 		seen[off] = true
@@ -133,17 +213,32 @@ func (d *document) readSections(off int64) error {
 
 // readSection reads one classic table with its trailer, or one xref stream.
 func (d *document) readSection(off int64) (isStream bool, trailer dict, err error) {
-	if off <= 0 || off >= int64(len(d.data)) { // /XRefStm is not checked by readSections
+	if off <= 0 || off >= d.length { // /XRefStm is not checked by readSections
 		return false, nil, fmt.Errorf("offset %d is outside the file", off)
 	}
-	l := &lexer{data: d.data, pos: int(off)}
-	l.skipSpace()
-	if bytes.HasPrefix(d.data[l.pos:], []byte("xref")) {
+	var table bool
+	err = d.parseAt(off, func(l *lexer) error {
+		l.skipSpace()
+		if l.pos+4 > len(l.data) {
+			l.short = true
+			return errSyntax
+		}
+		if table = bytes.HasPrefix(l.data[l.pos:], []byte("xref")); !table {
+			return nil
+		}
 		l.pos += 4
-		t, err := d.readTable(l)
-		return false, t, err
+		var entries []tableEntry
+		trailer, entries, err = readTable(l)
+		if err != nil {
+			return err
+		}
+		d.addTable(entries)
+		return nil
+	})
+	if table || err != nil {
+		return false, trailer, err
 	}
-	o, _, err := d.parseIndirect(int(off))
+	o, _, err := d.parseIndirect(off)
 	if err != nil {
 		return true, nil, err
 	}
@@ -154,42 +249,60 @@ func (d *document) readSection(off int64) (isStream bool, trailer dict, err erro
 	return true, s.dict, d.readXRefStream(s)
 }
 
-func (d *document) readTable(l *lexer) (dict, error) {
+// tableEntry is one entry of a classic cross-reference table.
+type tableEntry struct {
+	num  int
+	off  int64
+	gen  int
+	free bool
+}
+
+// readTable reads the subsections of a classic table and its trailer.
+func readTable(l *lexer) (dict, []tableEntry, error) {
+	var entries []tableEntry
 	for {
 		kw := l.keyword()
 		if kw == "trailer" {
 			t, err := l.object(0)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			td, ok := t.(dict)
 			if !ok {
-				return nil, errors.New("trailer is not a dictionary")
+				return nil, nil, errors.New("trailer is not a dictionary")
 			}
-			return td, nil
+			return td, entries, nil
 		}
 		first, ok1 := number(kw).int()
 		count, ok2 := number(l.keyword()).int()
 		if !ok1 || !ok2 || first < 0 || count < 0 || count > 1<<24 {
-			return nil, fmt.Errorf("bad subsection header at %d", l.pos)
+			l.atEnd()
+			return nil, nil, fmt.Errorf("bad subsection header at %d", l.base+l.pos)
 		}
 		for i := range count {
 			off, ok1 := number(l.keyword()).int()
 			gen, ok2 := number(l.keyword()).int()
 			kind := l.keyword()
 			if !ok1 || !ok2 || (kind != "n" && kind != "f") {
-				return nil, fmt.Errorf("bad entry at %d", l.pos)
+				l.atEnd()
+				return nil, nil, fmt.Errorf("bad entry at %d", l.base+l.pos)
 			}
-			n := int(first + i)
-			if _, done := d.xref[n]; done {
-				continue
-			}
-			if kind == "f" {
-				d.xref[n] = xrefEntry{}
-				d.freed[n] = true
-			} else {
-				d.xref[n] = xrefEntry{kind: 1, off: off, gen: int(gen)}
-			}
+			entries = append(entries, tableEntry{num: int(first + i), off: off, gen: int(gen), free: kind == "f"})
+		}
+	}
+}
+
+// addTable merges a table's entries; entries of newer sections, read first, win.
+func (d *document) addTable(entries []tableEntry) {
+	for _, e := range entries {
+		if _, done := d.xref[e.num]; done {
+			continue
+		}
+		if e.free {
+			d.xref[e.num] = xrefEntry{}
+			d.freed[e.num] = true
+		} else {
+			d.xref[e.num] = xrefEntry{kind: 1, off: e.off, gen: e.gen}
 		}
 	}
 }
@@ -255,49 +368,60 @@ func (d *document) readXRefStream(s *stream) error {
 }
 
 // parseIndirect parses the indirect object "n g obj ... endobj" at off. It returns the
-// object number with the object.
-func (d *document) parseIndirect(off int) (object, int, error) {
-	if off < 0 || off >= len(d.data) {
+// object number with the object. A stream's data is not read here but by streamData.
+func (d *document) parseIndirect(off int64) (object, int, error) {
+	if off < 0 || off >= d.length {
 		return nil, 0, fmt.Errorf("no object at offset %d", off)
 	}
-	l := &lexer{data: d.data, pos: off}
-	num, ok1 := number(l.keyword()).int()
-	_, ok2 := number(l.keyword()).int()
-	if !ok1 || !ok2 || l.keyword() != "obj" {
-		return nil, 0, fmt.Errorf("no object at offset %d", off)
-	}
-	o, err := l.object(0)
+	var o object
+	var num int64
+	err := d.parseAt(off, func(l *lexer) error {
+		var ok1, ok2 bool
+		num, ok1 = number(l.keyword()).int()
+		_, ok2 = number(l.keyword()).int()
+		if !ok1 || !ok2 || l.keyword() != "obj" {
+			return fmt.Errorf("no object at offset %d", off)
+		}
+		var err error
+		if o, err = l.object(0); err != nil {
+			return err
+		}
+		dd, ok := o.(dict)
+		if !ok {
+			l.keyword() // endobj: a token cut by the window's end is noticed
+			return nil
+		}
+		save := l.pos
+		if l.keyword() != "stream" {
+			l.pos = save
+			return nil
+		}
+		// The keyword stream is followed by CRLF or LF.
+		if l.pos < len(l.data) && l.data[l.pos] == '\r' {
+			l.pos++
+		}
+		if l.pos < len(l.data) && l.data[l.pos] == '\n' {
+			l.pos++
+		}
+		l.atEnd()
+		o = &stream{dict: dd, at: int64(l.base + l.pos), num: int(num)}
+		return nil
+	})
 	if err != nil {
 		return nil, 0, err
 	}
-	dd, ok := o.(dict)
-	if !ok {
-		return o, int(num), nil
-	}
-	save := l.pos
-	if l.keyword() != "stream" {
-		l.pos = save
-		return o, int(num), nil
-	}
-	// The keyword stream is followed by CRLF or LF.
-	if l.pos < len(d.data) && d.data[l.pos] == '\r' {
-		l.pos++
-	}
-	if l.pos < len(d.data) && d.data[l.pos] == '\n' {
-		l.pos++
-	}
-	data, err := d.streamData(dd, l.pos)
-	if err != nil {
-		return nil, 0, fmt.Errorf("object %d: %w", num, err)
-	}
-	return &stream{dict: dd, data: data}, int(num), nil
+	return o, int(num), nil
 }
 
-// streamData returns the raw data of a stream starting at start, trusting /Length when
+// streamData returns the raw data of stream s read from the file, trusting /Length when
 // endstream follows it and searching for endstream otherwise.
-func (d *document) streamData(sd dict, start int) ([]byte, error) {
+func (d *document) streamData(s *stream) ([]byte, error) {
+	if s.at < 0 {
+		return s.data, nil
+	}
+	start := s.at
 	length := int64(-1)
-	switch v := sd.get("Length").(type) {
+	switch v := s.dict.get("Length").(type) {
 	case number:
 		length, _ = v.int()
 	case ref:
@@ -305,24 +429,52 @@ func (d *document) streamData(sd dict, start int) ([]byte, error) {
 			length, _ = n.int()
 		}
 	}
-	if length >= 0 && start+int(length) <= len(d.data) {
-		l := &lexer{data: d.data, pos: start + int(length)}
-		if l.keyword() == "endstream" {
-			return d.data[start : start+int(length)], nil
+	if length >= 0 && length <= d.length-start {
+		b, _, err := d.window(start+length, 64)
+		if err != nil {
+			return nil, err
+		}
+		if l := (&lexer{data: b}); l.keyword() == "endstream" {
+			return d.readBytes(start, length)
 		}
 	}
-	i := bytes.Index(d.data[start:], []byte("endstream"))
-	if i < 0 {
-		return nil, errors.New("stream without endstream")
+	end, err := d.find(start, []byte("endstream"))
+	if err != nil {
+		return nil, err
 	}
-	end := start + i
-	if end > start && d.data[end-1] == '\n' {
+	if end < 0 {
+		return nil, fmt.Errorf("object %d: stream without endstream", s.num)
+	}
+	eol, _, err := d.window(max(start, end-2), int(min(2, end-start)))
+	if err != nil {
+		return nil, err
+	}
+	if n := len(eol); n > 0 && eol[n-1] == '\n' {
+		end, eol = end-1, eol[:n-1]
+	}
+	if n := len(eol); n > 0 && eol[n-1] == '\r' {
 		end--
 	}
-	if end > start && d.data[end-1] == '\r' {
-		end--
+	return d.readBytes(start, end-start)
+}
+
+// find returns the offset of the first occurrence of sep at or after off, or -1. It reads
+// the file in windows, at most maxDecoded bytes from off.
+func (d *document) find(off int64, sep []byte) (int64, error) {
+	const chunk = 64 << 10
+	for at := off; at < d.length && at-off < maxDecoded; at += chunk - int64(len(sep)) {
+		b, eof, err := d.window(at, chunk)
+		if err != nil {
+			return -1, err
+		}
+		if i := bytes.Index(b, sep); i >= 0 {
+			return at + int64(i), nil
+		}
+		if eof {
+			break
+		}
 	}
-	return d.data[start:end], nil
+	return -1, nil
 }
 
 // resolve returns the object o refers to, or o itself when it is not a reference. A missing
@@ -349,11 +501,11 @@ func (d *document) object(num int) (object, error) {
 	case !ok || e.kind == 0:
 		return nil, nil
 	case e.kind == 1:
-		if e.off <= 0 || e.off >= int64(len(d.data)) {
+		if e.off <= 0 || e.off >= d.length {
 			return nil, fmt.Errorf("object %d: bad offset %d", num, e.off)
 		}
 		var got int
-		o, got, err = d.parseIndirect(int(e.off))
+		o, got, err = d.parseIndirect(e.off)
 		if err == nil && got != num {
 			err = fmt.Errorf("object %d: offset %d holds object %d", num, e.off, got)
 		}
@@ -380,7 +532,7 @@ func (d *document) compressed(num, idx int) (object, error) {
 	if idx < 0 || idx >= len(os.offsets) {
 		return nil, fmt.Errorf("object stream %d has no object %d", num, idx)
 	}
-	l := &lexer{data: os.content, pos: os.offsets[idx]}
+	l := &lexer{data: os.content, pos: os.offsets[idx], base: -1 << 40}
 	return l.object(0)
 }
 
@@ -389,7 +541,7 @@ func (d *document) loadObjStm(num int) (*objStm, error) {
 	if e.kind != 1 {
 		return nil, errors.New("not an uncompressed object")
 	}
-	o, _, err := d.parseIndirect(int(e.off))
+	o, _, err := d.parseIndirect(e.off)
 	if err != nil {
 		return nil, err
 	}
@@ -428,25 +580,27 @@ func (d *document) decode(s *stream) ([]byte, error) {
 	if a, ok := f.(array); ok && len(a) == 1 {
 		f = a[0]
 	}
-	var out []byte
-	switch f {
-	case nil:
-		return s.data, nil
-	case name("FlateDecode"):
-		zr, err := zlib.NewReader(bytes.NewReader(s.data))
-		if err != nil {
-			return nil, err
-		}
-		out, err = io.ReadAll(io.LimitReader(zr, maxDecoded))
-		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("unsupported filter %v", f)
-	}
 	parms, _ := d.resolve(s.dict.get("DecodeParms")).(dict)
 	if a, ok := d.resolve(s.dict.get("DecodeParms")).(array); ok && len(a) == 1 {
 		parms, _ = d.resolve(a[0]).(dict)
+	}
+	if f != nil && f != name("FlateDecode") {
+		return nil, fmt.Errorf("unsupported filter %v", f)
+	}
+	raw, err := d.streamData(s)
+	if err != nil {
+		return nil, err
+	}
+	if f == nil {
+		return raw, nil
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxDecoded))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
 	}
 	return unpredict(out, parms)
 }

@@ -1,12 +1,16 @@
 package pades
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -63,12 +67,70 @@ var errEncrypted = errors.New("encrypted documents are not supported")
 const contentsMargin = 256
 
 // Sign returns pdf with an incremental update appended that adds the stamp, a signature
-// field and a PAdES baseline B-B signature (/SubFilter /ETSI.CAdES.detached) over the whole
-// result. pdf is kept byte for byte as the prefix, so earlier signatures stay valid. The
-// update's cross-reference section is of the same kind as the document's newest one.
-// Encrypted documents are not supported. What is wrong with the document or the placement
-// is a *DocumentError.
+// field and a PAdES baseline B-B signature; it is SignTo for a document in memory.
 func Sign(pdf []byte, req Request) ([]byte, error) {
+	p, err := prepare(bytes.NewReader(pdf), int64(len(pdf)), req)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(pdf)
+	if err := p.finish(h); err != nil {
+		return nil, err
+	}
+	// Growing a full-capacity slice copies the original without first zeroing the copy.
+	out := slices.Grow(pdf[:len(pdf):len(pdf)], len(p.tail))
+	return append(out, p.tail...), nil
+}
+
+// SignTo writes to w the document of size bytes that r holds, followed by an incremental
+// update that adds the stamp, a signature field and a PAdES baseline B-B signature
+// (/SubFilter /ETSI.CAdES.detached) over the whole result, and returns the number of bytes
+// written. The document is copied through byte for byte as the prefix, so earlier
+// signatures stay valid. The update's cross-reference section is of the same kind as the
+// document's newest one. Encrypted documents are not supported. What is wrong with the
+// document or the placement is a *DocumentError, returned before anything is written.
+//
+// SignTo holds neither the document nor the output in memory: it reads from r only the
+// objects it needs (the cross-reference sections, the catalog, the page tree down to the
+// stamped page, the form), and hashes the document while it copies it to w, then the update
+// with the /Contents gap left out, and writes the update once it is signed. r must hold the
+// same bytes throughout. When SignTo fails after writing began, w has a truncated
+// document: a caller storing the output must discard it (an io.Pipe closed with the error
+// does).
+func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Request) (int64, error) {
+	p, err := prepare(r, size, req)
+	if err != nil {
+		return 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
+	if err == nil && n != size {
+		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
+	}
+	if err != nil {
+		return n, fmt.Errorf("pades: sign: copy: %w", err)
+	}
+	if err := p.finish(h); err != nil {
+		return n, err
+	}
+	m, err := w.Write(p.tail)
+	if err != nil {
+		return n + int64(m), fmt.Errorf("pades: sign: write: %w", err)
+	}
+	return n + int64(m), nil
+}
+
+// prepared is a signature planned for a document: the update with its byte range set and
+// /Contents still empty.
+type prepared struct {
+	u      *update
+	tail   []byte
+	signer cmsSigner
+}
+
+// prepare reads the document and plans and writes its update, all but the signature.
+func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	if err := req.check(); err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
 	}
@@ -79,7 +141,7 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 			return nil, err
 		}
 	}
-	doc, err := readDocument(pdf)
+	doc, err := readDocument(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: fmt.Errorf("read: %w", err)})
 	}
@@ -95,11 +157,32 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: err})
 	}
-	out := u.write()
-	if err := u.fillSignature(out, signer); err != nil {
+	tail := u.write()
+	if err := u.setByteRange(tail); err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
 	}
-	return out, nil
+	return &prepared{u: u, tail: tail, signer: signer}, nil
+}
+
+// finish signs: h holds the hash of the original document.
+func (p *prepared) finish(h hash.Hash) error {
+	if err := p.u.fillSignature(p.tail, h, p.signer); err != nil {
+		return fmt.Errorf("pades: sign: %w", err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // check rejects requests that cannot produce a valid signature.
@@ -135,7 +218,7 @@ func (r *Request) check() error {
 }
 
 // update is the incremental update being built: new objects and new versions of the page,
-// catalog and AcroForm, appended to a copy of the original.
+// catalog and AcroForm, to follow the original.
 type update struct {
 	doc     *document
 	req     *Request
@@ -146,7 +229,9 @@ type update struct {
 
 	contentsLen int // bytes reserved for the CMS
 
-	// Positions in the output, known after write.
+	// base is the update's offset in the output: the original's length.
+	base int64
+	// Positions in the update, known after write.
 	byteRangeAt, contentsAt, contentsEnd int
 }
 
@@ -214,11 +299,11 @@ func (u *update) addAppearance() ref {
 	var smask object
 	if u.stamp.alpha != nil {
 		n := u.alloc()
-		u.objects = append(u.objects, writtenObject{num: n, stream: &stream{dict: u.stamp.maskDict(), data: u.stamp.alpha}})
+		u.objects = append(u.objects, writtenObject{num: n, stream: &stream{dict: u.stamp.maskDict(), data: u.stamp.alpha, at: -1}})
 		smask = ref{n, 0}
 	}
 	img := u.alloc()
-	u.objects = append(u.objects, writtenObject{num: img, stream: &stream{dict: u.stamp.imageDict(smask), data: u.stamp.rgb}})
+	u.objects = append(u.objects, writtenObject{num: img, stream: &stream{dict: u.stamp.imageDict(smask), data: u.stamp.rgb, at: -1}})
 	w, h := u.req.Place.Width, u.req.Place.Height
 	content := u.stamp.appearance(w, h)
 	form := u.alloc()
@@ -228,7 +313,7 @@ func (u *update) addAppearance() ref {
 		{"BBox", array{number("0"), number("0"), realNum(w), realNum(h)}},
 		{"Resources", dict{{"XObject", dict{{"Seal", ref{img, 0}}}}}},
 		{"Length", number(strconv.Itoa(len(content)))},
-	}, data: content}})
+	}, data: content, at: -1}})
 	return ref{form, 0}
 }
 
@@ -313,22 +398,21 @@ func stampRect(req *Request, stamp *Stamp, box [4]float64) (array, error) {
 	return array{realNum(x0), realNum(y0), realNum(x1), realNum(y1)}, nil
 }
 
-// write returns the original followed by the update, with /ByteRange and /Contents as
+// write returns the update, to follow the original, with /ByteRange and /Contents as
 // placeholders.
 func (u *update) write() []byte {
-	orig := u.doc.data
-	size := len(orig) + 2*u.contentsLen + 4096
+	size := 2*u.contentsLen + 4096
 	if u.stamp != nil {
 		size += len(u.stamp.rgb) + len(u.stamp.alpha)
 	}
-	// Growing a full-capacity slice copies the original without first zeroing the copy.
-	out := slices.Grow(orig[:len(orig):len(orig)], size-len(orig))
-	if c := orig[len(orig)-1]; c != '\n' && c != '\r' {
+	out := make([]byte, 0, size)
+	u.base = u.doc.length
+	if c := u.doc.last; c != '\n' && c != '\r' {
 		out = append(out, '\n')
 	}
 	for i := range u.objects {
 		o := &u.objects[i]
-		o.off = int64(len(out))
+		o.off = u.base + int64(len(out))
 		out = strconv.AppendInt(out, int64(o.num), 10)
 		out = append(out, ' ')
 		out = strconv.AppendInt(out, int64(o.gen), 10)
@@ -383,14 +467,20 @@ func (u *update) appendSigDict(out []byte) []byte {
 	return append(out, ">>"...)
 }
 
-// fillSignature writes the byte range, hashes it, signs and writes the CMS into /Contents.
-func (u *update) fillSignature(out []byte, s cmsSigner) error {
-	br := fmt.Appendf(nil, "0 %d %d %d", u.contentsAt, u.contentsEnd, len(out)-u.contentsEnd)
+// setByteRange writes the byte range into the update.
+func (u *update) setByteRange(out []byte) error {
+	at, end := u.base+int64(u.contentsAt), u.base+int64(u.contentsEnd)
+	br := fmt.Appendf(nil, "0 %d %d %d", at, end, int64(len(out)-u.contentsEnd))
 	if len(br) > byteRangeWidth {
 		return errors.New("document too large for the byte range")
 	}
 	copy(out[u.byteRangeAt:], br)
-	h := sha256.New()
+	return nil
+}
+
+// fillSignature hashes the update, less the /Contents gap, into h, which holds the hash of
+// the original, signs and writes the CMS into /Contents.
+func (u *update) fillSignature(out []byte, h hash.Hash, s cmsSigner) error {
 	h.Write(out[:u.contentsAt])
 	h.Write(out[u.contentsEnd:])
 	attrs, err := signedAttributes(h.Sum(nil), s.chain[0])

@@ -48,17 +48,17 @@ type Signature struct {
 // newest revision, then signature dictionaries that no field refers to. A document without
 // signatures gives an empty slice. roots are the trusted roots; nil trusts none.
 func Verify(pdf []byte, roots *x509.CertPool) ([]Signature, error) {
-	doc, err := readDocument(pdf)
+	doc, err := readDocument(bytes.NewReader(pdf), int64(len(pdf)))
 	if err != nil {
 		return nil, fmt.Errorf("pades: verify: %w", err)
 	}
 	found := doc.signatureFields()
-	for _, num := range doc.unreferencedSignatures(found) {
+	for _, num := range doc.unreferencedSignatures(pdf, found) {
 		found = append(found, sigField{num: num})
 	}
 	sigs := make([]Signature, 0, len(found))
 	for _, f := range found {
-		sigs = append(sigs, doc.verifyOne(f, roots))
+		sigs = append(sigs, doc.verifyOne(pdf, f, roots))
 	}
 	slices.SortStableFunc(sigs, func(a, b Signature) int {
 		return int(a.ByteRange[2] + a.ByteRange[3] - b.ByteRange[2] - b.ByteRange[3])
@@ -111,9 +111,9 @@ func (d *document) signatureFields() []sigField {
 	return out
 }
 
-// unreferencedSignatures returns the numbers of uncompressed objects that look like
+// unreferencedSignatures returns the numbers of uncompressed objects of pdf that look like
 // signature dictionaries but are not in found.
-func (d *document) unreferencedSignatures(found []sigField) []int {
+func (d *document) unreferencedSignatures(pdf []byte, found []sigField) []int {
 	known := make(map[int]bool, len(found))
 	for _, f := range found {
 		known[f.num] = true
@@ -131,7 +131,7 @@ func (d *document) unreferencedSignatures(found []sigField) []int {
 	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
 	var out []int
 	for i, s := range spans {
-		end := int64(len(d.data))
+		end := int64(len(pdf))
 		if i+1 < len(spans) {
 			// An offset past the end of the file (a damaged or hostile table) ends at it.
 			end = min(spans[i+1].off, end)
@@ -139,7 +139,7 @@ func (d *document) unreferencedSignatures(found []sigField) []int {
 		if s.off < 0 || s.off >= end || known[s.num] {
 			continue
 		}
-		if !bytes.Contains(d.data[s.off:end], []byte("/ByteRange")) {
+		if !bytes.Contains(pdf[s.off:end], []byte("/ByteRange")) {
 			continue
 		}
 		if o, _ := d.object(s.num); o != nil {
@@ -152,8 +152,8 @@ func (d *document) unreferencedSignatures(found []sigField) []int {
 	return out
 }
 
-// verifyOne checks the signature dictionary f.num.
-func (d *document) verifyOne(f sigField, roots *x509.CertPool) Signature {
+// verifyOne checks the signature dictionary f.num of pdf.
+func (d *document) verifyOne(pdf []byte, f sigField, roots *x509.CertPool) Signature {
 	s := Signature{Field: f.name}
 	o, err := d.object(f.num)
 	sd, ok := o.(dict)
@@ -170,8 +170,8 @@ func (d *document) verifyOne(f sigField, roots *x509.CertPool) Signature {
 	if !s.readByteRange(d, sd.get("ByteRange"), contents) {
 		return s
 	}
-	s.coverage(d.data)
-	s.checkCMS(d.data, contents.b, roots)
+	s.coverage(pdf)
+	s.checkCMS(pdf, contents.b, roots)
 	return s
 }
 
@@ -217,7 +217,7 @@ func (s *Signature) readByteRange(d *document, o object, contents *pdfString) bo
 		}
 		s.ByteRange[i] = v
 	}
-	br, size := s.ByteRange, int64(len(d.data))
+	br, size := s.ByteRange, d.length
 	switch {
 	case br[0] != 0:
 		s.problem("the signed bytes do not start at the beginning of the file")

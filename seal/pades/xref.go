@@ -104,7 +104,7 @@ func runs(objs []writtenObject) [][]writtenObject {
 }
 
 func (u *update) appendXRefTable(out []byte) []byte {
-	xrefAt := len(out)
+	xrefAt := u.base + int64(len(out))
 	out = append(out, "xref\n"...)
 	for _, run := range runs(u.sortedObjects()) {
 		out = fmt.Appendf(out, "%d %d\n", run[0].num, len(run))
@@ -119,8 +119,8 @@ func (u *update) appendXRefTable(out []byte) []byte {
 
 func (u *update) appendXRefStream(out []byte) []byte {
 	num := u.alloc()
-	xrefAt := len(out)
-	u.objects = append(u.objects, writtenObject{num: num, off: int64(xrefAt)})
+	xrefAt := u.base + int64(len(out))
+	u.objects = append(u.objects, writtenObject{num: num, off: xrefAt})
 	objs := u.sortedObjects()
 	offW := 4
 	if xrefAt >= 1<<32 {
@@ -174,7 +174,7 @@ func (u *update) id() array {
 	}
 	h := sha256.New()
 	h.Write(first)
-	fmt.Fprintf(h, "\x00%d\x00%s\x00%s", len(u.doc.data), pdfDate(u.req.Time), u.field)
+	fmt.Fprintf(h, "\x00%d\x00%s\x00%s", u.doc.length, pdfDate(u.req.Time), u.field)
 	second := h.Sum(nil)[:16]
 	if first == nil {
 		first = second
