@@ -287,7 +287,8 @@ func (s *Server) materialThumbnail(c echo.Context) error {
 		if m.Thumbnail == nil {
 			return vault.Digest{}, "", ""
 		}
-		return *m.Thumbnail, "image/png", m.ID.String() + ".png"
+		// JPEG since thumbnails cost little to make; materials recorded earlier have PNG ones.
+		return *m.Thumbnail, "", m.ID.String()
 	})
 }
 
@@ -323,6 +324,10 @@ func (s *Server) sendObject(c echo.Context, action string, pick func(vault.Mater
 		if body, err = io.ReadAll(rc); err != nil {
 			return err
 		}
+	}
+	if ctype == "" { // a thumbnail: its type is read off its bytes (always read first: small)
+		ctype = http.DetectContentType(body)
+		name += map[string]string{"image/jpeg": ".jpg", "image/png": ".png"}[ctype]
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, ctype)

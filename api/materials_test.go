@@ -3,7 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"image/png"
+	"image/jpeg"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -141,7 +141,7 @@ func TestIngestThreePageScan(t *testing.T) {
 	if out := pdfinfo(t, pdf); !strings.Contains(strings.Join(strings.Fields(out), " "), "Pages: 3") {
 		t.Errorf("pdfinfo: %s", out)
 	}
-	if rec := b.do(t, http.MethodGet, "/api/v1/materials/"+m.ID.String()+"/thumbnail", win, nil); rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" {
+	if rec := b.do(t, http.MethodGet, "/api/v1/materials/"+m.ID.String()+"/thumbnail", win, nil); rec.Code != 200 || rec.Header().Get("Content-Type") != "image/jpeg" {
 		t.Errorf("thumbnail: %d", rec.Code)
 	}
 
@@ -270,12 +270,12 @@ func TestIngestPDF(t *testing.T) {
 		t.Fatalf("material %s", rec.Body)
 	}
 	rec = b.do(t, http.MethodGet, "/api/v1/materials/"+m.ID.String()+"/thumbnail", win, nil)
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" {
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/jpeg" {
 		t.Fatalf("thumbnail: %d %s", rec.Code, rec.Body)
 	}
-	img, err := png.Decode(bytes.NewReader(rec.Body.Bytes()))
+	img, err := jpeg.Decode(bytes.NewReader(rec.Body.Bytes()))
 	if err != nil || img.Bounds().Dx() != pages.ThumbWidth || img.Bounds().Dy() < 400 {
-		t.Errorf("thumbnail is not a %d pixel wide portrait PNG: %v %v", pages.ThumbWidth, img.Bounds(), err)
+		t.Errorf("thumbnail is not a %d pixel wide portrait JPEG: %v %v", pages.ThumbWidth, img.Bounds(), err)
 	}
 	b.workIsEmpty(t)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"image"
 	"image/color"
-	"image/png"
+	"image/jpeg"
 	"math"
 	"testing"
 )
@@ -26,9 +26,9 @@ func TestThumbnail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			img, err := png.Decode(bytes.NewReader(b))
+			img, err := jpeg.Decode(bytes.NewReader(b))
 			if err != nil {
-				t.Fatalf("not a PNG: %v", err)
+				t.Fatalf("not a JPEG: %v", err)
 			}
 			w, h := img.Bounds().Dx(), img.Bounds().Dy()
 			if w != tc.w || h != tc.h {
@@ -61,7 +61,7 @@ func TestThumbnailTransparentIsPaper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := png.Decode(bytes.NewReader(b))
+	th, err := jpeg.Decode(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ type Job struct {
 	Files  []JobFile `json:"files"`
 	Limits Limits    `json:"limits"`
 	// OutDir is an existing directory where the worker writes content.pdf and
-	// thumbnail.png; the caller removes it.
+	// thumbnail.jpg; the caller removes it.
 	OutDir string `json:"out_dir"`
 }
 
@@ -55,7 +55,7 @@ type Result struct {
 	PageCount int    `json:"page_count"`
 	// PDF is the assembled PDF (Kind "pages"); for Kind "pdf" the upload is the content.
 	PDF string `json:"pdf,omitempty"`
-	// Thumbnail is a PNG of page 1, or "" if none could be made (Warning says why).
+	// Thumbnail is a JPEG of page 1, or "" if none could be made (Warning says why).
 	Thumbnail string `json:"thumbnail,omitempty"`
 	Warning   string `json:"warning,omitempty"`
 	Error     string `json:"error,omitempty"`
@@ -412,7 +412,7 @@ func workPages(job Job) (Result, error) {
 			if err != nil {
 				return res, err
 			}
-			res.Thumbnail = filepath.Join(job.OutDir, "thumbnail.png")
+			res.Thumbnail = filepath.Join(job.OutDir, "thumbnail.jpg")
 			if err := os.WriteFile(res.Thumbnail, thumb, 0o600); err != nil {
 				return res, err
 			}
@@ -470,12 +470,12 @@ func pdfThumbnail(pdf, outDir string) (path, warning string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	root := filepath.Join(outDir, "thumbnail")
-	cmd := exec.CommandContext(ctx, bin, "-png", "-f", "1", "-l", "1", "-singlefile",
+	cmd := exec.CommandContext(ctx, bin, "-jpeg", "-jpegopt", fmt.Sprintf("quality=%d", ThumbQuality), "-f", "1", "-l", "1", "-singlefile",
 		"-scale-to-x", fmt.Sprint(ThumbWidth), "-scale-to-y", "-1", pdf, root)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Sprintf("no thumbnail: pdftoppm: %v: %.200s", err, bytes.TrimSpace(out))
 	}
-	return root + ".png", ""
+	return root + ".jpg", ""
 }
 
 // RenderPage renders page (from 1) of the PDF at pdf as a PNG width pixels wide, with

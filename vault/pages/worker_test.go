@@ -3,7 +3,7 @@ package pages
 import (
 	"bytes"
 	"errors"
-	"image/png"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +53,7 @@ func TestWorkerAssemblesPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := png.Decode(bytes.NewReader(thumb))
+	img, err := jpeg.Decode(bytes.NewReader(thumb))
 	if err != nil || img.Bounds().Dx() != ThumbWidth {
 		t.Errorf("thumbnail %v %v", img.Bounds(), err)
 	}
@@ -94,7 +94,7 @@ func TestWorkerPDF(t *testing.T) {
 	if err != nil {
 		t.Fatalf("thumbnail (pdftoppm, Debian package poppler-utils): %v", err)
 	}
-	if img, err := png.Decode(bytes.NewReader(thumb)); err != nil || img.Bounds().Dx() != ThumbWidth || img.Bounds().Dy() < 450 {
+	if img, err := jpeg.Decode(bytes.NewReader(thumb)); err != nil || img.Bounds().Dx() != ThumbWidth || img.Bounds().Dy() < 450 {
 		t.Errorf("thumbnail %v %v", img.Bounds(), err)
 	}
 }
