@@ -70,6 +70,8 @@ func (s *Server) routes() []route {
 
 		{Method: http.MethodGet, Path: "/api/v1/ca/root.pem", Public: true, Handler: s.caRoot},
 		{Method: http.MethodGet, Path: "/api/v1/ca/sm2-root.pem", Public: true, Handler: s.caSM2Root},
+		{Method: http.MethodGet, Path: "/api/v1/ca/tsa.pem", Public: true, Handler: s.tsaCertificate},
+		{Method: http.MethodPost, Path: "/api/v1/tsa", Public: true, Handler: s.timestampQuery},
 		{Method: http.MethodGet, Path: "/api/v1/ca/crl", Public: true, Handler: s.caCRL},
 
 		{Method: http.MethodGet, Path: "/api/v1/seals", Roles: anyone, Handler: s.listSeals},

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/asn1"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"sealvault/seal"
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
+	"sealvault/seal/tsa"
 	"sealvault/vault"
 	"sealvault/vault/fsstore"
 	"sealvault/vault/pages"
@@ -43,6 +45,7 @@ type bundle struct {
 	custody keys.Custody
 	ca      *ca.CA
 	maker   *ca.Maker
+	tsa     *tsa.TSA
 	cases   *casework.Service
 	center  identity.Department
 	dept    identity.Department
@@ -51,6 +54,9 @@ type bundle struct {
 }
 
 const testPassword = "correct horse battery"
+
+// testTSAPolicy is the policy of the tests' timestamping authority.
+var testTSAPolicy = asn1.ObjectIdentifier{2, 999, 3161, 1}
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
@@ -78,6 +84,9 @@ func setup(t *testing.T) *bundle {
 	}
 	maker, err := seal.OpenMaker(ctx, b.pool, custody, "测试电子印章制章根证书", time.Now())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if b.tsa, err = seal.OpenTSA(ctx, b.pool, custody, root, "测试时间戳服务", testTSAPolicy, time.Second, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	b.custody, b.ca, b.maker = custody, root, maker
@@ -110,7 +119,7 @@ func setup(t *testing.T) *bundle {
 // deps are the server's dependencies on pool, blobs and alog, built as cmd/sealvault
 // builds them.
 func (b *bundle) deps(pool *pgxpool.Pool, blobs vault.Backend, alog *audit.Log) Deps {
-	seals := &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: b.custody, CA: b.ca, Maker: b.maker}
+	seals := &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: b.custody, CA: b.ca, Maker: b.maker, TSA: b.tsa}
 	reuses := &reuse.Service{DB: pool, Keys: b.keysH}
 	cases := &casework.Service{DB: pool, Reuse: reuses, Audit: alog}
 	seals.Cases = casework.Sealing{S: cases}

@@ -1,8 +1,13 @@
 -- +goose Up
--- The seal maker (制章人) of GB/T 38540 seal data: an SM2 root beside the existing root, as
--- row 2 of seal_ca (row 1 stays the root that issues seal certificates).
+-- The seal maker (制章人) of GB/T 38540 seal data, an SM2 root beside the existing root, is
+-- row 2 of seal_ca; the timestamping authority's key and certificate (issued by row 1 for
+-- timeStamping) row 3. Row 1 stays the root that issues seal certificates.
 ALTER TABLE seal_ca DROP CONSTRAINT seal_ca_id_check;
-ALTER TABLE seal_ca ADD CONSTRAINT seal_ca_id_check CHECK (id IN (1, 2));
+ALTER TABLE seal_ca ADD CONSTRAINT seal_ca_id_check CHECK (id IN (1, 2, 3));
+
+-- Serial numbers of timestamp tokens (RFC 3161 TSTInfo.serialNumber): one sequence, so they
+-- are unique and increasing across every serve process on the database.
+CREATE SEQUENCE tsa_serials AS bigint START 1 NO CYCLE;
 
 -- Electronic seal data (电子印章数据, SES_Seal of GB/T 38540) of each image version of a seal:
 -- the seal's name, certificate, validity and that image, signed by the seal maker. Made

@@ -27,6 +27,7 @@ import (
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
 	"sealvault/seal/sealimage"
+	"sealvault/seal/tsa"
 	"sealvault/vault"
 )
 
@@ -63,6 +64,9 @@ type Service struct {
 	// Maker is the seal maker (the SM2 root) that signs each seal's GB/T 38540 seal data;
 	// nil makes and checks none (tests of other concerns).
 	Maker *ca.Maker
+	// TSA is the service's timestamping authority (RFC 3161), answering other systems at
+	// POST /api/v1/tsa; nil: none.
+	TSA *tsa.TSA
 	// Cases is the case regime that tells whether a case may be sealed; nil refuses every
 	// request.
 	Cases Cases

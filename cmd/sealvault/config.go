@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,10 @@ type Config struct {
 	SealFont string
 	// SignerTTL is how long an unwrapped seal key is kept for the seal's next applications.
 	SignerTTL time.Duration
+	// TSAPolicy is the policy OID the timestamping authority's tokens name.
+	TSAPolicy string
+	// TSAAccuracy is the accuracy its tokens state.
+	TSAAccuracy time.Duration
 	// ForeignDataDir allows state to be made in a --data-dir that does not look like a
 	// sealvault data directory.
 	ForeignDataDir bool
@@ -130,6 +135,8 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
 	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
 	fs.DurationVar(&c.SignerTTL, "signer-cache-ttl", seal.DefaultSignerTTL, "how long a seal's key, once unwrapped to apply the seal, is kept in memory for its next applications (0: unwrapped for every one; a status change of the seal drops it)")
+	fs.StringVar(&c.TSAPolicy, "tsa-policy", defaultTSAPolicy, "policy OID named by every timestamp token of the built-in timestamping authority (POST /api/v1/tsa); the default lies under the X.660 example arc: replace it with the center's registered TSA policy")
+	fs.DurationVar(&c.TSAAccuracy, "tsa-accuracy", time.Second, "accuracy the timestamp tokens state (the server clock's, e.g. 1s when it follows NTP)")
 	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
 	fs.StringVar(&c.UploadLimit, "upload-limit", "256M", "largest upload body (material scans and PDFs), e.g. 256M")
 	fs.StringVar(&c.BlobStore, "blob-store", "fs", "where document bytes are kept: fs (a directory) or s3 (a bucket of any S3 service)")
@@ -255,6 +262,12 @@ func (c *Config) validate() error {
 	if c.SignerTTL < 0 || c.SignerTTL > time.Hour {
 		bad("signer-cache-ttl", "must be between 0 and 1h")
 	}
+	if _, err := parseOID(c.TSAPolicy); err != nil {
+		bad("tsa-policy", "must be an object identifier in dotted form, e.g. 2.25.1234")
+	}
+	if c.TSAAccuracy < time.Microsecond || c.TSAAccuracy > time.Minute {
+		bad("tsa-accuracy", "must be between 1µs and 1m")
+	}
 	if c.DBMaxConns < 1 || c.DBMaxConns > 1000 {
 		bad("db-max-conns", "must be from 1 to 1000")
 	}
@@ -374,4 +387,25 @@ func (c *Config) checkDataDir() error {
 	return fmt.Errorf("--data-dir %s does not look like a sealvault data directory (it is not empty and holds none of %s): "+
 		"give the right --data-dir, an empty or new directory, or --foreign-data-dir to use this one anyway",
 		c.DataDir, strings.Join(dataDirEntries, ", "))
+}
+
+// defaultTSAPolicy is a timestamp policy OID under the X.660 example arc (2.999), which
+// belongs to no one: a center replaces it with its registered TSA policy (--tsa-policy).
+const defaultTSAPolicy = "2.999.3161.1"
+
+// parseOID reads a dotted object identifier with at least two arcs.
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("%q is not an object identifier", s)
+	}
+	oid := make(asn1.ObjectIdentifier, len(parts))
+	for i, p := range parts {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil || n < 0 || (len(p) > 1 && p[0] == '0') || (i == 0 && n > 2) {
+			return nil, fmt.Errorf("%q is not an object identifier with arcs below 2³¹", s)
+		}
+		oid[i] = int(n)
+	}
+	return oid, nil
 }

@@ -199,7 +199,7 @@ func (a *app) holderKeys() (*vault.HolderKeys, error) {
 
 // sealService opens key custody under the seal key-encryption key (--seal-kek, or the file
 // keys/seal-kek.key under --data-dir, made on first start), the internal CA and the seal
-// maker (its SM2 root), both made on first start.
+// maker (its SM2 root) and the timestamping authority, all made on first start.
 func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.Backend) (*seal.Service, error) {
 	var kek *keys.KEK
 	var err error
@@ -224,8 +224,13 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 	if err != nil {
 		return nil, err
 	}
-	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, FontPath: a.cfg.SealFont,
-		SignerTTL: a.cfg.SignerTTL}, nil
+	policy, _ := parseOID(a.cfg.TSAPolicy) // validated with the configuration
+	ts, err := seal.OpenTSA(ctx, pool, custody, root, "sealvault 时间戳服务", policy, a.cfg.TSAAccuracy, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, TSA: ts,
+		FontPath: a.cfg.SealFont, SignerTTL: a.cfg.SignerTTL}, nil
 }
 
 // holidayCalendar is the working-day calendar of the time limits: --holiday-calendar, or the

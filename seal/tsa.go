@@ -1,0 +1,70 @@
+package seal
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"sealvault/seal/ca"
+	"sealvault/seal/keys"
+	"sealvault/seal/tsa"
+)
+
+// tsaOwner binds the timestamping authority's key reference to its row.
+const tsaOwner = "seal-tsa"
+
+// OpenTSA returns the service's timestamping authority (RFC 3161): its key (in custody) and
+// its certificate, issued by root for timeStamping alone, made on first start as row 3 of
+// seal_ca; token serial numbers come from the tsa_serials sequence, so several serve
+// processes on one database never repeat one.
+func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *ca.CA, name string, policy asn1.ObjectIdentifier, accuracy time.Duration, now time.Time) (*tsa.TSA, error) {
+	var out *tsa.TSA
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('sealvault.seal_tsa'))`); err != nil {
+			return err
+		}
+		var der, ref []byte
+		err := tx.QueryRow(ctx, `SELECT cert_der, key_ref FROM seal_ca WHERE id = 3`).Scan(&der, &ref)
+		var cert *x509.Certificate
+		if errors.Is(err, pgx.ErrNoRows) {
+			var pub any
+			if ref, pub, err = custody.Create(ctx, keys.ECDSAP256, tsaOwner); err != nil {
+				return err
+			}
+			if cert, err = root.IssueTSA(pub, name, now.Add(-time.Hour), now.AddDate(10, 0, 0)); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO seal_ca (id, cert_der, key_ref) VALUES (3, $1, $2)`, cert.Raw, ref); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		} else if cert, err = x509.ParseCertificate(der); err != nil {
+			return err
+		}
+		signer, err := custody.Signer(ctx, ref, tsaOwner)
+		if err != nil {
+			return fmt.Errorf("the timestamping key does not open with this key-encryption key: %w", err)
+		}
+		out = &tsa.TSA{Cert: cert, Chain: []*x509.Certificate{root.Cert}, Key: signer, Policy: policy, Accuracy: accuracy,
+			Serial: func(ctx context.Context) (*big.Int, error) {
+				var n int64
+				if err := db.QueryRow(ctx, `SELECT nextval('tsa_serials')`).Scan(&n); err != nil {
+					return nil, err
+				}
+				return big.NewInt(n), nil
+			}}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal: timestamping authority: %w", err)
+	}
+	return out, nil
+}
