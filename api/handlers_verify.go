@@ -30,7 +30,12 @@ func (s *Server) publicVerifyPDF(c echo.Context) error {
 	out := seal.PublicVerification{Digest: v.Digest, Size: v.Size, Valid: v.Valid, Signatures: make([]seal.PublicSignature, 0, len(v.Signatures))}
 	for _, sg := range v.Signatures {
 		p := seal.PublicSignature{Valid: sg.Valid, Intact: sg.DigestValid, Trusted: sg.ChainValid, CoversWholeFile: sg.CoversWholeFile,
-			AppendedBytes: sg.AppendedBytes, SignedAt: sg.SignedAt, SealRef: sg.SealRef, SealStatus: sg.SealStatus}
+			AppendedBytes: sg.AppendedBytes, SignedAt: sg.SignedAt, SealRef: sg.SealRef, SealStatus: sg.SealStatus,
+			SealedAt: sg.SealedAt, SealRevokedAt: sg.SealRevokedAt, RevokedAfterSealing: sg.RevokedAfterSealing, Summary: sg.Summary}
+		if t := sg.Timestamp; t != nil && t.Valid {
+			at := t.Time
+			p.TimestampedAt, p.TimestampedBy = &at, t.TSA
+		}
 		if sg.SealID != nil {
 			if id, err := uuid.Parse(*sg.SealID); err == nil {
 				if sl, err := s.deps.Seals.GetSeal(ctx, id); err == nil {

@@ -80,6 +80,7 @@ var (
 	probUnsignable  = problemKind{"document-unsignable", 422, "文件无法加盖电子印章", "Document cannot be sealed"}
 	probDBDown      = problemKind{"database-unavailable", 503, "数据库暂不可用", "Database unavailable"}
 	probStoreDown   = problemKind{"storage-unavailable", 503, "文件存储暂不可用", "Storage unavailable"}
+	probTSADown     = problemKind{"timestamp-unavailable", 503, "时间戳服务暂不可用", "Timestamping unavailable"}
 )
 
 // retryAfter is what an outage's problem tells clients to wait before trying again.
@@ -157,6 +158,12 @@ func toAPIError(ctx context.Context, err error) *apiError {
 	if errors.As(err, &me) {
 		return &apiError{kind: probMissing, detailZh: "记录所指的文件已不在文件存储中；请联系管理员运行 sealvault scrub 并从备份恢复，文件摘要 " + me.Digest.String(),
 			detailEn: "The stored file this record names is no longer in the document store; ask an administrator to run sealvault scrub and restore it from backup (digest " + me.Digest.String() + ")", cause: err}
+	}
+	var te *pades.TimestampError
+	if errors.As(err, &te) {
+		return &apiError{kind: probTSADown, detailZh: "时间戳服务未能为签章提供可信时间，未用印、未记录；请稍后重试",
+			detailEn: "The timestamping authority gave the signature no trusted time; nothing was sealed or recorded; try again later",
+			cause: err, retryAfter: retryAfter}
 	}
 	var de *pades.DocumentError
 	if errors.As(err, &de) {

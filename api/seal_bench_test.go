@@ -77,7 +77,9 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	fatal(err)
 	lim := pages.DefaultLimits()
 	lim.MaxPages = 5
-	seals := &seal.Service{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Custody: custody, CA: root}
+	tsaOf, err := seal.OpenTSA(ctx, w.pool, custody, root, "测试时间戳服务", testTSAPolicy, time.Second, time.Now())
+	fatal(err)
+	seals := &seal.Service{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Custody: custody, CA: root, TSA: tsaOf}
 	reuses := &reuse.Service{DB: w.pool, Keys: holder}
 	cases := &casework.Service{DB: w.pool, Reuse: reuses, Audit: trail}
 	seals.Cases = casework.Sealing{S: cases}

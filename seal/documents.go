@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -216,7 +217,35 @@ type SignatureReport struct {
 	SealRef         string    `json:"seal_ref,omitempty"`
 	SealStatus      string    `json:"seal_status,omitempty"`
 	RegisterEntry   *Use      `json:"register_entry"`
-	Valid           bool      `json:"valid"`
+	// Timestamp is the signature timestamp (PAdES B-T), nil for a signature without one.
+	Timestamp *TimestampReport `json:"timestamp"`
+	// SealedAt is the trusted time of the signature: the valid timestamp's, else the
+	// register entry's; nil when neither is known (the claimed SignedAt is not trusted).
+	// SealedAtSource says which: "timestamp" or "register".
+	SealedAt       *time.Time `json:"sealed_at"`
+	SealedAtSource string     `json:"sealed_at_source,omitempty"`
+	// SealRevokedAt is when the seal was revoked (register consulted), and
+	// RevokedAfterSealing whether that was after SealedAt: a use made before its seal's
+	// revocation stays valid.
+	SealRevokedAt       *time.Time `json:"seal_revoked_at,omitempty"`
+	RevokedAfterSealing bool       `json:"revoked_after_sealing,omitempty"`
+	// Summary says in one line when it was sealed and how the seal stands, such as "sealed
+	// on 2026-12-07 13:54:11 +08:00 (timestamp by sealvault 时间戳服务), seal revoked on
+	// 2027-01-04 09:00:00 +08:00 (after sealing)".
+	Summary string `json:"summary"`
+	Valid   bool   `json:"valid"`
+}
+
+// TimestampReport is a signature's timestamp: the TSA's time and name, and whether it
+// verifies against the same roots as the signature.
+type TimestampReport struct {
+	Time     time.Time `json:"time"`
+	Accuracy string    `json:"accuracy"`
+	TSA      string    `json:"tsa"`
+	Serial   string    `json:"serial"`
+	Policy   string    `json:"policy"`
+	Valid    bool      `json:"valid"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Verify checks every signature of pdf against the internal CA's root and finds its seal and
@@ -283,9 +312,13 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service)
 			var id string
 			var no int64
 			if reg != nil {
-				if err := reg.DB.QueryRow(ctx, `SELECT id::text, no, status FROM seals WHERE cert_serial = $1`, r.CertSerial).
-					Scan(&id, &no, &r.SealStatus); err == nil {
+				var since time.Time
+				if err := reg.DB.QueryRow(ctx, `SELECT id::text, no, status, status_since FROM seals WHERE cert_serial = $1`, r.CertSerial).
+					Scan(&id, &no, &r.SealStatus, &since); err == nil {
 					r.SealID, r.SealRef = &id, sealRef(no)
+					if r.SealStatus == StatusRevoked {
+						r.SealRevokedAt = &since
+					}
 				}
 			}
 		}
@@ -301,10 +334,12 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service)
 				}
 			}
 		}
+		r.judgeTime(sg.Timestamp)
 		// A later signature legitimately follows an earlier one: an earlier signature is
 		// valid if the last one covers the whole file.
 		last := i == len(sigs)-1
-		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && sigs[len(sigs)-1].CoversWholeFile)
+		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && sigs[len(sigs)-1].CoversWholeFile) &&
+			(r.SealRevokedAt == nil || r.RevokedAfterSealing)
 		if reg != nil && r.RegisterEntry == nil {
 			r.Problems = append(r.Problems, "no seal-use register entry of this service matches the signed revision")
 		}
@@ -380,4 +415,63 @@ type PublicSignature struct {
 	Registered      bool       `json:"registered"`           // the register has a use with this signed revision
 	UseRef          string     `json:"use_ref,omitempty"`
 	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+	// TimestampedAt and TimestampedBy are the valid signature timestamp's time and TSA.
+	TimestampedAt *time.Time `json:"timestamped_at,omitempty"`
+	TimestampedBy string     `json:"timestamped_by,omitempty"`
+	// SealedAt, SealRevokedAt, RevokedAfterSealing and Summary are as in SignatureReport.
+	SealedAt            *time.Time `json:"sealed_at,omitempty"`
+	SealRevokedAt       *time.Time `json:"seal_revoked_at,omitempty"`
+	RevokedAfterSealing bool       `json:"revoked_after_sealing,omitempty"`
+	Summary             string     `json:"summary"`
+}
+
+// judgeTime sets the signature's trusted time from its timestamp ts (or its register entry),
+// judges a revocation against it and writes the summary.
+func (r *SignatureReport) judgeTime(ts *pades.Timestamp) {
+	var tsaCN string
+	if ts != nil {
+		r.Timestamp = &TimestampReport{Time: ts.Time, Accuracy: ts.Accuracy.String(), Policy: ts.Policy, Valid: ts.Valid, Error: ts.Error}
+		if ts.Cert != nil {
+			r.Timestamp.TSA, tsaCN = ca.NameString(ts.Cert.Subject), ts.Cert.Subject.CommonName
+		}
+		if ts.Serial != nil {
+			r.Timestamp.Serial = ts.Serial.String()
+		}
+	}
+	var by string
+	switch {
+	case r.Timestamp != nil && r.Timestamp.Valid:
+		at := r.Timestamp.Time
+		r.SealedAt, r.SealedAtSource = &at, "timestamp"
+		by = "timestamp by " + tsaCN
+	case r.RegisterEntry != nil:
+		at := r.RegisterEntry.AppliedAt
+		r.SealedAt, r.SealedAtSource = &at, "register"
+		by = "register entry " + r.RegisterEntry.Ref + "; no valid timestamp"
+	}
+	var parts []string
+	if r.SealedAt != nil {
+		parts = append(parts, fmt.Sprintf("sealed on %s (%s)", fmtTime(*r.SealedAt), by))
+	} else {
+		parts = append(parts, fmt.Sprintf("claims to be sealed on %s (no trusted time: no valid timestamp)", fmtTime(r.SignedAt)))
+	}
+	if r.SealRevokedAt != nil {
+		switch {
+		case r.SealedAt != nil && r.SealedAt.Before(*r.SealRevokedAt):
+			r.RevokedAfterSealing = true
+			parts = append(parts, fmt.Sprintf("seal revoked on %s (after sealing)", fmtTime(*r.SealRevokedAt)))
+		case r.SealedAt != nil:
+			parts = append(parts, fmt.Sprintf("seal revoked on %s (before sealing)", fmtTime(*r.SealRevokedAt)))
+			r.Problems = append(r.Problems, "the seal was revoked before this signature was made")
+		default:
+			parts = append(parts, fmt.Sprintf("seal revoked on %s", fmtTime(*r.SealRevokedAt)))
+			r.Problems = append(r.Problems, "the seal is revoked and the signature has no trusted time to show it was made before")
+		}
+	}
+	r.Summary = strings.Join(parts, ", ")
+}
+
+// fmtTime writes t in China Standard Time, the service's zone, to the second.
+func fmtTime(t time.Time) string {
+	return t.In(cst).Format("2006-01-02 15:04:05 -07:00")
 }

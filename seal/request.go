@@ -473,18 +473,26 @@ type Use struct {
 	OutputSize      int64      `json:"output_size"`
 	Placement       Placement  `json:"placement"`
 	AppliedAt       time.Time  `json:"applied_at"`
+	// Timestamp is the signature's trusted time; nil for uses sealed before timestamps.
+	Timestamp *UseTimestamp `json:"timestamp"`
 }
 
 const useColumns = `u.id, u.no, u.request_id, u.seal_id, s.no, s.name, u.image_version, u.cert_serial, u.requester_id,
 	u.approver_id, u.department_id, u.authorization_id, u.case_id, u.case_ref, u.item_code, u.input_digest, u.output_digest,
-	u.output_size, u.page, u.x, u.y, u.size, u.applied_at`
+	u.output_size, u.page, u.x, u.y, u.size, u.applied_at, u.timestamp_at, u.tsa_name, u.tsa_serial::text`
 
 func scanUse(row pgx.Row) (Use, error) {
 	var u Use
 	var no, sealNo int64
+	var tsAt *time.Time
+	var tsName, tsSerial *string
 	err := row.Scan(&u.ID, &no, &u.RequestID, &u.SealID, &sealNo, &u.SealName, &u.ImageVersion, &u.CertSerial,
 		&u.RequesterID, &u.ApproverID, &u.DepartmentID, &u.AuthorizationID, &u.CaseID, &u.CaseRef, &u.ItemCode, &u.InputDigest,
-		&u.OutputDigest, &u.OutputSize, &u.Placement.Page, &u.Placement.X, &u.Placement.Y, &u.Placement.Size, &u.AppliedAt)
+		&u.OutputDigest, &u.OutputSize, &u.Placement.Page, &u.Placement.X, &u.Placement.Y, &u.Placement.Size, &u.AppliedAt,
+		&tsAt, &tsName, &tsSerial)
+	if err == nil && tsAt != nil && tsName != nil && tsSerial != nil {
+		u.Timestamp = &UseTimestamp{Time: *tsAt, TSA: *tsName, Serial: *tsSerial}
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, ErrNotFound
 	} else if err != nil {
@@ -524,7 +532,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err := s.checkSealData(ctx, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
-	d, n, err := s.sign(ctx, sl, req, now)
+	d, n, stamped, err := s.sign(ctx, sl, req, now)
 	if err != nil {
 		return Use{}, err
 	}
@@ -559,11 +567,13 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		var no int64
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO seal_uses (request_id, seal_id, image_version, cert_serial, requester_id, approver_id, department_id,
-				authorization_id, case_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id, no`,
+				authorization_id, case_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at,
+				timestamp_at, tsa_name, tsa_serial)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::numeric)
+			RETURNING id, no`,
 			req.ID, sl.ID, sl.ImageVersion, sl.CertSerial, req.RequesterID, req.DecidedBy, req.DepartmentID,
 			letterID(v.letter), req.CaseID, req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
-			req.Placement.X, req.Placement.Y, req.Placement.Size, now).Scan(&useID, &no); err != nil {
+			req.Placement.X, req.Placement.Y, req.Placement.Size, now, stamped.Time, stamped.TSA, stamped.Serial).Scan(&useID, &no); err != nil {
 			return err
 		}
 		if req.CaseID != nil {
@@ -640,12 +650,30 @@ func letterID(l *Authorization) *uuid.UUID {
 	return &l.ID
 }
 
-// sign seals the request's document with seal sl and stores the result in the vault,
-// returning its digest and size. The document is copied from the vault to a file in WorkDir,
+// sign seals the request's document with seal sl, timestamped by the service's TSA (PAdES
+// B-T; without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
+// and stores the result in the vault, returning its digest, size and timestamp. The document is copied from the vault to a file in WorkDir,
 // verified against its digest as it is read, and the signer reads it there; the signed
 // document streams from the signer into the vault, so neither is held in memory. A failure
 // stores nothing: the upload is aborted unless the signer finished.
-func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time) (vault.Digest, int64, error) {
+func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time) (vault.Digest, int64, *UseTimestamp, error) {
+	if s.TSA == nil {
+		return vault.Digest{}, 0, nil, errNoTSA
+	}
+	ts := &recordingTSA{ts: s.TSA}
+	d, n, err := s.signWith(ctx, sl, req, now, ts)
+	if err != nil {
+		return vault.Digest{}, 0, nil, err
+	}
+	stamped, err := ts.stamped()
+	if err != nil {
+		return vault.Digest{}, 0, nil, err
+	}
+	return d, n, stamped, nil
+}
+
+// signWith is sign with the timestamper ts.
+func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.Time, ts pades.Timestamper) (vault.Digest, int64, error) {
 	stamp, err := s.stamp(ctx, *sl.ImageDigest)
 	if err != nil {
 		return vault.Digest{}, 0, err
@@ -681,7 +709,7 @@ func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time)
 			Place: pades.Placement{Page: req.Placement.Page, X: req.Placement.X, Y: req.Placement.Y,
 				Width: req.Placement.Size, Height: req.Placement.Size},
 			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-			Field: "Seal-" + req.Ref,
+			Field: "Seal-" + req.Ref, Timestamp: ts,
 		})
 		pw.CloseWithError(err) // nil: Put reads to the end and commits
 		signed <- err

@@ -9,11 +9,13 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/digitorus/timestamp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
+	"sealvault/seal/pades"
 	"sealvault/seal/tsa"
 )
 
@@ -68,3 +70,36 @@ func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *
 	}
 	return out, nil
 }
+
+// UseTimestamp is the signature timestamp a use's signature carries (PAdES B-T).
+type UseTimestamp struct {
+	Time   time.Time `json:"time"`   // the TSA's time
+	TSA    string    `json:"tsa"`    // the TSA's name (its certificate's common name)
+	Serial string    `json:"serial"` // the token's serial number, in decimal
+}
+
+// recordingTSA timestamps a signature with the service's TSA and keeps the token.
+type recordingTSA struct {
+	ts    *tsa.TSA
+	token []byte
+}
+
+func (r *recordingTSA) Token(ctx context.Context, digest []byte) ([]byte, error) {
+	tok, err := r.ts.Token(ctx, digest)
+	r.token = tok
+	return tok, err
+}
+
+func (r *recordingTSA) MaxTokenSize() int { return r.ts.MaxTokenSize() }
+
+// stamped is what the register records of the token r kept.
+func (r *recordingTSA) stamped() (*UseTimestamp, error) {
+	t, err := timestamp.Parse(r.token)
+	if err != nil {
+		return nil, fmt.Errorf("seal: the use's timestamp token: %w", err)
+	}
+	return &UseTimestamp{Time: t.Time, TSA: r.ts.Cert.Subject.CommonName, Serial: t.SerialNumber.String()}, nil
+}
+
+// errNoTSA refuses to sign without trusted time.
+var errNoTSA = &pades.TimestampError{Err: errors.New("no timestamping authority is configured")}

@@ -161,7 +161,11 @@ func publicVerification(p seal.PublicVerification) seal.Verification {
 	for i, s := range p.Signatures {
 		r := seal.SignatureReport{Field: fmt.Sprintf("signature %d", i+1), Signer: strings.TrimSpace(s.SealName + " " + s.Department),
 			SignedAt: s.SignedAt, DigestValid: s.Intact, ChainValid: s.Trusted, CoversWholeFile: s.CoversWholeFile,
-			AppendedBytes: s.AppendedBytes, SealRef: s.SealRef, SealStatus: s.SealStatus, Valid: s.Valid}
+			AppendedBytes: s.AppendedBytes, SealRef: s.SealRef, SealStatus: s.SealStatus, Valid: s.Valid,
+			SealedAt: s.SealedAt, SealRevokedAt: s.SealRevokedAt, RevokedAfterSealing: s.RevokedAfterSealing, Summary: s.Summary}
+		if s.TimestampedAt != nil {
+			r.Timestamp = &seal.TimestampReport{Time: *s.TimestampedAt, TSA: s.TimestampedBy, Valid: true}
+		}
 		if s.Registered {
 			u := &seal.Use{Ref: s.UseRef, SealRef: s.SealRef, SealName: s.SealName}
 			if s.AppliedAt != nil {
@@ -239,6 +243,19 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 		}
 		fmt.Fprintf(w, "     digest:    %s; chain to the root: %s\n", okText(s.DigestValid), okText(s.ChainValid))
 		fmt.Fprintf(w, "     covers:    %s\n", map[bool]string{true: "the whole file", false: fmt.Sprintf("not the whole file (%d bytes follow)", s.AppendedBytes)}[s.CoversWholeFile])
+		if t := s.Timestamp; t != nil {
+			verdict := okText(t.Valid)
+			if t.Error != "" {
+				verdict += " (" + t.Error + ")"
+			}
+			fmt.Fprintf(w, "     timestamp: %s ±%s by %s, serial %s, policy %s: %s\n", t.Time.In(time.Local).Format("2006-01-02 15:04:05 MST"),
+				t.Accuracy, t.TSA, t.Serial, t.Policy, verdict)
+		} else {
+			fmt.Fprintf(w, "     timestamp: none\n")
+		}
+		if s.Summary != "" {
+			fmt.Fprintf(w, "     time:      %s\n", s.Summary)
+		}
 		if s.RegisterEntry != nil {
 			u := s.RegisterEntry
 			if u.CaseRef != "" {

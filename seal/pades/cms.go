@@ -45,6 +45,8 @@ var (
 type cmsSigner struct {
 	key   crypto.Signer
 	chain []*x509.Certificate
+	// ts, when set, timestamps the signature value (PAdES B-T).
+	ts Timestamper
 }
 
 // maxSignatureLen is the longest signature key can produce, which sizes /Contents.
@@ -131,8 +133,9 @@ func (s cmsSigner) sign(attrs []byte) ([]byte, error) {
 }
 
 // buildCMS returns a detached CMS SignedData (RFC 5652) with one signer, the signed
-// attributes attrs (a DER SET) and the signature sig.
-func (s cmsSigner) buildCMS(attrs, sig []byte) ([]byte, error) {
+// attributes attrs (a DER SET), the signature sig and, when tok is not nil, the signature
+// timestamp token tok as its one unsigned attribute.
+func (s cmsSigner) buildCMS(attrs, sig, tok []byte) ([]byte, error) {
 	cert := s.chain[0]
 	sigAlg, null := signatureAlgorithm(cert.PublicKey)
 	var b cryptobyte.Builder
@@ -172,6 +175,9 @@ func (s cmsSigner) buildCMS(attrs, sig []byte) ([]byte, error) {
 						})
 						addAlgorithm(b, sigAlg, null)
 						b.AddASN1OctetString(sig)
+						if tok != nil {
+							addUnsignedTimestamp(b, tok)
+						}
 					})
 				})
 			})
@@ -199,7 +205,11 @@ func (s cmsSigner) cmsSize() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	der, err := s.buildCMS(attrs, make([]byte, maxSig))
+	var tok []byte
+	if s.ts != nil {
+		tok = make([]byte, s.ts.MaxTokenSize())
+	}
+	der, err := s.buildCMS(attrs, make([]byte, maxSig), tok)
 	if err != nil {
 		return 0, err
 	}
@@ -222,6 +232,9 @@ type parsedCMS struct {
 	hasESS       bool
 	hasSignTime  bool
 	extraSigners int
+	// timestampToken is the first signature timestamp token among the unsigned attributes.
+	timestampToken  []byte
+	extraTimestamps int
 }
 
 // parseCMS parses a DER ContentInfo holding a detached SignedData. Trailing zero bytes (the
@@ -357,6 +370,14 @@ func (p *parsedCMS) parseSignerInfo(si cryptobyte.String) error {
 		return errors.New("bad signature")
 	}
 	p.signature = sig
+	var unsigned cryptobyte.String
+	var hasUnsigned bool
+	if !si.ReadOptionalASN1(&unsigned, &hasUnsigned, cbasn1.Tag(1).Constructed().ContextSpecific()) {
+		return errors.New("bad unsigned attributes")
+	}
+	if hasUnsigned {
+		return p.parseUnsignedAttributes(unsigned)
+	}
 	return nil
 }
 

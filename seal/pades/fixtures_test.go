@@ -40,6 +40,7 @@ type seal struct {
 // pki is a test root CA with an ECDSA and an RSA seal issued by it.
 type pki struct {
 	root      *x509.Certificate
+	rootKey   *ecdsa.PrivateKey
 	roots     *x509.CertPool
 	ecdsa     seal
 	rsa       seal
@@ -85,7 +86,7 @@ func generatePKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pki{root: root, roots: x509.NewCertPool()}
+	p := &pki{root: root, rootKey: rootKey, roots: x509.NewCertPool()}
 	p.roots.AddCert(root)
 
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -49,6 +49,9 @@ type Request struct {
 	Time time.Time
 	// Field is the signature field's name; empty means "Seal-<n>", unique in the document.
 	Field string
+	// Timestamp, when set, timestamps the signature value: the signature is PAdES B-T, and
+	// signing fails with a *TimestampError when it gives no token. Nil signs B-B.
+	Timestamp Timestamper
 }
 
 // DocumentError reports a document Sign cannot sign because of what the document is, or
@@ -75,7 +78,7 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	}
 	h := sha256.New()
 	h.Write(pdf)
-	if err := p.finish(h); err != nil {
+	if err := p.finish(context.Background(), h); err != nil {
 		return nil, err
 	}
 	// Growing a full-capacity slice copies the original without first zeroing the copy.
@@ -111,7 +114,7 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 	if err != nil {
 		return n, fmt.Errorf("pades: sign: copy: %w", err)
 	}
-	if err := p.finish(h); err != nil {
+	if err := p.finish(ctx, h); err != nil {
 		return n, err
 	}
 	m, err := w.Write(p.tail)
@@ -148,7 +151,7 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	if doc.trailer.get("Encrypt") != nil {
 		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: errEncrypted})
 	}
-	signer := cmsSigner{key: req.Signer, chain: req.Chain}
+	signer := cmsSigner{key: req.Signer, chain: req.Chain, ts: req.Timestamp}
 	cmsLen, err := signer.cmsSize()
 	if err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
@@ -165,8 +168,8 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 }
 
 // finish signs: h holds the hash of the original document.
-func (p *prepared) finish(h hash.Hash) error {
-	if err := p.u.fillSignature(p.tail, h, p.signer); err != nil {
+func (p *prepared) finish(ctx context.Context, h hash.Hash) error {
+	if err := p.u.fillSignature(ctx, p.tail, h, p.signer); err != nil {
 		return fmt.Errorf("pades: sign: %w", err)
 	}
 	return nil
@@ -479,8 +482,9 @@ func (u *update) setByteRange(out []byte) error {
 }
 
 // fillSignature hashes the update, less the /Contents gap, into h, which holds the hash of
-// the original, signs and writes the CMS into /Contents.
-func (u *update) fillSignature(out []byte, h hash.Hash, s cmsSigner) error {
+// the original, signs, timestamps the signature when s has a timestamper, and writes the CMS
+// into /Contents.
+func (u *update) fillSignature(ctx context.Context, out []byte, h hash.Hash, s cmsSigner) error {
 	h.Write(out[:u.contentsAt])
 	h.Write(out[u.contentsEnd:])
 	attrs, err := signedAttributes(h.Sum(nil), s.chain[0])
@@ -491,7 +495,13 @@ func (u *update) fillSignature(out []byte, h hash.Hash, s cmsSigner) error {
 	if err != nil {
 		return fmt.Errorf("signer: %w", err)
 	}
-	der, err := s.buildCMS(attrs, sig)
+	var tok []byte
+	if s.ts != nil {
+		if tok, err = timestampSignature(ctx, s.ts, sig); err != nil {
+			return err
+		}
+	}
+	der, err := s.buildCMS(attrs, sig, tok)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type Signature struct {
 	// CoversRevision reports that the signed bytes end at the end of a revision (%%EOF),
 	// so anything after them is a later incremental update.
 	CoversRevision bool
+	// Timestamp is the signature timestamp (PAdES B-T), nil when the signature has none.
+	// When it is valid, the chain is judged at its time instead of the claimed Time.
+	Timestamp *Timestamp
 	// Problems are findings in plain English, such as bytes appended after the signature.
 	Problems []string
 }
@@ -269,6 +272,7 @@ func (s *Signature) checkCMS(data, der []byte, roots *x509.CertPool) {
 		}
 	}
 	s.DigestValid = s.checkDigest(data, p)
+	s.checkTimestamp(p, roots)
 	s.checkChain(p, roots)
 }
 
@@ -333,7 +337,9 @@ func (s *Signature) checkChain(p *parsedCMS, roots *x509.CertPool) {
 		return
 	}
 	at := s.Time
-	if at.IsZero() {
+	if s.Timestamp != nil && s.Timestamp.Valid {
+		at = s.Timestamp.Time
+	} else if at.IsZero() {
 		at = time.Now()
 	}
 	inter := x509.NewCertPool()

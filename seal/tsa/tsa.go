@@ -126,6 +126,16 @@ func (t *TSA) Token(ctx context.Context, sha256Digest []byte) ([]byte, error) {
 	return t.token(ctx, oidSHA256, sha256Digest, nil, true)
 }
 
+// MaxTokenSize bounds the size of a token Token returns: its certificates, its name and
+// room for the TSTInfo, the signed attributes and the signature.
+func (t *TSA) MaxTokenSize() int {
+	n := len(t.Cert.Raw) + len(t.Cert.RawSubject) + 1536
+	for _, c := range t.Chain {
+		n += len(c.Raw)
+	}
+	return n
+}
+
 func (t *TSA) token(ctx context.Context, hashOID asn1.ObjectIdentifier, digest []byte, nonce *big.Int, withCerts bool) ([]byte, error) {
 	serial, err := t.Serial(ctx)
 	if err != nil {
