@@ -163,7 +163,7 @@ func toAPIError(ctx context.Context, err error) *apiError {
 	if errors.As(err, &te) {
 		return &apiError{kind: probTSADown, detailZh: "时间戳服务未能为签章提供可信时间，未用印、未记录；请稍后重试",
 			detailEn: "The timestamping authority gave the signature no trusted time; nothing was sealed or recorded; try again later",
-			cause: err, retryAfter: retryAfter}
+			cause:    err, retryAfter: retryAfter}
 	}
 	var de *pades.DocumentError
 	if errors.As(err, &de) {
