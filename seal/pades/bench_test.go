@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"sealvault/internal/testkit"
 
@@ -170,4 +171,28 @@ func runConcurrent(b *testing.B, c int, op func() error) {
 		b.Fatal(err)
 	}
 	testkit.RunConcurrent(b, c, "ops/s", func(_, _ int) error { return op() })
+}
+
+// BenchmarkSignBT is Sign with a signature timestamp from a TSA in the same process (ECDSA
+// P-256), so the peer in the same run is BenchmarkSign: the gap is the TSA's work (one more
+// signature, the TSTInfo and its CMS) and the larger CMS.
+func BenchmarkSignBT(b *testing.B) {
+	p := newPKI(b)
+	stamp, err := NewStamp(sealPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := testTSA(b, time.Now())
+	for _, d := range benchDocs(b) {
+		req := request(p.ecdsa, nil, benchPlace)
+		req.Stamp, req.Timestamp = stamp, ts
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
 }

@@ -23,7 +23,7 @@ import (
 )
 
 // testTSA is a timestamping authority whose certificate the test root issued.
-func testTSA(t *testing.T, now time.Time) *tsa.TSA {
+func testTSA(t testing.TB, now time.Time) *tsa.TSA {
 	t.Helper()
 	p := newPKI(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -21,7 +21,7 @@ import (
 	"sealvault/seal/tsa"
 )
 
-func newTSA(t *testing.T) (*tsa.TSA, []byte) {
+func newTSA(t testing.TB) (*tsa.TSA, []byte) {
 	t.Helper()
 	now := time.Now()
 	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
