@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -147,4 +148,70 @@ func TestScanToVerifyPage(t *testing.T) {
 	p.open("/v/AAAAAAAAAAAAAAAAAAAAAA/" + prefix)
 	p.sees("没有与此验真码对应的用印记录")
 	p.shot("scan-verify-notfound")
+}
+
+// TestScanToVerifyRevokedSeal: the code of a use made with a seal revoked afterwards opens a
+// page saying the seal was revoked, when, and that the use came before.
+func TestScanToVerifyRevokedSeal(t *testing.T) {
+	atok := apiToken(t, demo["seal_admin"][0], demo["seal_admin"][1])
+	wtok := apiToken(t, demo["window"][0], demo["window"][1])
+	var s1 struct {
+		CustodianIDs []string `json:"custodian_ids"`
+		SupervisorID string   `json:"supervisor_id"`
+		DepartmentID string   `json:"department_id"`
+	}
+	_, _, body := apiDo(t, atok, http.MethodGet, "/api/v1/seals/S-1", nil)
+	_ = json.Unmarshal(body, &s1)
+	var win struct {
+		Department struct {
+			ID string `json:"id"`
+		} `json:"department"`
+	}
+	_, _, body = apiDo(t, wtok, http.MethodGet, "/api/v1/me", nil)
+	_ = json.Unmarshal(body, &win)
+	code, _, body := apiDo(t, atok, http.MethodPost, "/api/v1/seals", map[string]any{
+		"name": "天河区市场监督管理局登记专用章", "type": "business", "department_id": s1.DepartmentID,
+		"supervisor_id": s1.SupervisorID, "custodian_ids": s1.CustodianIDs, "valid_from": "2026-01-01", "valid_until": "2030-12-31"})
+	var sl struct {
+		ID   string `json:"id"`
+		Ref  string `json:"ref"`
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(apiMust(t, code, body, http.StatusCreated), &sl)
+	code, _, body = apiDo(t, atok, http.MethodPost, "/api/v1/seals/"+sl.Ref+"/status", map[string]string{"status": "active", "reason": "经审批启用"})
+	apiMust(t, code, body, http.StatusOK)
+	code, _, body = apiDo(t, atok, http.MethodPost, "/api/v1/authorizations", map[string]any{
+		"grantor_department_id": s1.DepartmentID, "grantee_department_id": win.Department.ID, "items": []string{"440106-GTGSH-003"},
+		"powers": []string{"seal"}, "seal_ids": []string{sl.ID}, "valid_from": "2026-01-01", "valid_until": "2030-12-31",
+		"approval_required": false, "note": "登记专用章即办件用印"})
+	apiMust(t, code, body, http.StatusCreated)
+
+	_, _, sealReq, holder := decidedCase(t)
+	sealReq["seal_id"] = sl.ID
+	var r struct {
+		Ref    string `json:"ref"`
+		Status string `json:"status"`
+	}
+	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests", sealReq)
+	_ = json.Unmarshal(apiMust(t, code, body, http.StatusCreated), &r)
+	var u struct {
+		Ref string `json:"ref"`
+	}
+	code, _, body = apiDo(t, wtok, http.MethodPost, "/api/v1/seal-requests/"+r.Ref+"/apply", nil)
+	_ = json.Unmarshal(apiMust(t, code, body, http.StatusCreated), &u)
+	code, _, sealed := apiDo(t, wtok, http.MethodGet, "/api/v1/seal-uses/"+u.Ref+"/content", nil)
+	apiMust(t, code, sealed, http.StatusOK)
+	path := scanAddress(t, sealed)
+	code, _, body = apiDo(t, atok, http.MethodPost, "/api/v1/seals/"+sl.Ref+"/status", map[string]string{"status": "revoked", "reason": "印章遗失"})
+	apiMust(t, code, body, http.StatusOK)
+
+	p := newPerson(t, "a bank clerk")
+	p.open(path)
+	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
+	p.sees(sl.Name, u.Ref, "该印章已于 "+today, "注销", "本次用印在注销之前", "已注销")
+	p.doesNotSee("用印登记中有此次用印的记录", holder)
+	if got := p.text("#scan-state"); !strings.HasPrefix(got, "✘") {
+		t.Errorf("a revoked seal's use is shown as %q", got)
+	}
+	p.shot("scan-verify-revoked")
 }
