@@ -186,6 +186,29 @@ func (s *Server) changeSealStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, sl)
 }
 
+// setScanToVerify is POST /api/v1/seals/{id}/scan-to-verify: whether the seal's stamps carry
+// the QR code of the scan-to-verify page.
+func (s *Server) setScanToVerify(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Enabled == nil {
+		return invalidFields(map[string]string{"enabled": "is required: true or false"})
+	}
+	sl, err := s.deps.Seals.SetScanToVerify(c.Request().Context(), s.actor(c), id, *req.Enabled)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sl)
+}
+
 // sealImageRequest asks for the seal image to be drawn from the seal's data (印章制作);
 // with preview set the drawing is returned as image/png and nothing is stored.
 type sealImageRequest struct {

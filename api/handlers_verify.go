@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"os"
 
@@ -50,4 +51,17 @@ func (s *Server) publicVerifyPDF(c echo.Context) error {
 		out.Signatures = append(out.Signatures, p)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// publicUse is GET /api/v1/public/uses/{token}: scan to verify, the public facts of the use
+// whose stamp's QR code names token. No login.
+func (s *Server) publicUse(c echo.Context) error {
+	u, err := s.deps.Seals.PublicUse(c.Request().Context(), c.Param("token"))
+	if errors.Is(err, seal.ErrNotFound) {
+		return problem(probNotFound, "没有与此验真码对应的用印记录：请核对二维码或网址", "No seal use has this verification code: check the QR code or the address")
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
 }

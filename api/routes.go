@@ -80,6 +80,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id", Roles: anyone, Handler: s.getSeal},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/certificate", Roles: anyone, Handler: s.sealCertificate},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/status", Roles: sealAdmins, Handler: s.changeSealStatus},
+		{Method: http.MethodPost, Path: "/api/v1/seals/:id/scan-to-verify", Roles: sealAdmins, Handler: s.setScanToVerify},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/image", Roles: anyone, Handler: s.sealImage},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/image", Roles: sealAdmins, Handler: s.addSealImage},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/seal-data", Roles: anyone, Handler: s.sealData},
@@ -104,6 +105,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/seal-uses/:id/content", Roles: registerReaders, Handler: s.sealUseContent},
 		{Method: http.MethodPost, Path: "/api/v1/verify", Roles: anyone, Upload: true, Handler: s.verifyPDF},
 		{Method: http.MethodPost, Path: "/api/v1/public/verify", Public: true, Upload: true, Handler: s.publicVerifyPDF},
+		{Method: http.MethodGet, Path: "/api/v1/public/uses/:token", Public: true, Handler: s.publicUse},
 		{Method: http.MethodPost, Path: "/api/v1/seal-data/inspect", Roles: anyone, Upload: true, Handler: s.inspectSealData},
 
 		{Method: http.MethodGet, Path: "/api/v1/catalog/types", Roles: anyone, Handler: s.listTypes},

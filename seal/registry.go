@@ -43,6 +43,9 @@ type Seal struct {
 	CertSerial   string      `json:"certificate_serial"`
 	ImageVersion int         `json:"image_version"` // 0: no image yet
 	ImageDigest  *string     `json:"image_digest"`
+	// ScanToVerify says whether the seal's stamps carry the QR code of their use's public
+	// verification address (扫码验真); on unless turned off.
+	ScanToVerify bool `json:"scan_to_verify"`
 	// ImageNote, on filing only, says why no image could be drawn from the seal's data.
 	ImageNote     string    `json:"image_note,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -74,7 +77,7 @@ const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supe
 	(SELECT array_agg(cu.display_name ORDER BY c.user_id) FROM seal_custodians c JOIN users cu ON cu.id = c.user_id WHERE c.seal_id = s.id),
 	(SELECT su.display_name FROM users su WHERE su.id = s.supervisor_id),
 	(SELECT max(version) FROM seal_images i WHERE i.seal_id = s.id),
-	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1)`
+	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1), s.scan_to_verify`
 
 func scanSeal(row pgx.Row) (Seal, error) {
 	var s Seal
@@ -84,7 +87,7 @@ func scanSeal(row pgx.Row) (Seal, error) {
 	var version *int32
 	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
 		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.chainDER, &s.keyRef,
-		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest)
+		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest, &s.ScanToVerify)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	} else if err != nil {

@@ -270,7 +270,7 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 	if p.Page > pageCount {
 		return Request{}, &InvalidError{Fields: map[string]string{"placement.page": fmt.Sprintf("the document has %d pages", pageCount)}}
 	}
-	if err := s.checkPlacement(ctx, doc, p); err != nil {
+	if err := s.checkPlacement(ctx, doc, p, sl); err != nil {
 		return Request{}, err
 	}
 	now := s.now()
@@ -321,8 +321,9 @@ func (s *Service) CreateRequest(ctx context.Context, a Actor, n NewRequest) (Req
 	return getRequest(ctx, s.DB, id, "")
 }
 
-// checkPlacement makes sure the stamp lies within its page.
-func (s *Service) checkPlacement(ctx context.Context, doc vault.Digest, p Placement) error {
+// checkPlacement makes sure the stamp lies within its page, with room beside it for the QR
+// panel when seal sl's stamps carry one.
+func (s *Service) checkPlacement(ctx context.Context, doc vault.Digest, p Placement, sl Seal) error {
 	data, err := s.readObject(ctx, doc.String())
 	if err != nil {
 		return err
@@ -338,6 +339,13 @@ func (s *Service) checkPlacement(ctx context.Context, doc vault.Digest, p Placem
 	if p.X+p.Size > w || p.Y+p.Size > h {
 		return &InvalidError{Fields: map[string]string{"placement": fmt.Sprintf(
 			"a %.0f pt stamp at (%.0f, %.0f) does not fit on page %d, which is %.0f × %.0f pt", p.Size, p.X, p.Y, p.Page, w, h)}}
+	}
+	if on, err := scanToVerify(ctx, s.DB, sl); err != nil {
+		return err
+	} else if on && !panelFits(p, w) {
+		return &InvalidError{Fields: map[string]string{"placement": fmt.Sprintf(
+			"a %.0f pt stamp at (%.0f, %.0f) leaves no room on page %d (%.0f pt wide) for its scan-to-verify code, %.0f pt beside it on the left or right",
+			p.Size, p.X, p.Y, p.Page, w, PanelWidth*p.Size)}}
 	}
 	return nil
 }
@@ -532,7 +540,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err := s.checkSealData(ctx, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
-	d, n, stamped, err := s.sign(ctx, sl, req, now)
+	link, err := s.newUseLink(ctx, sl, req)
+	if err != nil {
+		return Use{}, err
+	}
+	d, n, stamped, err := s.sign(ctx, sl, req, now, link)
 	if err != nil {
 		return Use{}, err
 	}
@@ -574,6 +586,9 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 			req.ID, sl.ID, sl.ImageVersion, sl.CertSerial, req.RequesterID, req.DecidedBy, req.DepartmentID,
 			letterID(v.letter), req.CaseID, req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
 			req.Placement.X, req.Placement.Y, req.Placement.Size, now, stamped.Time, stamped.TSA, stamped.Serial).Scan(&useID, &no); err != nil {
+			return err
+		}
+		if err := link.record(ctx, tx, useID); err != nil {
 			return err
 		}
 		if req.CaseID != nil {
@@ -650,18 +665,19 @@ func letterID(l *Authorization) *uuid.UUID {
 	return &l.ID
 }
 
-// sign seals the request's document with seal sl, timestamped by the service's TSA (PAdES
-// B-T; without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
-// and stores the result in the vault, returning its digest, size and timestamp. The document is copied from the vault to a file in WorkDir,
-// verified against its digest as it is read, and the signer reads it there; the signed
-// document streams from the signer into the vault, so neither is held in memory. A failure
-// stores nothing: the upload is aborted unless the signer finished.
-func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time) (vault.Digest, int64, *UseTimestamp, error) {
+// sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
+// nil), timestamped by the service's TSA (PAdES B-T; without a TSA, or when it does not
+// answer, nothing is signed: a *pades.TimestampError), and stores the result in the vault,
+// returning its digest, size and timestamp. The document is copied from the vault to a file
+// in WorkDir, verified against its digest as it is read, and the signer reads it there; the
+// signed document streams from the signer into the vault, so neither is held in memory. A
+// failure stores nothing: the upload is aborted unless the signer finished.
+func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink) (vault.Digest, int64, *UseTimestamp, error) {
 	if s.TSA == nil {
 		return vault.Digest{}, 0, nil, errNoTSA
 	}
 	ts := &recordingTSA{ts: s.TSA}
-	d, n, err := s.signWith(ctx, sl, req, now, ts)
+	d, n, err := s.signWith(ctx, sl, req, now, link, ts)
 	if err != nil {
 		return vault.Digest{}, 0, nil, err
 	}
@@ -673,11 +689,7 @@ func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time)
 }
 
 // signWith is sign with the timestamper ts.
-func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.Time, ts pades.Timestamper) (vault.Digest, int64, error) {
-	stamp, err := s.stamp(ctx, *sl.ImageDigest)
-	if err != nil {
-		return vault.Digest{}, 0, err
-	}
+func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink, ts pades.Timestamper) (vault.Digest, int64, error) {
 	signer, err := s.signers.signer(ctx, s.Custody, sl.ID, sl.keyRef, s.SignerTTL)
 	if err != nil {
 		return vault.Digest{}, 0, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
@@ -700,14 +712,16 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 		return vault.Digest{}, 0, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
 	}
 	defer f.Close()
+	stamp, place, err := s.stampFor(ctx, sl, req, link, f, in.Size)
+	if err != nil {
+		return vault.Digest{}, 0, err
+	}
 
 	pr, pw := io.Pipe()
 	signed := make(chan error, 1)
 	go func() {
 		_, err := pades.SignTo(ctx, pw, f, in.Size, pades.Request{
-			Signer: signer, Chain: chain, Stamp: stamp,
-			Place: pades.Placement{Page: req.Placement.Page, X: req.Placement.X, Y: req.Placement.Y,
-				Width: req.Placement.Size, Height: req.Placement.Size},
+			Signer: signer, Chain: chain, Stamp: stamp, Place: place,
 			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
 			Field: "Seal-" + req.Ref, Timestamp: ts,
 		})

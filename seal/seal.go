@@ -78,6 +78,9 @@ type Service struct {
 	// SignerTTL is how long a seal's unwrapped key is kept for further applications of the
 	// seal; 0 unwraps it for every application. A status change of the seal drops it.
 	SignerTTL time.Duration
+	// PublicURL is the public base address of the scan-to-verify page (--public-url), which
+	// the QR code on every stamp names (empty: DefaultPublicURL).
+	PublicURL string
 	// WorkDir is where a document being sealed is copied from the vault (empty: the system
 	// temporary directory).
 	WorkDir string

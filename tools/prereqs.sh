@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
 # server package (unless a database is configured), poppler-utils, the notice's fonts, jq, the
-# seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf and Chromium (the
+# seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf, zbar-tools and Chromium (the
 # workbench is tested in a real browser), and the Go modules. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
@@ -29,6 +29,8 @@ if [ "$mode" = test ]; then
   command -v qpdf >/dev/null || need+=(qpdf)
   # The workbench tests drive one headless Chromium through its pages.
   command -v chromium >/dev/null || need+=(chromium)
+  # The scan-to-verify tests read the stamp's QR code back from the rendered page with zbarimg.
+  command -v zbarimg >/dev/null || need+=(zbar-tools)
 fi
 # Seal images are drawn in Noto Serif CJK; the browser tests check that the workbench's
 # Chinese is drawn in a CJK font, not as boxes.

@@ -96,6 +96,7 @@ func run(m *testing.M) (int, error) {
 	}
 	srv = &server{base: "http://" + addr, dataDir: dataDir, dbURL: dbURL, out: &testkit.SyncBuffer{}}
 	cmd := exec.Command(bin, "serve", "--demo", "--database-url", dbURL, "--listen", addr, "--data-dir", dataDir,
+		"--public-url", "http://"+addr,
 		"--login-max-failures", "3", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = srv.out, srv.out
 	cmd.Env = append(os.Environ(), "SEALVAULT_CONFIG=")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,8 @@ type Config struct {
 	SignerTTL time.Duration
 	// TSAPolicy is the policy OID the timestamping authority's tokens name.
 	TSAPolicy string
+	// PublicURL is the public base address the QR codes on stamps name.
+	PublicURL string
 	// TSAAccuracy is the accuracy its tokens state.
 	TSAAccuracy time.Duration
 	// ForeignDataDir allows state to be made in a --data-dir that does not look like a
@@ -135,6 +138,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
 	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
 	fs.DurationVar(&c.SignerTTL, "signer-cache-ttl", seal.DefaultSignerTTL, "how long a seal's key, once unwrapped to apply the seal, is kept in memory for its next applications (0: unwrapped for every one; a status change of the seal drops it)")
+	fs.StringVar(&c.PublicURL, "public-url", seal.DefaultPublicURL, "public base address of the scan-to-verify page (扫码验真): the QR code on every stamp names /v/TOKEN/PREFIX under it; set it to the address relying parties reach the service at")
 	fs.StringVar(&c.TSAPolicy, "tsa-policy", defaultTSAPolicy, "policy OID named by every timestamp token of the built-in timestamping authority (POST /api/v1/tsa); the default lies under the X.660 example arc: replace it with the center's registered TSA policy")
 	fs.DurationVar(&c.TSAAccuracy, "tsa-accuracy", time.Second, "accuracy the timestamp tokens state (the server clock's, e.g. 1s when it follows NTP)")
 	fs.StringVar(&c.CAName, "ca-name", "sealvault 电子印章根证书", "common name of the internal CA's root certificate, made on first start")
@@ -261,6 +265,10 @@ func (c *Config) validate() error {
 	}
 	if c.SignerTTL < 0 || c.SignerTTL > time.Hour {
 		bad("signer-cache-ttl", "must be between 0 and 1h")
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil || len(c.PublicURL) > 200 {
+		bad("public-url", "must be an http or https address without query or fragment, at most 200 characters, e.g. https://zwfw.example.gov.cn")
 	}
 	if _, err := parseOID(c.TSAPolicy); err != nil {
 		bad("tsa-policy", "must be an object identifier in dotted form, e.g. 2.25.1234")

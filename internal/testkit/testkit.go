@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -125,3 +127,38 @@ func Pdfsig(t testing.TB, root, pdf []byte) string {
 
 // WithJFIFDensity returns the JPEG data with a JFIF segment stating dpi, as a scanner writes it.
 func WithJFIFDensity(data []byte, dpi int) []byte { return pages.WithJPEGDensity(data, dpi) }
+
+// ScanQR renders page (from 1) of pdf at 200 DPI with poppler's pdftoppm, as a scanner or a
+// phone would see the printed page, and returns every QR code zbarimg (Debian package
+// zbar-tools) reads from it. A missing tool fails the test: it is installed by
+// tools/prereqs.sh test, never skipped.
+func ScanQR(t testing.TB, pdf []byte, page int) []string {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "sealed.pdf")
+	if err := os.WriteFile(in, pdf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := strconv.Itoa(page)
+	if out, err := exec.Command("pdftoppm", "-r", "200", "-png", "-f", p, "-l", p, "-singlefile", in, filepath.Join(dir, "page")).CombinedOutput(); err != nil {
+		t.Fatalf("pdftoppm (Debian package poppler-utils): %v %s", err, out)
+	}
+	if _, err := exec.LookPath("zbarimg"); err != nil {
+		t.Fatalf("zbarimg (Debian package zbar-tools, installed by tools/prereqs.sh test): %v", err)
+	}
+	out, err := exec.Command("zbarimg", "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", filepath.Join(dir, "page.png")).Output()
+	if err != nil {
+		// zbarimg exits 4 when it finds no code: the caller's assertion says what was missing.
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+			t.Fatalf("zbarimg: %v", err)
+		}
+	}
+	var codes []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" {
+			codes = append(codes, l)
+		}
+	}
+	return codes
+}

@@ -1,0 +1,30 @@
+package web
+
+// scanMessages are the texts of the scan-to-verify page (扫码验真).
+var scanMessages = map[string][2]string{
+	"scan.title":        {"扫码验真", "Scan to verify"},
+	"scan.intro":        {"您扫描的是电子印章上的验真二维码。以下是用印登记中这次用印的记录；不显示申请人或办件信息。", "You scanned the verification code on an electronic seal. This is the seal-use register's record of that use; nothing about the applicant or the case is shown."},
+	"scan.found":        {"用印登记中有此次用印的记录", "The seal-use register has this use"},
+	"scan.seal":         {"印章", "Seal"},
+	"scan.dept":         {"所属部门", "Department"},
+	"scan.item":         {"事项", "Item"},
+	"scan.at":           {"用印时间", "Sealed at"},
+	"scan.useref":       {"用印登记号", "Register number"},
+	"scan.status":       {"印章状态", "Seal status"},
+	"scan.prefix":       {"原文件摘要（SHA-256 前 8 位）", "Original document digest (first 8 of SHA-256)"},
+	"scan.revoked":      {"该印章已于 %s 注销。", "This seal was revoked on %s."},
+	"scan.before":       {"本次用印在注销之前，用印时印章有效。", " This use was made before the revocation, while the seal was valid."},
+	"scan.after":        {"本次用印在注销之后。", " This use was made after the revocation."},
+	"scan.suspended":    {"该印章目前已停用；本次用印时印章有效。", "This seal is suspended now; it was valid when this use was made."},
+	"scan.check":        {"核对文件", "Check a file"},
+	"scan.check.intro":  {"上传您收到的 PDF 文件，核对它是否就是本次用印加盖印章后的文件。", "Upload the PDF you were given to check whether it is the file this use sealed."},
+	"scan.check.submit": {"核对", "Check"},
+	"scan.exact":        {"一致：这正是本次用印加盖印章后的文件，内容未被改动", "It matches: this is the file this use sealed, unchanged"},
+	"scan.later":        {"一致：文件含本次用印的印章且完好，其后另加盖了印章", "It matches: the file carries this use's seal intact, and seals added after it"},
+	"scan.broken":       {"文件含本次用印的印章，但文件验证未通过：签名后内容被改动", "The file carries this use's seal, but it does not verify: it was changed after sealing"},
+	"scan.other":        {"不一致：这不是本次用印的盖章文件", "It does not match: this is not the file this use sealed"},
+	"scan.otherbroken":  {"不一致：文件中的印章验证未通过，签名后内容被改动，不是本次用印的盖章文件", "It does not match: a seal in the file does not verify, the file was changed after sealing, and it is not the file this use sealed"},
+	"scan.notfound":     {"没有与此验真码对应的用印记录。请核对二维码或网址；如有疑问，请向出具文件的部门核实。", "No seal use has this verification code. Check the QR code or the address, and if in doubt ask the department that issued the document."},
+	"scan.malformed":    {"验真网址不完整或有误：请重新扫描印章上的二维码。", "The verification address is incomplete or wrong: scan the QR code on the seal again."},
+	"scan.verifyall":    {"也可以在“验证电子印章”页核对任一盖章文件", "Any sealed file can also be checked on the Verify page"},
+}
