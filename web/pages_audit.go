@@ -475,6 +475,51 @@ type auditCheckpoint struct {
 	VerifierKey string    `json:"verifier_key"`
 }
 
+// publicVerifyUpload reads the PDF a verification form posted (its pdf part) and has the
+// public verification check it. A page to show instead of a result, for a missing or too
+// large file or a problem the API answered, is told by *file, *msg and *pr and a status to
+// render it with; otherwise the result.
+func publicVerifyUpload(x *rc, file, msg *string, pr **problem) (*seal.PublicVerification, int, error) {
+	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, auditVerifyMax+1<<20)
+	perr := x.r.ParseMultipartForm(8 << 20)
+	var data []byte
+	if perr == nil && x.r.MultipartForm != nil {
+		if fhs := x.r.MultipartForm.File["pdf"]; len(fhs) > 0 && fhs[0].Size > 0 {
+			*file = fhs[0].Filename
+			if fhs[0].Size > auditVerifyMax {
+				*msg = x.t("audit.verify.toolarge", auditVerifyMax>>20)
+			} else if f, err := fhs[0].Open(); err == nil {
+				data, _ = io.ReadAll(f)
+				f.Close()
+			}
+		}
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(perr, &mbe):
+		*msg = x.t("audit.verify.toolarge", auditVerifyMax>>20)
+	case *msg != "":
+	case data == nil:
+		*msg = x.t("audit.verify.nofile")
+	}
+	if *msg != "" {
+		return nil, http.StatusBadRequest, nil
+	}
+	resp, err := x.call(apiRequest{Method: http.MethodPost, Path: q("/api/v1/public/verify", "name", *file), Body: bytes.NewReader(data),
+		ContentType: "application/pdf", NoAuth: true})
+	if p := pageProblem(err); p != nil {
+		*pr = p
+		return nil, p.Status, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	var res seal.PublicVerification
+	if err := json.Unmarshal(resp.Body, &res); err != nil {
+		return nil, 0, err
+	}
+	return &res, 0, nil
+}
+
 // auditVerification is GET /api/v1/audit/verify's answer.
 type auditVerification struct {
 	OK          bool   `json:"ok"`
@@ -722,46 +767,14 @@ func auditVerifyForm(x *rc) error {
 
 func auditVerifyPost(x *rc) error {
 	v := auditVerifyView{MaxMiB: auditVerifyMax >> 20}
-	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, auditVerifyMax+1<<20)
-	err := x.r.ParseMultipartForm(8 << 20)
-	var fileData []byte
-	if err == nil && x.r.MultipartForm != nil {
-		if fhs := x.r.MultipartForm.File["pdf"]; len(fhs) > 0 && fhs[0].Size > 0 {
-			v.File = fhs[0].Filename
-			if fhs[0].Size > auditVerifyMax {
-				v.Error = x.t("audit.verify.toolarge", auditVerifyMax>>20)
-			} else if f, err := fhs[0].Open(); err == nil {
-				fileData, _ = io.ReadAll(f)
-				f.Close()
-			}
-		}
+	res, status, err := publicVerifyUpload(x, &v.File, &v.Error, &v.Problem)
+	if status != 0 {
+		x.render(status, "audit_verify", v)
 	}
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		v.Error = x.t("audit.verify.toolarge", auditVerifyMax>>20)
-	case v.Error != "":
-	case fileData == nil:
-		v.Error = x.t("audit.verify.nofile")
-	}
-	if v.Error != "" {
-		x.render(http.StatusBadRequest, "audit_verify", v)
-		return nil
-	}
-	resp, err := x.call(apiRequest{Method: http.MethodPost, Path: q("/api/v1/public/verify", "name", v.File), Body: bytes.NewReader(fileData),
-		ContentType: "application/pdf", NoAuth: true})
-	if pr := pageProblem(err); pr != nil {
-		v.Problem = pr
-		x.render(pr.Status, "audit_verify", v)
-		return nil
-	} else if err != nil {
+	if res == nil {
 		return err
 	}
-	var res seal.PublicVerification
-	if err := json.Unmarshal(resp.Body, &res); err != nil {
-		return err
-	}
-	v.Result = &res
+	v.Result = res
 	x.render(http.StatusOK, "audit_verify", v)
 	return nil
 }

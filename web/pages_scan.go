@@ -1,10 +1,7 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"sealvault/seal"
@@ -84,43 +81,11 @@ func scanCheck(x *rc) error {
 	if !ok {
 		return err
 	}
-	x.r.Body = http.MaxBytesReader(x.w, x.r.Body, auditVerifyMax+1<<20)
-	perr := x.r.ParseMultipartForm(8 << 20)
-	var data []byte
-	if perr == nil && x.r.MultipartForm != nil {
-		if fhs := x.r.MultipartForm.File["pdf"]; len(fhs) > 0 && fhs[0].Size > 0 {
-			v.File = fhs[0].Filename
-			if fhs[0].Size > auditVerifyMax {
-				v.Error = x.t("audit.verify.toolarge", auditVerifyMax>>20)
-			} else if f, err := fhs[0].Open(); err == nil {
-				data, _ = io.ReadAll(f)
-				f.Close()
-			}
-		}
+	res, status, err := publicVerifyUpload(x, &v.File, &v.Error, &v.Problem)
+	if status != 0 {
+		x.render(status, "scan_use", v)
 	}
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(perr, &mbe):
-		v.Error = x.t("audit.verify.toolarge", auditVerifyMax>>20)
-	case v.Error != "":
-	case data == nil:
-		v.Error = x.t("audit.verify.nofile")
-	}
-	if v.Error != "" {
-		x.render(http.StatusBadRequest, "scan_use", v)
-		return nil
-	}
-	resp, err := x.call(apiRequest{Method: http.MethodPost, Path: q("/api/v1/public/verify", "name", v.File), Body: bytes.NewReader(data),
-		ContentType: "application/pdf", NoAuth: true})
-	if pr := pageProblem(err); pr != nil {
-		v.Problem = pr
-		x.render(pr.Status, "scan_use", v)
-		return nil
-	} else if err != nil {
-		return err
-	}
-	var res seal.PublicVerification
-	if err := json.Unmarshal(resp.Body, &res); err != nil {
+	if res == nil {
 		return err
 	}
 	v.Verdict = "scan.other"
