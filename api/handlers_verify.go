@@ -32,7 +32,8 @@ func (s *Server) publicVerifyPDF(c echo.Context) error {
 	for _, sg := range v.Signatures {
 		p := seal.PublicSignature{Valid: sg.Valid, Intact: sg.DigestValid, Trusted: sg.ChainValid, CoversWholeFile: sg.CoversWholeFile,
 			AppendedBytes: sg.AppendedBytes, SignedAt: sg.SignedAt, SealRef: sg.SealRef, SealStatus: sg.SealStatus,
-			SealedAt: sg.SealedAt, SealRevokedAt: sg.SealRevokedAt, RevokedAfterSealing: sg.RevokedAfterSealing, Summary: sg.Summary}
+			SealedAt: sg.SealedAt, SealRevokedAt: sg.SealRevokedAt, RevokedAfterSealing: sg.RevokedAfterSealing, Summary: sg.Summary,
+			LaterAdditions: sg.LaterAdditions, Level: sg.Level}
 		if t := sg.Timestamp; t != nil && t.Valid {
 			at := t.Time
 			p.TimestampedAt, p.TimestampedBy = &at, t.TSA

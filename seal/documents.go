@@ -229,11 +229,67 @@ type SignatureReport struct {
 	// revocation stays valid.
 	SealRevokedAt       *time.Time `json:"seal_revoked_at,omitempty"`
 	RevokedAfterSealing bool       `json:"revoked_after_sealing,omitempty"`
+	// LaterAdditions names what later revisions of the file added after this signature
+	// without changing what it signed: "validation data (DSS)", "signature Seal-2",
+	// "document timestamp …". They leave the signature valid; anything else after it does
+	// not.
+	LaterAdditions []string `json:"later_additions"`
+	// Level is the PAdES baseline level the signature reaches: B-B; B-T with a valid
+	// timestamp; B-LT when the file also embeds the certificates and a CRL of the signer's
+	// issuer, so that it validates without the network.
+	Level string `json:"level"`
+	// ValidationData counts what the file's Document Security Store holds; nil without one.
+	ValidationData *ValidationDataReport `json:"validation_data"`
+	// Revocation is what the newest CRL of the signer's issuer at hand (embedded in the file,
+	// or given to an offline verification) says of the signer's certificate; nil when none
+	// was. Without the register, a revocation it lists is judged against the trusted time.
+	Revocation *RevocationReport `json:"revocation"`
 	// Summary says in one line when it was sealed and how the seal stands, such as "sealed
 	// on 2026-12-07 13:54:11 +08:00 (timestamp by sealvault 时间戳服务), seal revoked on
 	// 2027-01-04 09:00:00 +08:00 (after sealing)".
 	Summary string `json:"summary"`
 	Valid   bool   `json:"valid"`
+}
+
+// ValidationDataReport counts what a file embeds for offline validation (PAdES B-LT).
+type ValidationDataReport struct {
+	Certificates int `json:"certificates"`
+	CRLs         int `json:"crls"`
+}
+
+// RevocationReport is what a CRL said of a signer certificate: when the CRL was issued,
+// whether it came from the file ("embedded") or was given ("given"), and whether and when it
+// lists the certificate as revoked.
+type RevocationReport struct {
+	CRLIssuedAt time.Time  `json:"crl_issued_at"`
+	Source      string     `json:"source"`
+	Revoked     bool       `json:"revoked"`
+	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
+}
+
+// readValidationData takes the level, the embedded validation data and the revocation
+// status from the signature's verification.
+func (r *SignatureReport) readValidationData(sg pades.Signature) {
+	if vd := sg.ValidationData; vd != nil {
+		r.ValidationData = &ValidationDataReport{Certificates: len(vd.Certs), CRLs: len(vd.CRLs)}
+	}
+	if rv := sg.Revocation; rv != nil {
+		r.Revocation = &RevocationReport{CRLIssuedAt: rv.CRLThisUpdate, Source: "given", Revoked: rv.Revoked}
+		if rv.Embedded {
+			r.Revocation.Source = "embedded"
+		}
+		if rv.Revoked {
+			at := rv.RevokedAt
+			r.Revocation.RevokedAt = &at
+		}
+	}
+	r.Level = "B-B"
+	if sg.Timestamp != nil && sg.Timestamp.Valid {
+		r.Level = "B-T"
+		if sg.ValidationData != nil && len(sg.ValidationData.CRLs) > 0 && len(sg.ValidationData.Certs) > 0 {
+			r.Level = "B-LT"
+		}
+	}
 }
 
 // TimestampReport is a signature's timestamp: the TSA's time and name, and whether it
@@ -255,14 +311,16 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 	if err != nil {
 		return Verification{}, err
 	}
-	return verify(ctx, pdf, roots, s)
+	return verify(ctx, pdf, roots, nil, s)
 }
 
 // VerifyOffline checks every signature of pdf against roots alone, without a register: no
 // seal or register entry is looked up and RegisterConsulted is false. With roots nil, the
 // self-signed certificates the signatures themselves carry are trusted, and
 // EmbeddedRoots names them: a relying party compares them with the service's published root.
-func VerifyOffline(pdf []byte, roots *x509.CertPool) (Verification, error) {
+// crls are revocation lists (DER) to judge the seals by besides those the file embeds, such
+// as a later CRL of the service (GET /api/v1/ca/crl) naming a seal revoked since.
+func VerifyOffline(pdf []byte, roots *x509.CertPool, crls ...[]byte) (Verification, error) {
 	var embedded []*x509.Certificate
 	if roots == nil {
 		sigs, err := pades.Verify(pdf, x509.NewCertPool())
@@ -281,7 +339,7 @@ func VerifyOffline(pdf []byte, roots *x509.CertPool) (Verification, error) {
 			}
 		}
 	}
-	v, err := verify(context.Background(), pdf, roots, nil)
+	v, err := verify(context.Background(), pdf, roots, crls, nil)
 	for _, c := range embedded {
 		v.EmbeddedRoots = append(v.EmbeddedRoots, EmbeddedRoot{Subject: ca.NameString(c.Subject),
 			SHA256: fmt.Sprintf("%x", sha256.Sum256(c.Raw))})
@@ -291,21 +349,26 @@ func VerifyOffline(pdf []byte, roots *x509.CertPool) (Verification, error) {
 
 // verify checks pdf's signatures against roots and, when reg is not nil, looks up each one's
 // seal and register entry in reg's database.
-func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service) (Verification, error) {
+func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte, reg *Service) (Verification, error) {
 	sum := sha256.Sum256(pdf)
 	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}, RegisterConsulted: reg != nil}
-	sigs, err := pades.Verify(pdf, roots)
+	sigs, err := pades.VerifyWith(pdf, pades.VerifyOptions{Roots: roots, CRLs: crls})
 	if err != nil {
 		return v, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
 	}
 	v.Valid = len(sigs) > 0
-	for i, sg := range sigs {
+	for _, sg := range sigs {
 		r := SignatureReport{Field: sg.Field, SubFilter: sg.SubFilter, Name: sg.Name, Reason: sg.Reason, Location: sg.Location,
 			SignedAt: sg.Time, DigestValid: sg.DigestValid, ChainValid: sg.ChainValid, ChainError: sg.ChainError,
-			CoversWholeFile: sg.CoversWholeFile, AppendedBytes: sg.Appended, Problems: sg.Problems}
+			CoversWholeFile: sg.CoversWholeFile, AppendedBytes: sg.Appended, Problems: sg.Problems,
+			LaterAdditions: sg.LaterAdditions}
 		if r.Problems == nil {
 			r.Problems = []string{}
 		}
+		if r.LaterAdditions == nil {
+			r.LaterAdditions = []string{}
+		}
+		r.readValidationData(sg)
 		if sg.Signer != nil {
 			r.Signer = ca.NameString(sg.Signer.Subject)
 			r.CertSerial = sg.Signer.SerialNumber.Text(16)
@@ -327,7 +390,7 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service)
 			rev := sha256.Sum256(pdf[:end])
 			r.RevisionDigest = fmt.Sprintf("%x", rev)
 			if reg != nil {
-				if u, err := reg.UseByOutput(ctx, vault.Digest(rev)); err == nil {
+				if u, err := reg.UseBySignature(ctx, sg.SignatureDigest, vault.Digest(rev)); err == nil {
 					r.RegisterEntry = &u
 				} else if !errors.Is(err, ErrNotFound) {
 					return v, err
@@ -335,10 +398,8 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, reg *Service)
 			}
 		}
 		r.judgeTime(sg.Timestamp)
-		// A later signature legitimately follows an earlier one: an earlier signature is
-		// valid if the last one covers the whole file.
-		last := i == len(sigs)-1
-		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || !last && sigs[len(sigs)-1].CoversWholeFile) &&
+		// What follows a signature may only add validation data and further signatures.
+		r.Valid = r.DigestValid && r.ChainValid && (r.CoversWholeFile || sg.OnlyAdditionsAfter) &&
 			(r.SealRevokedAt == nil || r.RevokedAfterSealing)
 		if reg != nil && r.RegisterEntry == nil {
 			r.Problems = append(r.Problems, "no seal-use register entry of this service matches the signed revision")
@@ -418,6 +479,9 @@ type PublicSignature struct {
 	// TimestampedAt and TimestampedBy are the valid signature timestamp's time and TSA.
 	TimestampedAt *time.Time `json:"timestamped_at,omitempty"`
 	TimestampedBy string     `json:"timestamped_by,omitempty"`
+	// LaterAdditions and Level are as in SignatureReport.
+	LaterAdditions []string `json:"later_additions"`
+	Level          string   `json:"level"`
 	// SealedAt, SealRevokedAt, RevokedAfterSealing and Summary are as in SignatureReport.
 	SealedAt            *time.Time `json:"sealed_at,omitempty"`
 	SealRevokedAt       *time.Time `json:"seal_revoked_at,omitempty"`
@@ -454,6 +518,15 @@ func (r *SignatureReport) judgeTime(ts *pades.Timestamp) {
 		parts = append(parts, fmt.Sprintf("sealed on %s (%s)", fmtTime(*r.SealedAt), by))
 	} else {
 		parts = append(parts, fmt.Sprintf("claims to be sealed on %s (no trusted time: no valid timestamp)", fmtTime(r.SignedAt)))
+	}
+	// Without the register's word, the CRL's.
+	if rv := r.Revocation; rv != nil && r.SealRevokedAt == nil {
+		where := map[string]string{"embedded": "embedded in the file", "given": "given"}[rv.Source]
+		if rv.Revoked {
+			r.SealRevokedAt = rv.RevokedAt
+		} else {
+			parts = append(parts, fmt.Sprintf("not revoked according to the CRL of %s (%s)", fmtTime(rv.CRLIssuedAt), where))
+		}
 	}
 	if r.SealRevokedAt != nil {
 		switch {

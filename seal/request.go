@@ -544,10 +544,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err != nil {
 		return Use{}, err
 	}
-	d, n, stamped, err := s.sign(ctx, sl, req, now, link)
+	out, err := s.sign(ctx, sl, req, now, link)
 	if err != nil {
 		return Use{}, err
 	}
+	d, n, stamped := out.digest, out.size, out.timestamp
 
 	var refused error
 	var useID uuid.UUID
@@ -580,12 +581,13 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		if err := tx.QueryRow(ctx, `
 			INSERT INTO seal_uses (request_id, seal_id, image_version, cert_serial, requester_id, approver_id, department_id,
 				authorization_id, case_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at,
-				timestamp_at, tsa_name, tsa_serial)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::numeric)
+				timestamp_at, tsa_name, tsa_serial, signature_digest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::numeric, $23)
 			RETURNING id, no`,
 			req.ID, sl.ID, sl.ImageVersion, sl.CertSerial, req.RequesterID, req.DecidedBy, req.DepartmentID,
 			letterID(v.letter), req.CaseID, req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
-			req.Placement.X, req.Placement.Y, req.Placement.Size, now, stamped.Time, stamped.TSA, stamped.Serial).Scan(&useID, &no); err != nil {
+			req.Placement.X, req.Placement.Y, req.Placement.Size, now, stamped.Time, stamped.TSA, stamped.Serial,
+			fmt.Sprintf("%x", out.signature)).Scan(&useID, &no); err != nil {
 			return err
 		}
 		if err := link.record(ctx, tx, useID); err != nil {
@@ -665,78 +667,92 @@ func letterID(l *Authorization) *uuid.UUID {
 	return &l.ID
 }
 
+// signed is what sign stored: the sealed document's digest and size, its signature
+// timestamp, and the SHA-256 of its signature's /Contents (pades.Signed.SignatureDigest).
+type signed struct {
+	digest    vault.Digest
+	size      int64
+	timestamp *UseTimestamp
+	signature [32]byte
+}
+
 // sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
-// nil), timestamped by the service's TSA (PAdES B-T; without a TSA, or when it does not
-// answer, nothing is signed: a *pades.TimestampError), and stores the result in the vault,
-// returning its digest, size and timestamp. The document is copied from the vault to a file
-// in WorkDir, verified against its digest as it is read, and the signer reads it there; the
+// nil), timestamped by the service's TSA and followed by the validation data (PAdES B-LT;
+// without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
+// and stores the result in the vault. The document is copied from the vault to a file in
+// WorkDir, verified against its digest as it is read, and the signer reads it there; the
 // signed document streams from the signer into the vault, so neither is held in memory. A
 // failure stores nothing: the upload is aborted unless the signer finished.
-func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink) (vault.Digest, int64, *UseTimestamp, error) {
+func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink) (signed, error) {
 	if s.TSA == nil {
-		return vault.Digest{}, 0, nil, errNoTSA
+		return signed{}, errNoTSA
 	}
 	ts := &recordingTSA{ts: s.TSA}
-	d, n, err := s.signWith(ctx, sl, req, now, link, ts)
+	out, err := s.signWith(ctx, sl, req, now, link, ts)
 	if err != nil {
-		return vault.Digest{}, 0, nil, err
+		return signed{}, err
 	}
-	stamped, err := ts.stamped()
-	if err != nil {
-		return vault.Digest{}, 0, nil, err
+	if out.timestamp, err = ts.stamped(); err != nil {
+		return signed{}, err
 	}
-	return d, n, stamped, nil
+	return out, nil
 }
 
 // signWith is sign with the timestamper ts.
-func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink, ts pades.Timestamper) (vault.Digest, int64, error) {
+func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink, ts pades.Timestamper) (signed, error) {
 	signer, err := s.signers.signer(ctx, s.Custody, sl.ID, sl.keyRef, s.SignerTTL)
 	if err != nil {
-		return vault.Digest{}, 0, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
+		return signed{}, fmt.Errorf("seal: key of %s: %w", sl.Ref, err)
 	}
 	chain, err := sl.chain(s.CA.Cert)
 	if err != nil {
-		return vault.Digest{}, 0, err
+		return signed{}, err
+	}
+	vd, err := s.validationData(ctx, sl, chain)
+	if err != nil {
+		return signed{}, err
 	}
 	digest, err := vault.ParseDigest(req.DocumentDigest)
 	if err != nil {
-		return vault.Digest{}, 0, err
+		return signed{}, err
 	}
 	in, err := vault.SpoolObject(ctx, s.Blobs, digest, s.WorkDir)
 	if err != nil {
-		return vault.Digest{}, 0, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
+		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
 	}
 	defer in.Remove()
 	f, err := os.Open(in.Path)
 	if err != nil {
-		return vault.Digest{}, 0, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
+		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
 	}
 	defer f.Close()
 	stamp, place, err := s.stampFor(ctx, sl, req, link, f, in.Size)
 	if err != nil {
-		return vault.Digest{}, 0, err
+		return signed{}, err
 	}
 
 	pr, pw := io.Pipe()
-	signed := make(chan error, 1)
+	done := make(chan error, 1)
+	var res pades.Signed
 	go func() {
-		_, err := pades.SignTo(ctx, pw, f, in.Size, pades.Request{
+		var err error
+		res, err = pades.SignTo(ctx, pw, f, in.Size, pades.Request{
 			Signer: signer, Chain: chain, Stamp: stamp, Place: place,
 			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-			Field: "Seal-" + req.Ref, Timestamp: ts,
+			Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd,
 		})
 		pw.CloseWithError(err) // nil: Put reads to the end and commits
-		signed <- err
+		done <- err
 	}()
 	d, n, err := vault.Put(ctx, s.Blobs, pr, s.Pins)
 	pr.CloseWithError(err) // a Put that stopped early stops the signer
-	if serr := <-signed; serr != nil && (err == nil || errors.Is(err, serr)) {
-		return vault.Digest{}, 0, fmt.Errorf("seal: sign with %s: %w", sl.Ref, serr)
+	if serr := <-done; serr != nil && (err == nil || errors.Is(err, serr)) {
+		return signed{}, fmt.Errorf("seal: sign with %s: %w", sl.Ref, serr)
 	}
 	if err != nil {
-		return vault.Digest{}, 0, err
+		return signed{}, err
 	}
-	return d, n, nil
+	return signed{digest: d, size: n, signature: res.SignatureDigest}, nil
 }
 
 // stamp returns the seal image prepared for stamping, made once per image.
@@ -808,6 +824,15 @@ func (s *Service) ListUses(ctx context.Context, f UseFilter) ([]Use, error) {
 func (s *Service) UseByOutput(ctx context.Context, d vault.Digest) (Use, error) {
 	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
 		WHERE u.output_digest = $1 ORDER BY u.no LIMIT 1`, d.String()))
+}
+
+// UseBySignature returns the register row of the use whose signature is sig (the SHA-256 of
+// its /Contents), else of the use whose output is rev, the revision the signature signed
+// (uses from before signatures were recorded), or ErrNotFound.
+func (s *Service) UseBySignature(ctx context.Context, sig [32]byte, rev vault.Digest) (Use, error) {
+	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
+		WHERE u.signature_digest = $1 OR (u.signature_digest IS NULL AND u.output_digest = $2)
+		ORDER BY u.signature_digest IS NULL, u.no LIMIT 1`, fmt.Sprintf("%x", sig), rev.String()))
 }
 
 // Cases is what the seal regime needs of the case (办件) a document is sealed for. The case

@@ -91,6 +91,7 @@ type Service struct {
 
 	stamps  sync.Map // image digest → *pades.Stamp
 	signers signerCache
+	crl     crlCache
 }
 
 func (s *Service) now() time.Time {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ var errVerifyFailed = errors.New("not every signature is valid")
 func (a *app) verifyCmd() *cobra.Command {
 	var asJSON bool
 	var rootFile, server, token string
+	var crlFiles []string
 	cmd := &cobra.Command{
 		Use:   "verify FILE.pdf|FILE.ofd...",
 		Short: "Check every seal signature of PDFs (offline or against a service's seal-use register) and of OFD documents (exit 1 unless all valid)",
@@ -44,7 +46,10 @@ Where the register is consulted:
                  against --root FILE (PEM), else against the root the file's own chain
                  carries, whose fingerprint is printed to compare with the service's
                  published root (GET /api/v1/ca/root.pem). The output says the register
-                 was not consulted.
+                 was not consulted. A file sealed by sealvault embeds its validation data
+                 (PAdES B-LT: the chains and a CRL of the time of sealing), so nothing is
+                 fetched; --crl FILE adds a later CRL (GET /api/v1/ca/crl), which tells a
+                 seal revoked since: a use made before the revocation stays valid.
 --root always verifies offline.
 
 An OFD document (GB/T 33190) is verified offline whatever the flags: each of its GB/T 38540
@@ -59,6 +64,8 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 			switch {
 			case server != "" && rootFile != "":
 				return errors.New("--server and --root exclude each other: the service's roots are used with --server")
+			case len(crlFiles) > 0 && (server != "" || rootFile == "" && a.registerConfigured()):
+				return errors.New("--crl is for an offline verification (with --root, or without a register): the register knows every revocation")
 			case server != "":
 				if token == "" {
 					token = os.Getenv("SEALVAULT_TOKEN")
@@ -99,7 +106,15 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 				} else {
 					where = "register not consulted (offline, against the root the file's chain carries)"
 				}
-				check = func(data []byte) (seal.Verification, error) { return seal.VerifyOffline(data, roots) }
+				var crls [][]byte
+				for _, f := range crlFiles {
+					der, err := readCRL(f)
+					if err != nil {
+						return err
+					}
+					crls = append(crls, der)
+				}
+				check = func(data []byte) (seal.Verification, error) { return seal.VerifyOffline(data, roots, crls...) }
 			}
 			allValid := true
 			for _, f := range files {
@@ -141,7 +156,23 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 	cmd.Flags().StringVar(&rootFile, "root", "", "verify offline against this root certificate (PEM), e.g. the service's GET /api/v1/ca/root.pem")
 	cmd.Flags().StringVar(&server, "server", "", "base URL of a running sealvault whose register is consulted, e.g. https://sealvault.example")
 	cmd.Flags().StringVar(&token, "token", "", "bearer token for --server (else SEALVAULT_TOKEN)")
+	cmd.Flags().StringArrayVar(&crlFiles, "crl", nil, "offline: also judge seals by this CRL (DER or PEM), e.g. the service's GET /api/v1/ca/crl; repeatable")
 	return cmd
+}
+
+// readCRL reads a certificate revocation list in DER or PEM.
+func readCRL(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--crl: %w", err)
+	}
+	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
+		data = b.Bytes
+	}
+	if _, err := x509.ParseRevocationList(data); err != nil {
+		return nil, fmt.Errorf("--crl %s: not a certificate revocation list: %v", path, err)
+	}
+	return data, nil
 }
 
 // registerConfigured reports whether a database holds the register: --database-url is set,
@@ -162,7 +193,8 @@ func publicVerification(p seal.PublicVerification) seal.Verification {
 		r := seal.SignatureReport{Field: fmt.Sprintf("signature %d", i+1), Signer: strings.TrimSpace(s.SealName + " " + s.Department),
 			SignedAt: s.SignedAt, DigestValid: s.Intact, ChainValid: s.Trusted, CoversWholeFile: s.CoversWholeFile,
 			AppendedBytes: s.AppendedBytes, SealRef: s.SealRef, SealStatus: s.SealStatus, Valid: s.Valid,
-			SealedAt: s.SealedAt, SealRevokedAt: s.SealRevokedAt, RevokedAfterSealing: s.RevokedAfterSealing, Summary: s.Summary}
+			SealedAt: s.SealedAt, SealRevokedAt: s.SealRevokedAt, RevokedAfterSealing: s.RevokedAfterSealing, Summary: s.Summary,
+			LaterAdditions: s.LaterAdditions, Level: s.Level}
 		if s.TimestampedAt != nil {
 			r.Timestamp = &seal.TimestampReport{Time: *s.TimestampedAt, TSA: s.TimestampedBy, Valid: true}
 		}
@@ -242,7 +274,28 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 			fmt.Fprintf(w, "     seal:      %s, now %s\n", s.SealRef, s.SealStatus)
 		}
 		fmt.Fprintf(w, "     digest:    %s; chain to the root: %s\n", okText(s.DigestValid), okText(s.ChainValid))
-		fmt.Fprintf(w, "     covers:    %s\n", map[bool]string{true: "the whole file", false: fmt.Sprintf("not the whole file (%d bytes follow)", s.AppendedBytes)}[s.CoversWholeFile])
+		switch {
+		case s.CoversWholeFile:
+			fmt.Fprintf(w, "     covers:    the whole file\n")
+		case len(s.LaterAdditions) > 0:
+			fmt.Fprintf(w, "     covers:    the file as signed; added after it, changing nothing signed: %s\n", strings.Join(s.LaterAdditions, ", "))
+		default:
+			fmt.Fprintf(w, "     covers:    not the whole file (%d bytes follow)\n", s.AppendedBytes)
+		}
+		if s.Level != "" {
+			line := s.Level
+			if vd := s.ValidationData; vd != nil {
+				line += fmt.Sprintf("; embedded validation data: %d certificates, %d CRLs", vd.Certificates, vd.CRLs)
+			}
+			fmt.Fprintf(w, "     level:     %s\n", line)
+		}
+		if rv := s.Revocation; rv != nil {
+			state := "not revoked"
+			if rv.Revoked && rv.RevokedAt != nil {
+				state = "revoked on " + rv.RevokedAt.In(time.Local).Format("2006-01-02 15:04:05 MST")
+			}
+			fmt.Fprintf(w, "     CRL:       %s, CRL of %s (%s)\n", state, rv.CRLIssuedAt.In(time.Local).Format("2006-01-02 15:04:05 MST"), rv.Source)
+		}
 		if t := s.Timestamp; t != nil {
 			verdict := okText(t.Valid)
 			if t.Error != "" {

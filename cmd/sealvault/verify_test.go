@@ -166,7 +166,7 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify of the sealed file: %v\n%s", err, out)
 	}
-	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, cs.CaseNo, "the whole file"} {
+	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, cs.CaseNo, "changing nothing signed: validation data (DSS)", "level:     B-LT"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify output lacks %q:\n%s", want, out)
 		}
@@ -204,7 +204,8 @@ func TestDemoSealAndVerify(t *testing.T) {
 		not   []string
 	}{
 		{"--root", []string{"verify", file, "--root", rootFile}, false,
-			[]string{"VALID", "the whole file", "register not consulted", rootFile}, []string{use.Ref, "NOT valid"}},
+			[]string{"VALID", "changing nothing signed: validation data (DSS)", "B-LT; embedded validation data: 3 certificates, 1 CRLs",
+				"not revoked according to the CRL of", "(embedded in the file)", "register not consulted", rootFile}, []string{use.Ref, "NOT valid"}},
 		{"embedded root", []string{"verify", file}, false,
 			[]string{"VALID", "register not consulted", "root taken from the file", fingerprint}, []string{use.Ref}},
 		{"bytes appended", []string{"verify", appended, "--root", rootFile}, true,
@@ -236,6 +237,35 @@ func TestDemoSealAndVerify(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Errorf("verify made %d entries in the directory it ran in, first %s", len(entries), entries[0].Name())
+	}
+
+	// The seal is revoked; the same file, verified with the network closed (the root file
+	// and the CRL published after the revocation), is still valid: sealed before it.
+	admin := s.login(t, "sealadmin", "demo-sealadmin-2026")
+	if status, body := s.do(t, http.MethodPost, "/api/v1/seals/"+seals.Items[0].ID+"/status", admin,
+		map[string]any{"status": "revoked", "reason": "印章遗失"}); status != 200 {
+		t.Fatalf("revoke: %d %s", status, body)
+	}
+	status, crl := s.do(t, http.MethodGet, "/api/v1/ca/crl", "", nil)
+	if status != 200 {
+		t.Fatalf("crl: %d", status)
+	}
+	crlFile := filepath.Join(t.TempDir(), "sealvault.crl")
+	os.WriteFile(crlFile, crl, 0o600)
+	out, err = run("verify", file, "--root", rootFile, "--crl", crlFile)
+	for _, want := range []string{"VALID", "seal revoked on", "(after sealing)", "(given)"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("offline with the later CRL: %v, output lacks %q:\n%s", err, want, out)
+		}
+	}
+	// Without the later CRL, offline cannot know of the revocation, and says which CRL it
+	// judged by.
+	out, err = run("verify", file, "--root", rootFile)
+	if err != nil || !strings.Contains(out, "not revoked according to the CRL of") {
+		t.Errorf("offline with the embedded CRL only: %v\n%s", err, out)
+	}
+	if out, err = run("verify", file, "--root", rootFile, "--crl", rootFile); err == nil || !strings.Contains(out, "not a certificate revocation list") {
+		t.Errorf("--crl with a certificate: %v\n%s", err, out)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -155,8 +156,11 @@ func TestSignTwiceKeepsFirstSignatureValid(t *testing.T) {
 			if want := int64(len(twice) - len(once)); sigs[0].Appended != want {
 				t.Errorf("first signature: %d bytes appended, want %d", sigs[0].Appended, want)
 			}
-			if len(sigs[0].Problems) != 1 || !strings.Contains(sigs[0].Problems[0], "later revisions") {
-				t.Errorf("first signature problems %q, want one about later revisions", sigs[0].Problems)
+			// The later revision only adds a signature: the first is followed by an addition,
+			// not by a change.
+			if len(sigs[0].Problems) != 0 || !sigs[0].OnlyAdditionsAfter || !slices.Equal(sigs[0].LaterAdditions, []string{"signature Seal-2"}) {
+				t.Errorf("first signature: problems %q, additions %q (%t), want one signature added and no problem",
+					sigs[0].Problems, sigs[0].LaterAdditions, sigs[0].OnlyAdditionsAfter)
 			}
 			if sigs[1].Name != "某某区人民政府办公室" {
 				t.Errorf("second name %q", sigs[1].Name)

@@ -52,6 +52,20 @@ type Request struct {
 	// Timestamp, when set, timestamps the signature value: the signature is PAdES B-T, and
 	// signing fails with a *TimestampError when it gives no token. Nil signs B-B.
 	Timestamp Timestamper
+	// DSS, when set, is validation data added after the signature as a second incremental
+	// update: a Document Security Store holding its certificates and CRLs, with a VRI entry
+	// for the new signature. With a timestamp it makes the signature PAdES B-LT.
+	DSS *ValidationData
+}
+
+// Signed is what SignTo wrote.
+type Signed struct {
+	// Size is the number of bytes written.
+	Size int64
+	// SignatureDigest is the SHA-256 of the new signature's /Contents value as the file
+	// holds it (the CMS with its zero padding). It identifies the signature in this file and
+	// in every later revision of it, whatever is appended.
+	SignatureDigest [32]byte
 }
 
 // DocumentError reports a document Sign cannot sign because of what the document is, or
@@ -82,14 +96,14 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 		return nil, err
 	}
 	// Growing a full-capacity slice copies the original without first zeroing the copy.
-	out := slices.Grow(pdf[:len(pdf):len(pdf)], len(p.tail))
-	return append(out, p.tail...), nil
+	out := slices.Grow(pdf[:len(pdf):len(pdf)], len(p.tail)+len(p.dss))
+	return append(append(out, p.tail...), p.dss...), nil
 }
 
 // SignTo writes to w the document of size bytes that r holds, followed by an incremental
 // update that adds the stamp, a signature field and a PAdES baseline B-B signature
-// (/SubFilter /ETSI.CAdES.detached) over the whole result, and returns the number of bytes
-// written. The document is copied through byte for byte as the prefix, so earlier
+// (/SubFilter /ETSI.CAdES.detached) over the whole result, then, when req.DSS is set, a
+// second update adding the validation data, and returns what it wrote. The document is copied through byte for byte as the prefix, so earlier
 // signatures stay valid. The update's cross-reference section is of the same kind as the
 // document's newest one. Encrypted documents are not supported. What is wrong with the
 // document or the placement is a *DocumentError, returned before anything is written.
@@ -101,10 +115,10 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 // same bytes throughout. When SignTo fails after writing began, w has a truncated
 // document: a caller storing the output must discard it (an io.Pipe closed with the error
 // does).
-func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Request) (int64, error) {
+func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Request) (Signed, error) {
 	p, err := prepare(r, size, req)
 	if err != nil {
-		return 0, err
+		return Signed{}, err
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
@@ -112,16 +126,19 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
 	}
 	if err != nil {
-		return n, fmt.Errorf("pades: sign: copy: %w", err)
+		return Signed{Size: n}, fmt.Errorf("pades: sign: copy: %w", err)
 	}
 	if err := p.finish(ctx, h); err != nil {
-		return n, err
+		return Signed{Size: n}, err
 	}
-	m, err := w.Write(p.tail)
-	if err != nil {
-		return n + int64(m), fmt.Errorf("pades: sign: write: %w", err)
+	for _, b := range [][]byte{p.tail, p.dss} {
+		m, err := w.Write(b)
+		n += int64(m)
+		if err != nil {
+			return Signed{Size: n}, fmt.Errorf("pades: sign: write: %w", err)
+		}
 	}
-	return n + int64(m), nil
+	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail)}, nil
 }
 
 // prepared is a signature planned for a document: the update with its byte range set and
@@ -130,6 +147,8 @@ type prepared struct {
 	u      *update
 	tail   []byte
 	signer cmsSigner
+	dss    []byte // the update adding validation data, once signed
+	vd     *ValidationData
 }
 
 // prepare reads the document and plans and writes its update, all but the signature.
@@ -164,13 +183,20 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	if err := u.setByteRange(tail); err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
 	}
-	return &prepared{u: u, tail: tail, signer: signer}, nil
+	return &prepared{u: u, tail: tail, signer: signer, vd: req.DSS}, nil
 }
 
-// finish signs: h holds the hash of the original document.
+// finish signs, and writes the validation data's update when there is one: h holds the
+// hash of the original document.
 func (p *prepared) finish(ctx context.Context, h hash.Hash) error {
 	if err := p.u.fillSignature(ctx, p.tail, h, p.signer); err != nil {
 		return fmt.Errorf("pades: sign: %w", err)
+	}
+	if p.vd != nil {
+		var err error
+		if p.dss, err = p.u.dssUpdate(p.tail, p.vd); err != nil {
+			return fmt.Errorf("pades: sign: validation data: %w", err)
+		}
 	}
 	return nil
 }
@@ -232,10 +258,15 @@ type update struct {
 
 	contentsLen int // bytes reserved for the CMS
 
-	// base is the update's offset in the output: the original's length.
-	base int64
+	// base is the update's offset in the output: the original's length, or for the update
+	// adding validation data, the signed revision's. prev is the offset of the previous
+	// cross-reference section, and catalog the newest catalog before the update.
+	base    int64
+	prev    int64
+	catalog dict
 	// Positions in the update, known after write.
 	byteRangeAt, contentsAt, contentsEnd int
+	xrefAt                               int64
 }
 
 type writtenObject struct {
@@ -250,12 +281,13 @@ type writtenObject struct {
 
 // planUpdate decides every object of the update without writing any bytes.
 func planUpdate(doc *document, req *Request, stamp *Stamp, contentsLen int) (*update, error) {
-	u := &update{doc: doc, req: req, stamp: stamp, next: doc.size, contentsLen: contentsLen}
+	u := &update{doc: doc, req: req, stamp: stamp, next: doc.size, contentsLen: contentsLen, base: doc.length, prev: doc.startxref}
 	catRef := doc.trailer.get("Root").(ref)
 	catalog, ok := doc.resolve(catRef).(dict)
 	if !ok {
 		return nil, errors.New("the document catalog is missing")
 	}
+	u.catalog = catalog
 	pageRef, page, box, err := doc.findPage(catalog, req.Place.Page)
 	if err != nil {
 		return nil, err
@@ -359,6 +391,19 @@ func (u *update) addToAcroForm(catRef ref, catalog dict, field ref) {
 		writtenObject{num: catRef.num, gen: catRef.gen, value: catalog.with("AcroForm", ref{n, 0})})
 }
 
+// newestCatalog is the catalog as the update leaves it.
+func (u *update) newestCatalog() dict {
+	catRef := u.doc.trailer.get("Root").(ref)
+	for _, o := range u.objects {
+		if o.num == catRef.num {
+			if d, ok := o.value.(dict); ok {
+				return d
+			}
+		}
+	}
+	return u.catalog
+}
+
 // fieldName returns the requested field name, or the first free "Seal-<n>". Names are
 // compared with the document's top-level fields.
 func (u *update) fieldName(catalog dict) (string, error) {
@@ -409,8 +454,7 @@ func (u *update) write() []byte {
 		size += len(u.stamp.rgb) + len(u.stamp.alpha)
 	}
 	out := make([]byte, 0, size)
-	u.base = u.doc.length
-	if c := u.doc.last; c != '\n' && c != '\r' {
+	if c := u.doc.last; u.base == u.doc.length && c != '\n' && c != '\r' {
 		out = append(out, '\n')
 	}
 	for i := range u.objects {

@@ -86,8 +86,8 @@ func TestSignToStreamsOriginalThenUpdate(t *testing.T) {
 				t.Fatal(err)
 			}
 			signed := out.Bytes()
-			if n != int64(len(signed)) || !bytes.HasPrefix(signed, tt.pdf) || len(signed) <= len(tt.pdf) {
-				t.Fatalf("SignTo wrote %d bytes (said %d) that do not start with the %d of the original", len(signed), n, len(tt.pdf))
+			if n.Size != int64(len(signed)) || !bytes.HasPrefix(signed, tt.pdf) || len(signed) <= len(tt.pdf) {
+				t.Fatalf("SignTo wrote %d bytes (said %d) that do not start with the %d of the original", len(signed), n.Size, len(tt.pdf))
 			}
 			update := signed[len(tt.pdf):]
 			if !bytes.Contains(update, []byte("/ByteRange [0 ")) || !bytes.HasSuffix(update, []byte("%%EOF\n")) {

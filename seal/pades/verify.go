@@ -3,7 +3,9 @@ package pades
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +28,8 @@ type Signature struct {
 	Chain  []*x509.Certificate
 	// ByteRange is the signature's /ByteRange.
 	ByteRange [4]int64
+	// SignatureDigest is the SHA-256 of /Contents as the file holds it (Signed.SignatureDigest).
+	SignatureDigest [32]byte
 	// DigestValid reports that the digest of the byte ranges matches the CMS
 	// message-digest and that the signature over the signed attributes verifies.
 	DigestValid bool
@@ -40,9 +44,24 @@ type Signature struct {
 	// CoversRevision reports that the signed bytes end at the end of a revision (%%EOF),
 	// so anything after them is a later incremental update.
 	CoversRevision bool
+	// LaterAdditions names what the later revisions add when all they add leaves the signed
+	// content as it was: "validation data (DSS)", "signature Seal-2", "document timestamp
+	// …". OnlyAdditionsAfter reports that this was checked and holds (false when nothing
+	// follows the signature).
+	LaterAdditions     []string
+	OnlyAdditionsAfter bool
 	// Timestamp is the signature timestamp (PAdES B-T), nil when the signature has none.
 	// When it is valid, the chain is judged at its time instead of the claimed Time.
 	Timestamp *Timestamp
+	// ValidationData is what the document's Document Security Store holds (PAdES B-LT),
+	// nil without one; VRI reports that the store has a /VRI entry for this signature (which
+	// sealvault does not write).
+	ValidationData *ValidationData
+	VRI            bool
+	// Revocation is what the newest CRL of the signer's issuer, embedded or given, says of
+	// the signer certificate; nil when no CRL of that issuer was at hand. A certificate
+	// revoked before the signature's trusted time makes the chain invalid.
+	Revocation *Revocation
 	// Problems are findings in plain English, such as bytes appended after the signature.
 	Problems []string
 }
@@ -51,6 +70,20 @@ type Signature struct {
 // newest revision, then signature dictionaries that no field refers to. A document without
 // signatures gives an empty slice. roots are the trusted roots; nil trusts none.
 func Verify(pdf []byte, roots *x509.CertPool) ([]Signature, error) {
+	return VerifyWith(pdf, VerifyOptions{Roots: roots})
+}
+
+// VerifyOptions are what a verification trusts and has at hand besides the document.
+type VerifyOptions struct {
+	// Roots are the trusted roots; nil trusts none.
+	Roots *x509.CertPool
+	// CRLs are certificate revocation lists (DER) to judge signer certificates by, besides
+	// those in the document's DSS; the newest of an issuer's counts.
+	CRLs [][]byte
+}
+
+// VerifyWith is Verify with options.
+func VerifyWith(pdf []byte, opts VerifyOptions) ([]Signature, error) {
 	doc, err := readDocument(bytes.NewReader(pdf), int64(len(pdf)))
 	if err != nil {
 		return nil, fmt.Errorf("pades: verify: %w", err)
@@ -59,9 +92,11 @@ func Verify(pdf []byte, roots *x509.CertPool) ([]Signature, error) {
 	for _, num := range doc.unreferencedSignatures(pdf, found) {
 		found = append(found, sigField{num: num})
 	}
+	vd, vri := doc.readDSS()
+	ctx := verifyContext{roots: opts.Roots, crls: opts.CRLs, vd: vd, vri: vri}
 	sigs := make([]Signature, 0, len(found))
 	for _, f := range found {
-		sigs = append(sigs, doc.verifyOne(pdf, f, roots))
+		sigs = append(sigs, doc.verifyOne(pdf, f, ctx))
 	}
 	slices.SortStableFunc(sigs, func(a, b Signature) int {
 		return int(a.ByteRange[2] + a.ByteRange[3] - b.ByteRange[2] - b.ByteRange[3])
@@ -155,9 +190,17 @@ func (d *document) unreferencedSignatures(pdf []byte, found []sigField) []int {
 	return out
 }
 
+// verifyContext is what every signature of a document is verified with.
+type verifyContext struct {
+	roots *x509.CertPool
+	crls  [][]byte
+	vd    *ValidationData
+	vri   map[string]bool
+}
+
 // verifyOne checks the signature dictionary f.num of pdf.
-func (d *document) verifyOne(pdf []byte, f sigField, roots *x509.CertPool) Signature {
-	s := Signature{Field: f.name}
+func (d *document) verifyOne(pdf []byte, f sigField, vc verifyContext) Signature {
+	s := Signature{Field: f.name, ValidationData: vc.vd}
 	o, err := d.object(f.num)
 	sd, ok := o.(dict)
 	if err != nil || !ok {
@@ -173,8 +216,10 @@ func (d *document) verifyOne(pdf []byte, f sigField, roots *x509.CertPool) Signa
 	if !s.readByteRange(d, sd.get("ByteRange"), contents) {
 		return s
 	}
-	s.coverage(pdf)
-	s.checkCMS(pdf, contents.b, roots)
+	s.VRI = vc.vri[vriKey(contents.b)]
+	s.SignatureDigest = sha256.Sum256(contents.b)
+	s.coverage(d, pdf)
+	s.checkCMS(pdf, contents.b, vc)
 	return s
 }
 
@@ -235,7 +280,7 @@ func (s *Signature) readByteRange(d *document, o object, contents *pdfString) bo
 }
 
 // coverage works out what follows the signed bytes.
-func (s *Signature) coverage(data []byte) {
+func (s *Signature) coverage(d *document, data []byte) {
 	end := s.ByteRange[2] + s.ByteRange[3]
 	s.Appended = int64(len(data)) - end
 	s.CoversWholeFile = s.Appended == 0
@@ -245,14 +290,24 @@ func (s *Signature) coverage(data []byte) {
 	switch {
 	case s.CoversWholeFile:
 	case s.CoversRevision && bytes.HasSuffix(later, []byte("%%EOF")):
-		s.problem("%d bytes were appended after this signature as later revisions; what they change is not covered by it", s.Appended)
+		adds, err := d.laterChanges(end)
+		if errors.Is(err, errNotUpdate) {
+			s.problem("%d bytes were appended after this signature; %v", s.Appended, err)
+			break
+		}
+		if err != nil {
+			s.problem("%d bytes were appended after this signature as later revisions, which change what it signed: %v", s.Appended, err)
+			break
+		}
+		s.LaterAdditions, s.OnlyAdditionsAfter = adds, true
 	default:
 		s.problem("%d bytes were appended after this signature", s.Appended)
 	}
 }
 
 // checkCMS verifies the CMS against the byte ranges and builds the chain.
-func (s *Signature) checkCMS(data, der []byte, roots *x509.CertPool) {
+func (s *Signature) checkCMS(data, der []byte, vc verifyContext) {
+	roots := vc.roots
 	der = trimCMS(der)
 	p, err := parseCMS(der)
 	if err != nil {
@@ -273,7 +328,7 @@ func (s *Signature) checkCMS(data, der []byte, roots *x509.CertPool) {
 	}
 	s.DigestValid = s.checkDigest(data, p)
 	s.checkTimestamp(p, roots)
-	s.checkChain(p, roots)
+	s.checkChain(p, vc)
 }
 
 // trimCMS drops the zero padding after the DER value in /Contents.
@@ -327,7 +382,8 @@ func (s *Signature) checkDigest(data []byte, p *parsedCMS) bool {
 }
 
 // checkChain builds a chain from the signer to roots at the signing time.
-func (s *Signature) checkChain(p *parsedCMS, roots *x509.CertPool) {
+func (s *Signature) checkChain(p *parsedCMS, vc verifyContext) {
+	roots := vc.roots
 	switch {
 	case p.signer == nil:
 		s.ChainError = "no signer certificate"
@@ -348,7 +404,14 @@ func (s *Signature) checkChain(p *parsedCMS, roots *x509.CertPool) {
 			inter.AddCert(c)
 		}
 	}
-	_, err := p.signer.Verify(x509.VerifyOptions{
+	var embeddedCRLs [][]byte
+	if vc.vd != nil {
+		for _, c := range vc.vd.Certs {
+			inter.AddCert(c)
+		}
+		embeddedCRLs = vc.vd.CRLs
+	}
+	chains, err := p.signer.Verify(x509.VerifyOptions{
 		Roots:         roots,
 		Intermediates: inter,
 		CurrentTime:   at,
@@ -362,6 +425,15 @@ func (s *Signature) checkChain(p *parsedCMS, roots *x509.CertPool) {
 	const sigUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
 	if ku := p.signer.KeyUsage; ku != 0 && ku&sigUsage == 0 {
 		s.ChainError = "the signer certificate's key usage allows neither digitalSignature nor contentCommitment"
+		s.problem("%s", s.ChainError)
+		return
+	}
+	if len(chains) > 0 && len(chains[0]) > 1 {
+		s.Revocation = revocation(p.signer, chains[0][1], embeddedCRLs, vc.crls)
+	}
+	if r := s.Revocation; r != nil && r.Revoked && !r.RevokedAt.After(at) {
+		s.ChainError = fmt.Sprintf("the signer certificate was revoked on %s, before the signature's time %s",
+			r.RevokedAt.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))
 		s.problem("%s", s.ChainError)
 		return
 	}

@@ -105,6 +105,7 @@ func runs(objs []writtenObject) [][]writtenObject {
 
 func (u *update) appendXRefTable(out []byte) []byte {
 	xrefAt := u.base + int64(len(out))
+	u.xrefAt = xrefAt
 	out = append(out, "xref\n"...)
 	for _, run := range runs(u.sortedObjects()) {
 		out = fmt.Appendf(out, "%d %d\n", run[0].num, len(run))
@@ -120,6 +121,7 @@ func (u *update) appendXRefTable(out []byte) []byte {
 func (u *update) appendXRefStream(out []byte) []byte {
 	num := u.alloc()
 	xrefAt := u.base + int64(len(out))
+	u.xrefAt = xrefAt
 	u.objects = append(u.objects, writtenObject{num: num, off: xrefAt})
 	objs := u.sortedObjects()
 	offW := 4
@@ -160,7 +162,7 @@ func (u *update) trailer(size int) dict {
 		d = append(d, entry{"Info", info})
 	}
 	d = append(d, entry{"ID", u.id()})
-	return append(d, entry{"Prev", number(strconv.FormatInt(u.doc.startxref, 10))})
+	return append(d, entry{"Prev", number(strconv.FormatInt(u.prev, 10))})
 }
 
 // id keeps the first element of the document's /ID and makes a new second one, derived from
@@ -174,7 +176,7 @@ func (u *update) id() array {
 	}
 	h := sha256.New()
 	h.Write(first)
-	fmt.Fprintf(h, "\x00%d\x00%s\x00%s", u.doc.length, pdfDate(u.req.Time), u.field)
+	fmt.Fprintf(h, "\x00%d\x00%s\x00%s", u.base, pdfDate(u.req.Time), u.field)
 	second := h.Sum(nil)[:16]
 	if first == nil {
 		first = second

@@ -1,0 +1,67 @@
+package seal
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"sealvault/seal/pades"
+)
+
+// crlMaxAge is how long the CRL embedded in sealed documents is reused when no seal was
+// revoked meanwhile: a use embeds a CRL issued at most this long before it.
+const crlMaxAge = time.Hour
+
+// crlCache is the CRL that sealed documents embed, reissued when the revoked seals change
+// (in any serve process: the check reads the database) or it is older than crlMaxAge.
+type crlCache struct {
+	mu       sync.Mutex
+	der      []byte
+	issued   time.Time
+	revState string
+}
+
+// currentCRL returns a CRL of the internal CA listing every revoked seal as of now.
+func (s *Service) currentCRL(ctx context.Context) ([]byte, error) {
+	var state string
+	if err := s.DB.QueryRow(ctx, `SELECT count(*)::text || '/' || coalesce(max(status_since)::text, '')
+		FROM seals WHERE status = 'revoked'`).Scan(&state); err != nil {
+		return nil, fmt.Errorf("seal: crl: %w", err)
+	}
+	c := &s.crl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	if c.der != nil && c.revState == state && now.Sub(c.issued) < crlMaxAge && !now.Before(c.issued) {
+		return c.der, nil
+	}
+	der, err := s.CRL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.der, c.issued, c.revState = der, now, state
+	return der, nil
+}
+
+// validationData is what a use of seal sl embeds after its signature (PAdES B-LT), so that
+// a validator needs nothing from the network: the seal's chain, the TSA's certificate and
+// chain, and, for a seal the internal CA issued, its current CRL. An imported seal's issuer
+// publishes its own revocation data, which the service does not have.
+func (s *Service) validationData(ctx context.Context, sl Seal, chain []*x509.Certificate) (*pades.ValidationData, error) {
+	vd := &pades.ValidationData{Certs: slices.Clone(chain)}
+	if s.TSA != nil {
+		vd.Certs = append(vd.Certs, s.TSA.Cert)
+		vd.Certs = append(vd.Certs, s.TSA.Chain...)
+	}
+	if sl.KeyAlgorithm != "imported" {
+		crl, err := s.currentCRL(ctx)
+		if err != nil {
+			return nil, err
+		}
+		vd.CRLs = [][]byte{crl}
+	}
+	return vd, nil
+}
