@@ -570,7 +570,12 @@ func (s *Server) sealUseContent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := vault.ParseDigest(u.OutputDigest)
+	// The newest archive version: the output with its renewed archive timestamps.
+	digest := u.OutputDigest
+	if u.Archive != nil {
+		digest = u.Archive.Digest
+	}
+	d, err := vault.ParseDigest(digest)
 	if err != nil {
 		return err
 	}
@@ -579,7 +584,7 @@ func (s *Server) sealUseContent(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.pdf"`, u.Ref))
-	c.Response().Header().Set("ETag", `"`+u.OutputDigest+`"`)
+	c.Response().Header().Set("ETag", `"`+digest+`"`)
 	return c.Blob(http.StatusOK, "application/pdf", data)
 }
 

@@ -28,7 +28,8 @@ func (s *Server) publicVerifyPDF(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := seal.PublicVerification{Digest: v.Digest, Size: v.Size, Valid: v.Valid, Signatures: make([]seal.PublicSignature, 0, len(v.Signatures))}
+	out := seal.PublicVerification{Digest: v.Digest, Size: v.Size, Valid: v.Valid, Signatures: make([]seal.PublicSignature, 0, len(v.Signatures)),
+		ArchiveTimestamps: v.ArchiveTimestamps}
 	for _, sg := range v.Signatures {
 		p := seal.PublicSignature{Valid: sg.Valid, Intact: sg.DigestValid, Trusted: sg.ChainValid, CoversWholeFile: sg.CoversWholeFile,
 			AppendedBytes: sg.AppendedBytes, SignedAt: sg.SignedAt, SealRef: sg.SealRef, SealStatus: sg.SealStatus,

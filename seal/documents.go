@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,6 +188,23 @@ type Verification struct {
 	RegisterConsulted bool `json:"register_consulted"`
 	// EmbeddedRoots are the roots taken from the file itself (offline, without a given root).
 	EmbeddedRoots []EmbeddedRoot `json:"embedded_roots,omitempty"`
+	// ArchiveTimestamps are the file's document timestamps (PAdES B-LTA), oldest first; each
+	// must be valid for the file to be.
+	ArchiveTimestamps []ArchiveTimestampReport `json:"archive_timestamps"`
+}
+
+// ArchiveTimestampReport is one document timestamp (/SubFilter /ETSI.RFC3161): a TSA's
+// token over the whole file before it, which keeps the signatures and validation data
+// before it verifiable after their certificates expire.
+type ArchiveTimestampReport struct {
+	Field           string    `json:"field"`
+	Time            time.Time `json:"time"`
+	TSA             string    `json:"tsa"`
+	Serial          string    `json:"serial"`
+	CoversWholeFile bool      `json:"covers_whole_file"`
+	LaterAdditions  []string  `json:"later_additions"`
+	Valid           bool      `json:"valid"`
+	Problems        []string  `json:"problems"`
 }
 
 // EmbeddedRoot is a self-signed certificate a signature carries, trusted by VerifyOffline
@@ -236,7 +254,8 @@ type SignatureReport struct {
 	LaterAdditions []string `json:"later_additions"`
 	// Level is the PAdES baseline level the signature reaches: B-B; B-T with a valid
 	// timestamp; B-LT when the file also embeds the certificates and a CRL of the signer's
-	// issuer, so that it validates without the network.
+	// issuer, so that it validates without the network; B-LTA when a valid document
+	// timestamp covers all that.
 	Level string `json:"level"`
 	// ValidationData counts what the file's Document Security Store holds; nil without one.
 	ValidationData *ValidationDataReport `json:"validation_data"`
@@ -249,6 +268,8 @@ type SignatureReport struct {
 	// 2027-01-04 09:00:00 +08:00 (after sealing)".
 	Summary string `json:"summary"`
 	Valid   bool   `json:"valid"`
+
+	ends int64 // where the signed bytes end
 }
 
 // ValidationDataReport counts what a file embeds for offline validation (PAdES B-LT).
@@ -356,8 +377,35 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte
 	if err != nil {
 		return v, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
 	}
-	v.Valid = len(sigs) > 0
+	v.Valid = slices.ContainsFunc(sigs, func(sg pades.Signature) bool { return !sg.DocumentTimestamp })
+	v.ArchiveTimestamps = []ArchiveTimestampReport{}
+	var archivedUpTo int64 // the end of the newest valid document timestamp's signed bytes
 	for _, sg := range sigs {
+		if sg.DocumentTimestamp {
+			a := ArchiveTimestampReport{Field: sg.Field, Time: sg.Time, CoversWholeFile: sg.CoversWholeFile,
+				LaterAdditions: sg.LaterAdditions, Problems: sg.Problems,
+				Valid: sg.DigestValid && sg.ChainValid && (sg.CoversWholeFile || sg.OnlyAdditionsAfter)}
+			if t := sg.Timestamp; t != nil {
+				if t.Cert != nil {
+					a.TSA = ca.NameString(t.Cert.Subject)
+				}
+				if t.Serial != nil {
+					a.Serial = t.Serial.String()
+				}
+			}
+			if a.LaterAdditions == nil {
+				a.LaterAdditions = []string{}
+			}
+			if a.Problems == nil {
+				a.Problems = []string{}
+			}
+			if a.Valid {
+				archivedUpTo = max(archivedUpTo, sg.ByteRange[2]+sg.ByteRange[3])
+			}
+			v.Valid = v.Valid && a.Valid
+			v.ArchiveTimestamps = append(v.ArchiveTimestamps, a)
+			continue
+		}
 		r := SignatureReport{Field: sg.Field, SubFilter: sg.SubFilter, Name: sg.Name, Reason: sg.Reason, Location: sg.Location,
 			SignedAt: sg.Time, DigestValid: sg.DigestValid, ChainValid: sg.ChainValid, ChainError: sg.ChainError,
 			CoversWholeFile: sg.CoversWholeFile, AppendedBytes: sg.Appended, Problems: sg.Problems,
@@ -386,6 +434,7 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte
 			}
 		}
 		end := sg.ByteRange[2] + sg.ByteRange[3]
+		r.ends = end
 		if end > 0 && end <= int64(len(pdf)) {
 			rev := sha256.Sum256(pdf[:end])
 			r.RevisionDigest = fmt.Sprintf("%x", rev)
@@ -406,6 +455,12 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte
 		}
 		v.Valid = v.Valid && r.Valid
 		v.Signatures = append(v.Signatures, r)
+	}
+	// A B-LT signature a valid document timestamp covers is B-LTA.
+	for i := range v.Signatures {
+		if r := &v.Signatures[i]; r.Level == "B-LT" && archivedUpTo > 0 && r.ends <= archivedUpTo {
+			r.Level = "B-LTA"
+		}
 	}
 	return v, nil
 }
@@ -459,6 +514,8 @@ type PublicVerification struct {
 	Size       int64             `json:"size"`
 	Valid      bool              `json:"valid"`
 	Signatures []PublicSignature `json:"signatures"`
+	// ArchiveTimestamps are as in Verification: a TSA's word, nothing about anyone.
+	ArchiveTimestamps []ArchiveTimestampReport `json:"archive_timestamps"`
 }
 
 // PublicSignature is one signature of a PublicVerification.

@@ -483,6 +483,9 @@ type Use struct {
 	AppliedAt       time.Time  `json:"applied_at"`
 	// Timestamp is the signature's trusted time; nil for uses sealed before timestamps.
 	Timestamp *UseTimestamp `json:"timestamp"`
+	// Archive is the newest archive version of the sealed document (PAdES B-LTA), which
+	// downloads serve; nil for uses sealed before archive timestamps and not renewed since.
+	Archive *UseArchive `json:"archive"`
 }
 
 const useColumns = `u.id, u.no, u.request_id, u.seal_id, s.no, s.name, u.image_version, u.cert_serial, u.requester_id,
@@ -494,12 +497,19 @@ func scanUse(row pgx.Row) (Use, error) {
 	var no, sealNo int64
 	var tsAt *time.Time
 	var tsName, tsSerial *string
+	var av *int
+	var ad, aTSA *string
+	var asize *int64
+	var aAt, aNotAfter *time.Time
 	err := row.Scan(&u.ID, &no, &u.RequestID, &u.SealID, &sealNo, &u.SealName, &u.ImageVersion, &u.CertSerial,
 		&u.RequesterID, &u.ApproverID, &u.DepartmentID, &u.AuthorizationID, &u.CaseID, &u.CaseRef, &u.ItemCode, &u.InputDigest,
 		&u.OutputDigest, &u.OutputSize, &u.Placement.Page, &u.Placement.X, &u.Placement.Y, &u.Placement.Size, &u.AppliedAt,
-		&tsAt, &tsName, &tsSerial)
+		&tsAt, &tsName, &tsSerial, &av, &ad, &asize, &aAt, &aTSA, &aNotAfter)
 	if err == nil && tsAt != nil && tsName != nil && tsSerial != nil {
 		u.Timestamp = &UseTimestamp{Time: *tsAt, TSA: *tsName, Serial: *tsSerial}
+	}
+	if err == nil && av != nil {
+		u.Archive = &UseArchive{Version: *av, Digest: *ad, Size: *asize, TimestampAt: *aAt, TSA: *aTSA, TSANotAfter: *aNotAfter}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return u, ErrNotFound
@@ -593,6 +603,9 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		if err := link.record(ctx, tx, useID); err != nil {
 			return err
 		}
+		if _, err := recordArchive(ctx, tx, useID, 1, d, n, out.archive, &a.User.ID, now); err != nil {
+			return err
+		}
 		if req.CaseID != nil {
 			if err := s.cases().Sealed(ctx, tx, a, *req.CaseID, useRef(no), d.String()); err != nil {
 				return err
@@ -674,10 +687,12 @@ type signed struct {
 	size      int64
 	timestamp *UseTimestamp
 	signature [32]byte
+	archive   []byte // the document timestamp token
 }
 
 // sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
-// nil), timestamped by the service's TSA and followed by the validation data (PAdES B-LT;
+// nil), timestamped by the service's TSA and followed by the validation data and a
+// document timestamp (PAdES B-LTA;
 // without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
 // and stores the result in the vault. The document is copied from the vault to a file in
 // WorkDir, verified against its digest as it is read, and the signer reads it there; the
@@ -739,7 +754,7 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 		res, err = pades.SignTo(ctx, pw, f, in.Size, pades.Request{
 			Signer: signer, Chain: chain, Stamp: stamp, Place: place,
 			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-			Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd,
+			Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true,
 		})
 		pw.CloseWithError(err) // nil: Put reads to the end and commits
 		done <- err
@@ -752,7 +767,7 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 	if err != nil {
 		return signed{}, err
 	}
-	return signed{digest: d, size: n, signature: res.SignatureDigest}, nil
+	return signed{digest: d, size: n, signature: res.SignatureDigest, archive: res.ArchiveTimestamp}, nil
 }
 
 // stamp returns the seal image prepared for stamping, made once per image.
@@ -783,7 +798,7 @@ func (s *Service) readObject(ctx context.Context, digest string) ([]byte, error)
 
 // GetUse returns one register row.
 func (s *Service) GetUse(ctx context.Context, id uuid.UUID) (Use, error) {
-	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id WHERE u.id = $1`, id))
+	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+` WHERE u.id = $1`, id))
 }
 
 // UseFilter narrows the register.
@@ -804,7 +819,7 @@ func (s *Service) ListUses(ctx context.Context, f UseFilter) ([]Use, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 100
 	}
-	rows, err := s.DB.Query(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
+	rows, err := s.DB.Query(ctx, `SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+`
 		WHERE ($1::uuid IS NULL OR u.seal_id = $1)
 		  AND ($2::uuid IS NULL OR u.department_id = $2 OR s.department_id = $2)
 		  AND ($3::text = '' OR u.case_ref = $3)
@@ -822,7 +837,7 @@ func (s *Service) ListUses(ctx context.Context, f UseFilter) ([]Use, error) {
 
 // UseByOutput returns the register row whose output has digest d.
 func (s *Service) UseByOutput(ctx context.Context, d vault.Digest) (Use, error) {
-	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
+	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+`
 		WHERE u.output_digest = $1 ORDER BY u.no LIMIT 1`, d.String()))
 }
 
@@ -830,7 +845,7 @@ func (s *Service) UseByOutput(ctx context.Context, d vault.Digest) (Use, error) 
 // its /Contents), else of the use whose output is rev, the revision the signature signed
 // (uses from before signatures were recorded), or ErrNotFound.
 func (s *Service) UseBySignature(ctx context.Context, sig [32]byte, rev vault.Digest) (Use, error) {
-	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id
+	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+`
 		WHERE u.signature_digest = $1 OR (u.signature_digest IS NULL AND u.output_digest = $2)
 		ORDER BY u.signature_digest IS NULL, u.no LIMIT 1`, fmt.Sprintf("%x", sig), rev.String()))
 }

@@ -277,6 +277,9 @@ type PublicUse struct {
 	// OutputDigest is the SHA-256 of the sealed PDF the use produced.
 	OutputDigest string `json:"output_digest"`
 	URL          string `json:"url"`
+	// Versions are the SHA-256 of the output and of each renewal of its archive timestamp:
+	// each is exactly the file this use sealed.
+	Versions []string `json:"versions"`
 }
 
 // PublicUse returns the public facts of the use whose verification token is token: an
@@ -303,6 +306,15 @@ func (s *Service) PublicUse(ctx context.Context, token string) (PublicUse, error
 	}
 	u.UseRef, u.SealRef = useRef(useNo), sealRef(sealNo)
 	u.DocumentDigestPrefix = input[:DigestPrefixLen]
+	rows, err := s.DB.Query(ctx, `SELECT a.digest FROM seal_use_archives a JOIN seal_use_links l ON l.use_id = a.use_id
+		WHERE l.token = $1 ORDER BY a.version`, token)
+	if err != nil {
+		return u, fmt.Errorf("seal: public use: %w", err)
+	}
+	if u.Versions, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return u, fmt.Errorf("seal: public use: %w", err)
+	}
+	u.Versions = append(u.Versions, u.OutputDigest)
 	if u.SealStatus == StatusRevoked {
 		before := u.AppliedAt.Before(since)
 		u.RevokedAt, u.UsedBeforeRevocation = &since, &before

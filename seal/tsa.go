@@ -78,7 +78,8 @@ type UseTimestamp struct {
 	Serial string    `json:"serial"` // the token's serial number, in decimal
 }
 
-// recordingTSA timestamps a signature with the service's TSA and keeps the token.
+// recordingTSA timestamps with the service's TSA and keeps the first token, the
+// signature's (the document timestamp after it is pades.Signed.ArchiveTimestamp).
 type recordingTSA struct {
 	ts    *tsa.TSA
 	token []byte
@@ -86,7 +87,9 @@ type recordingTSA struct {
 
 func (r *recordingTSA) Token(ctx context.Context, digest []byte) ([]byte, error) {
 	tok, err := r.ts.Token(ctx, digest)
-	r.token = tok
+	if r.token == nil {
+		r.token = tok
+	}
 	return tok, err
 }
 

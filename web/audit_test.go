@@ -262,7 +262,7 @@ func TestPublicVerifyPage(t *testing.T) {
 	}
 	p.click("#verify-form button[type=submit]")
 	p.sees("文件完好", "印章完好", "证书可信", "S-1", "已登记", useRef,
-		"签名后仅追加了验证数据或其他印章，所签内容未变", "PAdES B-LT：含可信时间与长期验证数据")
+		"签名后仅追加了验证数据或其他印章，所签内容未变", "PAdES B-LTA：含可信时间、长期验证数据和存档时间戳", "存档时间戳：")
 	p.doesNotSee("字节")
 	if dept := p.text("#verify-result dl dd:nth-of-type(2)"); dept == "" {
 		t.Errorf("no department shown")

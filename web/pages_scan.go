@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 
 	"sealvault/seal"
 )
@@ -99,7 +100,7 @@ func scanCheck(x *rc) error {
 			switch {
 			case !res.Valid || !sg.Valid:
 				v.Verdict = "scan.broken"
-			case res.Digest == v.Use.OutputDigest:
+			case slices.Contains(v.Use.Versions, res.Digest):
 				v.Verdict = "scan.exact"
 			default:
 				v.Verdict = "scan.later"

@@ -2,17 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
 
+	"sealvault/internal/identity"
+	"sealvault/seal"
 	"sealvault/seal/ses"
 )
 
@@ -20,7 +24,7 @@ import (
 var errSealNotValid = errors.New("the seal does not verify")
 
 func (a *app) sealCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "seal", Short: "Electronic seal data (GB/T 38540): inspect seals made elsewhere"}
+	cmd := &cobra.Command{Use: "seal", Short: "Electronic seal data (GB/T 38540): inspect seals made elsewhere; renew sealed documents' archive timestamps"}
 	var at, rootFile, picture string
 	var asJSON bool
 	inspect := &cobra.Command{
@@ -81,7 +85,68 @@ file is read.`,
 	inspect.Flags().StringVar(&rootFile, "root", "", "the seal maker's trusted root certificate (PEM); without it the chain is not judged")
 	inspect.Flags().StringVar(&picture, "picture", "", "also write the seal's picture to this file")
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
-	cmd.AddCommand(inspect)
+	cmd.AddCommand(inspect, a.renewTimestampsCmd())
+	return cmd
+}
+
+func (a *app) renewTimestampsCmd() *cobra.Command {
+	var within time.Duration
+	var limit int
+	var as string
+	cmd := &cobra.Command{
+		Use:   "renew-timestamps --as USERNAME",
+		Short: "Renew the archive timestamp (PAdES B-LTA) of every sealed document whose timestamping certificate expires within --within",
+		Long: `A sealed document stays verifiable after its certificates expire through its archive
+timestamp: a document timestamp over the whole file. Before the certificate of that
+timestamp's TSA expires, the archive must be renewed: this command appends to the newest
+version of each such use's sealed document the validation data of its timestamps (the TSA's
+chain and a current CRL) and a new document timestamp over everything before, stores the
+result as a new object, and records it as the use's next archive version, with an audit
+event naming --as (a seal administrator). The register row is never changed; downloads of
+the use serve the newest version. Uses sealed before archive timestamps are renewed from
+their output and become B-LTA. Run it from cron, say monthly; a run stopped halfway leaves
+every use it finished renewed and the others as they were.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if as == "" {
+				return errors.New("--as: name the seal administrator the audit trail records as renewing")
+			}
+			if within < 0 {
+				return fmt.Errorf("--within %s: must not be negative", within)
+			}
+			db, err := a.openDB(ctx, false, false)
+			if err != nil {
+				return err
+			}
+			defer db.close(context.WithoutCancel(ctx))
+			user, err := identity.UserByUsername(ctx, db.pool, as)
+			if err != nil {
+				return fmt.Errorf("--as %s: no such user", as)
+			}
+			if !slices.Contains(user.Roles, identity.RoleSealAdmin) {
+				return fmt.Errorf("--as %s: not a seal administrator", as)
+			}
+			blobs, err := a.blobStore(ctx)
+			if err != nil {
+				return err
+			}
+			seals, err := a.sealService(ctx, db.pool, blobs)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			done, err := seals.RenewArchives(ctx, seal.Actor{User: user, RequestID: "cli-renew-timestamps"}, within, limit, func(r seal.RenewalResult) {
+				fmt.Fprintf(out, "%s: archive version %d → %d, timestamped %s by %s (certificate valid until %s), %s\n", r.Use, r.From, r.Archive.Version,
+					r.Archive.TimestampAt.Format(time.RFC3339), r.Archive.TSA, r.Archive.TSANotAfter.Format(time.DateOnly), r.Archive.Digest)
+			})
+			fmt.Fprintf(out, "%d uses renewed\n", len(done))
+			return err
+		},
+	}
+	cmd.Flags().DurationVar(&within, "within", 365*24*time.Hour, "renew the uses whose newest archive timestamp's TSA certificate expires within this time")
+	cmd.Flags().IntVar(&limit, "limit", 0, "renew at most this many uses in this run (0: all that are due)")
+	cmd.Flags().StringVar(&as, "as", "", "the seal administrator (username) the audit trail records as renewing")
 	return cmd
 }
 

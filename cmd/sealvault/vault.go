@@ -134,6 +134,8 @@ func referrers(ctx context.Context, db *pgxpool.Pool, ds []vault.Digest) (map[va
 			UNION ALL SELECT 'material ' || material_id || ' page ' || page_no FROM material_pages WHERE digest = $1
 			UNION ALL SELECT 'seal use U-' || no || ' (' || CASE WHEN output_digest = $1 THEN 'sealed output' ELSE 'input' END || ')'
 				FROM seal_uses WHERE input_digest = $1 OR output_digest = $1
+			UNION ALL SELECT 'seal use U-' || u.no || ' (archive version ' || a.version || ')'
+				FROM seal_use_archives a JOIN seal_uses u ON u.id = a.use_id WHERE a.digest = $1 AND a.version > 1
 			UNION ALL SELECT 'seal request R-' || no FROM seal_requests WHERE document_digest = $1
 			UNION ALL SELECT 'document ' || name FROM seal_documents WHERE digest = $1
 			UNION ALL SELECT 'case ' || c.case_no || ' (' || cd.kind || ')' FROM case_documents cd JOIN cases c ON c.id = cd.case_id WHERE cd.digest = $1

@@ -188,7 +188,7 @@ func (a *app) registerConfigured() bool {
 // publicVerification is the public answer (POST /api/v1/public/verify) in the form the
 // other ways print.
 func publicVerification(p seal.PublicVerification) seal.Verification {
-	v := seal.Verification{Digest: p.Digest, Size: p.Size, Valid: p.Valid, RegisterConsulted: true}
+	v := seal.Verification{Digest: p.Digest, Size: p.Size, Valid: p.Valid, RegisterConsulted: true, ArchiveTimestamps: p.ArchiveTimestamps}
 	for i, s := range p.Signatures {
 		r := seal.SignatureReport{Field: fmt.Sprintf("signature %d", i+1), Signer: strings.TrimSpace(s.SealName + " " + s.Department),
 			SignedAt: s.SignedAt, DigestValid: s.Intact, ChainValid: s.Trusted, CoversWholeFile: s.CoversWholeFile,
@@ -319,6 +319,17 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 		}
 		if len(s.Problems) > 0 {
 			fmt.Fprintf(w, "     problems:  %s\n", strings.Join(s.Problems, "; "))
+		}
+	}
+	for _, a := range v.ArchiveTimestamps {
+		fmt.Fprintf(w, "  archive timestamp %s: %s, %s by %s, serial %s", a.Field, map[bool]string{true: "valid", false: "NOT valid"}[a.Valid],
+			a.Time.In(time.Local).Format("2006-01-02 15:04:05 MST"), a.TSA, a.Serial)
+		if len(a.LaterAdditions) > 0 {
+			fmt.Fprintf(w, "; added after it: %s", strings.Join(a.LaterAdditions, ", "))
+		}
+		fmt.Fprintln(w)
+		if len(a.Problems) > 0 {
+			fmt.Fprintf(w, "     problems:  %s\n", strings.Join(a.Problems, "; "))
 		}
 	}
 }

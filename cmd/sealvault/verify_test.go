@@ -166,7 +166,8 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify of the sealed file: %v\n%s", err, out)
 	}
-	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, cs.CaseNo, "changing nothing signed: validation data (DSS)", "level:     B-LT"} {
+	for _, want := range []string{"VALID", seals.Items[0].Ref, use.Ref, cs.CaseNo, "changing nothing signed: validation data (DSS), document timestamp ArchiveTimestamp-1", "level:     B-LTA",
+		"archive timestamp ArchiveTimestamp-1: valid"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify output lacks %q:\n%s", want, out)
 		}
@@ -204,7 +205,8 @@ func TestDemoSealAndVerify(t *testing.T) {
 		not   []string
 	}{
 		{"--root", []string{"verify", file, "--root", rootFile}, false,
-			[]string{"VALID", "changing nothing signed: validation data (DSS)", "B-LT; embedded validation data: 3 certificates, 1 CRLs",
+			[]string{"VALID", "changing nothing signed: validation data (DSS)", "B-LTA; embedded validation data: 3 certificates, 1 CRLs",
+				"archive timestamp ArchiveTimestamp-1: valid",
 				"not revoked according to the CRL of", "(embedded in the file)", "register not consulted", rootFile}, []string{use.Ref, "NOT valid"}},
 		{"embedded root", []string{"verify", file}, false,
 			[]string{"VALID", "register not consulted", "root taken from the file", fingerprint}, []string{use.Ref}},
@@ -237,6 +239,33 @@ func TestDemoSealAndVerify(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
 		t.Errorf("verify made %d entries in the directory it ran in, first %s", len(entries), entries[0].Name())
+	}
+
+	// Nothing is due for renewal: the demo's TSA certificate has years left.
+	renew := func(args ...string) (string, error) {
+		root := newRoot()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(append([]string{"seal", "renew-timestamps", "--data-dir", dataDir, "--database-url", dbURL}, args...))
+		err := root.ExecuteContext(t.Context())
+		return out.String(), err
+	}
+	if out, err := renew("--as", "sealadmin"); err != nil || !strings.Contains(out, "0 uses renewed") {
+		t.Errorf("renew-timestamps: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{nil, "--as: name the seal administrator"},
+		{[]string{"--as", "window"}, "not a seal administrator"},
+		{[]string{"--as", "nobody"}, "no such user"},
+		{[]string{"--as", "sealadmin", "--within", "876000h"}, "within the renewal window itself"},
+	} {
+		if out, err := renew(tc.args...); err == nil || !strings.Contains(err.Error()+out, tc.says) {
+			t.Errorf("renew-timestamps %q: %v, want %q\n%s", tc.args, err, tc.says, out)
+		}
 	}
 
 	// The seal is revoked; the same file, verified with the network closed (the root file

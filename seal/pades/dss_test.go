@@ -2,9 +2,14 @@ package pades
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"math/big"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -181,4 +186,93 @@ func TestBytesAfterValidationData(t *testing.T) {
 			t.Errorf("%q appended: additions %t %q, problems %q", junk, s.OnlyAdditionsAfter, s.LaterAdditions, s.Problems)
 		}
 	}
+}
+
+// TestArchiveTimestamp: a B-LTA output ends with a document timestamp over the whole file
+// after the validation data, which Verify, OpenSSL, pdfsig, qpdf and pdfcpu accept; Archive
+// renews it with a new DSS and a new document timestamp over everything before, leaving
+// every earlier signature and timestamp valid.
+func TestArchiveTimestamp(t *testing.T) {
+	v := tools(t)
+	p := newPKI(t)
+	tsaTime := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	ts := testTSA(t, tsaTime)
+	req := request(p.ecdsa, sealPNG(t), Placement{Page: 1, X: 60, Y: 60, Width: 110, Height: 110})
+	req.Timestamp, req.ArchiveTimestamp = ts, true
+	req.DSS = &ValidationData{Certs: append(slices.Clone(p.ecdsa.chain), ts.Cert), CRLs: [][]byte{testCRL(t, p, tsaTime, nil)}}
+	var buf bytes.Buffer
+	pdf := textPDF(t, 30)
+	res, err := SignTo(t.Context(), &buf, bytes.NewReader(pdf), int64(len(pdf)), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lta := buf.Bytes()
+	if res.Size != int64(len(lta)) || len(res.ArchiveTimestamp) == 0 || bytes.Count(lta[len(pdf):], []byte("%%EOF")) != 3 {
+		t.Fatalf("SignTo: %d bytes, token %d bytes, %d updates", res.Size, len(res.ArchiveTimestamp), bytes.Count(lta[len(pdf):], []byte("%%EOF")))
+	}
+	sigs := mustVerify(t, lta, 2)
+	if want := []string{"validation data (DSS)", "document timestamp ArchiveTimestamp-1"}; !slices.Equal(sigs[0].LaterAdditions, want) || len(sigs[0].Problems) != 0 {
+		t.Errorf("seal: additions %q, problems %q", sigs[0].LaterAdditions, sigs[0].Problems)
+	}
+	dts := sigs[1]
+	if !dts.DocumentTimestamp || !dts.DigestValid || !dts.ChainValid || !dts.CoversWholeFile || dts.SubFilter != "ETSI.RFC3161" ||
+		dts.Field != "ArchiveTimestamp-1" || !dts.Time.Equal(tsaTime) || len(dts.Problems) != 0 {
+		t.Errorf("document timestamp: %v", dts)
+	}
+
+	// OpenSSL verifies the token over the byte ranges.
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "doc-ts.der")
+	os.WriteFile(tok, res.ArchiveTimestamp, 0o600)
+	rootPEM := filepath.Join(dir, "root.pem")
+	os.WriteFile(rootPEM, ca.CertPEM(p.root), 0o600)
+	br := dts.ByteRange
+	h := sha256.New()
+	h.Write(lta[:br[1]])
+	h.Write(lta[br[2] : br[2]+br[3]])
+	if out, code := v.run(t, "openssl", "ts", "-verify", "-token_in", "-in", tok, "-digest", hex.EncodeToString(h.Sum(nil)), "-CAfile", rootPEM); code != 0 || !strings.Contains(out, "Verification: OK") {
+		t.Errorf("openssl ts -verify of the document timestamp: exit %d\n%s", code, out)
+	}
+	path := writeTemp(t, "lta.pdf", lta)
+	reports := v.pdfsig(t, path)
+	// pdfsig 22.12 lists a document timestamp but does not check one ("Signature Type:
+	// unknown"); OpenSSL did above, and pdfcpu does below.
+	if len(reports) != 2 || !strings.Contains(reports[0], "Signature is Valid") || !strings.Contains(reports[1], "ArchiveTimestamp-1") ||
+		!strings.Contains(reports[1], "Total document signed") {
+		t.Errorf("pdfsig on the B-LTA file:\n%s", strings.Join(reports, "\n"))
+	}
+	v.requireQPDFCheck(t, path)
+	out, code := v.run(t, v.pdfcpu, "signatures", "validate", "-a", "-f", path)
+	if code != 0 || !strings.Contains(out, "document timestamp") || strings.Contains(strings.ToLower(out), "invalid") {
+		t.Errorf("pdfcpu on the B-LTA file: exit %d\n%s", code, out)
+	}
+
+	// The renewal: the first timestamp's validation data and a new document timestamp.
+	later := testTSA(t, tsaTime.Add(time.Hour))
+	var renewed bytes.Buffer
+	rres, err := Archive(t.Context(), &renewed, bytes.NewReader(lta), int64(len(lta)), ArchiveRequest{Timestamp: later, Time: tsaTime.Add(time.Hour),
+		DSS: &ValidationData{Certs: []*x509.Certificate{later.Cert, p.root}, CRLs: [][]byte{testCRL(t, p, tsaTime.Add(time.Hour), nil)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(renewed.Bytes(), lta) || rres.Size != int64(renewed.Len()) {
+		t.Fatal("the renewal does not keep the file as its prefix")
+	}
+	sigs = mustVerify(t, renewed.Bytes(), 3)
+	for i, s := range sigs {
+		if !s.DigestValid || !s.ChainValid || len(s.Problems) != 0 || (i < 2) == s.CoversWholeFile {
+			t.Errorf("after renewal, #%d: %v", i+1, s)
+		}
+	}
+	if want := []string{"validation data (DSS)", "document timestamp ArchiveTimestamp-2"}; !slices.Equal(sigs[1].LaterAdditions, want) {
+		t.Errorf("the first document timestamp is followed by %q", sigs[1].LaterAdditions)
+	}
+	if sigs[2].Field != "ArchiveTimestamp-2" || !sigs[2].Time.Equal(tsaTime.Add(time.Hour)) || len(sigs[2].ValidationData.CRLs) != 2 {
+		t.Errorf("the renewal's timestamp: %v, validation data %+v", sigs[2], sigs[2].ValidationData)
+	}
+	path = writeTemp(t, "renewed.pdf", renewed.Bytes())
+	if reports := v.pdfsig(t, path); len(reports) != 3 || !strings.Contains(reports[2], "Total document signed") {
+		t.Errorf("pdfsig on the renewed file:\n%s", strings.Join(reports, "\n"))
+	}
+	v.requireQPDFCheck(t, path)
 }

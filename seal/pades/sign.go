@@ -56,6 +56,13 @@ type Request struct {
 	// update: a Document Security Store holding its certificates and CRLs, with a VRI entry
 	// for the new signature. With a timestamp it makes the signature PAdES B-LT.
 	DSS *ValidationData
+	// ArchiveTimestamp, with Timestamp and DSS, ends the output with a document timestamp
+	// (/SubFilter /ETSI.RFC3161) over the whole file after the validation data, from the
+	// same timestamper: the signature is PAdES B-LTA.
+	ArchiveTimestamp bool
+
+	// docTimestamp makes the update's signature a document timestamp.
+	docTimestamp bool
 }
 
 // Signed is what SignTo wrote.
@@ -66,6 +73,9 @@ type Signed struct {
 	// holds it (the CMS with its zero padding). It identifies the signature in this file and
 	// in every later revision of it, whatever is appended.
 	SignatureDigest [32]byte
+	// ArchiveTimestamp is the document timestamp token (DER) ending the output, when one
+	// was asked for.
+	ArchiveTimestamp []byte
 }
 
 // DocumentError reports a document Sign cannot sign because of what the document is, or
@@ -92,12 +102,12 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	}
 	h := sha256.New()
 	h.Write(pdf)
-	if err := p.finish(context.Background(), h); err != nil {
+	if err := p.finish(context.Background(), h, bytes.NewReader(pdf), int64(len(pdf))); err != nil {
 		return nil, err
 	}
 	// Growing a full-capacity slice copies the original without first zeroing the copy.
-	out := slices.Grow(pdf[:len(pdf):len(pdf)], len(p.tail)+len(p.dss))
-	return append(append(out, p.tail...), p.dss...), nil
+	out := slices.Grow(pdf[:len(pdf):len(pdf)], len(p.tail)+len(p.dss)+len(p.archive))
+	return append(append(append(out, p.tail...), p.dss...), p.archive...), nil
 }
 
 // SignTo writes to w the document of size bytes that r holds, followed by an incremental
@@ -128,17 +138,17 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: sign: copy: %w", err)
 	}
-	if err := p.finish(ctx, h); err != nil {
+	if err := p.finish(ctx, h, r, size); err != nil {
 		return Signed{Size: n}, err
 	}
-	for _, b := range [][]byte{p.tail, p.dss} {
+	for _, b := range [][]byte{p.tail, p.dss, p.archive} {
 		m, err := w.Write(b)
 		n += int64(m)
 		if err != nil {
 			return Signed{Size: n}, fmt.Errorf("pades: sign: write: %w", err)
 		}
 	}
-	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail)}, nil
+	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail), ArchiveTimestamp: p.token}, nil
 }
 
 // prepared is a signature planned for a document: the update with its byte range set and
@@ -149,6 +159,10 @@ type prepared struct {
 	signer cmsSigner
 	dss    []byte // the update adding validation data, once signed
 	vd     *ValidationData
+	// archive is the update adding the document timestamp, and token its token.
+	archive []byte
+	token   []byte
+	req     Request
 }
 
 // prepare reads the document and plans and writes its update, all but the signature.
@@ -183,12 +197,20 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	if err := u.setByteRange(tail); err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
 	}
-	return &prepared{u: u, tail: tail, signer: signer, vd: req.DSS}, nil
+	return &prepared{u: u, tail: tail, signer: signer, vd: req.DSS, req: req}, nil
 }
 
-// finish signs, and writes the validation data's update when there is one: h holds the
-// hash of the original document.
-func (p *prepared) finish(ctx context.Context, h hash.Hash) error {
+// finish signs, and writes the validation data's update and the document timestamp's when
+// asked: h holds the hash of the original document, whose size bytes r holds.
+func (p *prepared) finish(ctx context.Context, h hash.Hash, r io.ReaderAt, size int64) error {
+	var afterOriginal hash.Hash
+	if p.req.ArchiveTimestamp {
+		c, err := h.(hash.Cloner).Clone()
+		if err != nil {
+			return fmt.Errorf("pades: sign: %w", err)
+		}
+		afterOriginal = c
+	}
 	if err := p.u.fillSignature(ctx, p.tail, h, p.signer); err != nil {
 		return fmt.Errorf("pades: sign: %w", err)
 	}
@@ -196,6 +218,15 @@ func (p *prepared) finish(ctx context.Context, h hash.Hash) error {
 		var err error
 		if p.dss, err = p.u.dssUpdate(p.tail, p.vd); err != nil {
 			return fmt.Errorf("pades: sign: validation data: %w", err)
+		}
+	}
+	if p.req.ArchiveTimestamp {
+		afterOriginal.Write(p.tail)
+		afterOriginal.Write(p.dss)
+		var err error
+		p.archive, p.token, err = documentTimestamp(ctx, concatReader(r, size, p.tail, p.dss), afterOriginal, p.req.Timestamp, p.req.Time)
+		if err != nil {
+			return fmt.Errorf("pades: sign: %w", err)
 		}
 	}
 	return nil
@@ -233,6 +264,9 @@ func (r *Request) check() error {
 	}
 	if r.Time.IsZero() {
 		return errors.New("a signing time is required")
+	}
+	if r.ArchiveTimestamp && (r.Timestamp == nil || r.DSS == nil) {
+		return errors.New("an archive timestamp needs a timestamper and validation data")
 	}
 	if r.Place.Page < 1 {
 		return fmt.Errorf("page %d: pages are numbered from 1", r.Place.Page)
@@ -422,8 +456,12 @@ func (u *update) fieldName(catalog dict) (string, error) {
 		}
 		return u.req.Field, nil
 	}
+	prefix := "Seal-"
+	if u.req.docTimestamp {
+		prefix = "ArchiveTimestamp-"
+	}
 	for n := 1; ; n++ {
-		if name := "Seal-" + strconv.Itoa(n); !taken[name] {
+		if name := prefix + strconv.Itoa(n); !taken[name] {
 			return name, nil
 		}
 	}
@@ -490,6 +528,11 @@ func (u *update) appendSigDict(out []byte) []byte {
 		{"Filter", name("Adobe.PPKLite")},
 		{"SubFilter", name("ETSI.CAdES.detached")},
 		{"M", &pdfString{b: []byte(pdfDate(u.req.Time))}},
+	}
+	if u.req.docTimestamp {
+		// ISO 32000-2 §12.8.5: a document timestamp's dictionary names its type, and its
+		// time is the token's.
+		d = dict{{"Type", name("DocTimeStamp")}, {"Filter", name("Adobe.PPKLite")}, {"SubFilter", name("ETSI.RFC3161")}}
 	}
 	for _, kv := range [][2]string{{"Name", u.req.Name}, {"Reason", u.req.Reason}, {"Location", u.req.Location}} {
 		if kv[1] != "" {

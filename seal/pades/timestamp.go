@@ -8,7 +8,9 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"hash"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/digitorus/pkcs7"
@@ -117,45 +119,46 @@ func (s *Signature) checkTimestamp(p *parsedCMS, roots *x509.CertPool) {
 	if p.timestampToken == nil {
 		return
 	}
-	ts := &Timestamp{Token: p.timestampToken}
-	s.Timestamp = ts
 	if p.extraTimestamps > 0 {
 		s.problem("the CMS has %d more signature timestamps; only the first is checked", p.extraTimestamps)
 	}
-	fail := func(format string, args ...any) {
+	s.Timestamp = checkToken(p.timestampToken, func(h hash.Hash) { h.Write(p.signature) }, roots, "this signature's value")
+	if !s.Timestamp.Valid {
+		s.problem("the signature timestamp is not valid: %s", s.Timestamp.Error)
+	}
+}
+
+// checkToken verifies the timestamp token tok over what covered writes, described by what.
+func checkToken(tok []byte, covered func(hash.Hash), roots *x509.CertPool, what string) *Timestamp {
+	ts := &Timestamp{Token: tok}
+	fail := func(format string, args ...any) *Timestamp {
 		ts.Error = fmt.Sprintf(format, args...)
-		s.problem("the signature timestamp is not valid: %s", ts.Error)
+		return ts
 	}
-	p7, err := pkcs7.Parse(p.timestampToken)
+	p7, err := pkcs7.Parse(tok)
 	if err != nil {
-		fail("the token cannot be read: %v", err)
-		return
+		return fail("the token cannot be read: %v", err)
 	}
-	t, err := timestamp.Parse(p.timestampToken)
+	t, err := timestamp.Parse(tok)
 	if err != nil {
-		fail("%v", err)
-		return
+		return fail("%v", err)
 	}
 	ts.Time, ts.Accuracy, ts.Serial, ts.Policy = t.Time, t.Accuracy, t.SerialNumber, t.Policy.String()
 	signer := p7.GetOnlySigner()
 	if signer == nil || len(t.Certificates) == 0 {
-		fail("the token does not carry its TSA's certificate")
-		return
+		return fail("the token does not carry its TSA's certificate")
 	}
 	ts.Cert, ts.TSA = signer, signer.Subject.String()
 	if !t.HashAlgorithm.Available() {
-		fail("the token's digest algorithm is not supported")
-		return
+		return fail("the token's digest algorithm is not supported")
 	}
 	h := t.HashAlgorithm.New()
-	h.Write(p.signature)
+	covered(h)
 	if string(h.Sum(nil)) != string(t.HashedMessage) {
-		fail("the token is over other bytes than this signature's value")
-		return
+		return fail("the token is over other bytes than %s", what)
 	}
 	if roots == nil {
-		fail("no trusted roots were given")
-		return
+		return fail("no trusted roots were given")
 	}
 	inter := x509.NewCertPool()
 	for _, c := range p7.Certificates {
@@ -165,8 +168,29 @@ func (s *Signature) checkTimestamp(p *parsedCMS, roots *x509.CertPool) {
 	}
 	if _, err := signer.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: t.Time,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}}); err != nil {
-		fail("the TSA's certificate is not trusted for timestamping: %v", err)
-		return
+		return fail("the TSA's certificate is not trusted for timestamping: %v", err)
 	}
 	ts.Valid = true
+	return ts
+}
+
+// checkDocumentTimestamp verifies a document timestamp (/SubFilter /ETSI.RFC3161): its
+// /Contents is a timestamp token over the byte ranges.
+func (s *Signature) checkDocumentTimestamp(data, der []byte, roots *x509.CertPool) {
+	s.DocumentTimestamp = true
+	br := s.ByteRange
+	ts := checkToken(trimCMS(der), func(h hash.Hash) {
+		h.Write(data[:br[1]])
+		h.Write(data[br[2] : br[2]+br[3]])
+	}, roots, "the document's signed bytes")
+	s.Timestamp, s.Time = ts, ts.Time
+	if ts.Cert != nil {
+		s.Signer, s.Chain = ts.Cert, []*x509.Certificate{ts.Cert}
+	}
+	s.DigestValid = ts.Valid || !strings.Contains(ts.Error, "other bytes")
+	s.ChainValid = ts.Valid
+	if !ts.Valid {
+		s.ChainError = ts.Error
+		s.problem("the document timestamp is not valid: %s", ts.Error)
+	}
 }

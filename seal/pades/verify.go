@@ -19,6 +19,11 @@ type Signature struct {
 	Field string
 	// SubFilter is the signature's /SubFilter, such as ETSI.CAdES.detached.
 	SubFilter string
+	// DocumentTimestamp reports a document timestamp (/SubFilter /ETSI.RFC3161, PAdES
+	// B-LTA) rather than a signature: its Timestamp is the token over the byte ranges,
+	// Time the token's time, Signer the TSA's certificate; DigestValid and ChainValid say
+	// that the token is over the signed bytes and that it verifies.
+	DocumentTimestamp bool
 	// Name, Reason and Location are the signature dictionary's text, decoded.
 	Name, Reason, Location string
 	// Time is the claimed signing time (/M), or the CMS signing-time when /M is absent.
@@ -219,6 +224,10 @@ func (d *document) verifyOne(pdf []byte, f sigField, vc verifyContext) Signature
 	s.VRI = vc.vri[vriKey(contents.b)]
 	s.SignatureDigest = sha256.Sum256(contents.b)
 	s.coverage(d, pdf)
+	if s.SubFilter == "ETSI.RFC3161" {
+		s.checkDocumentTimestamp(pdf, contents.b, vc.roots)
+		return s
+	}
 	s.checkCMS(pdf, contents.b, vc)
 	return s
 }
