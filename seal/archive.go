@@ -8,8 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/digitorus/pkcs7"
-	"github.com/digitorus/timestamp"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -37,24 +35,20 @@ const archiveColumns = `, a.version, a.digest, a.size, a.timestamp_at, a.tsa_nam
 const archiveJoin = ` LEFT JOIN LATERAL (SELECT version, digest, size, timestamp_at, tsa_name, tsa_not_after
 	FROM seal_use_archives WHERE use_id = u.id ORDER BY version DESC LIMIT 1) a ON true`
 
+// archiveStamp is what an archive version records of its document timestamp.
+type archiveStamp struct {
+	Time     time.Time
+	Serial   string
+	TSA      string
+	NotAfter time.Time // of the TSA's certificate
+}
+
 // recordArchive records on tx archive version version of use id: the stored object d of
-// size bytes, ending with the document timestamp tok.
-func recordArchive(ctx context.Context, tx pgx.Tx, id uuid.UUID, version int, d vault.Digest, size int64, tok []byte, by *uuid.UUID, now time.Time) (UseArchive, error) {
-	t, err := timestamp.Parse(tok)
-	if err != nil {
-		return UseArchive{}, fmt.Errorf("seal: archive timestamp: %w", err)
-	}
-	p7, err := pkcs7.Parse(tok)
-	if err != nil {
-		return UseArchive{}, fmt.Errorf("seal: archive timestamp: %w", err)
-	}
-	cert := p7.GetOnlySigner()
-	if cert == nil {
-		return UseArchive{}, errors.New("seal: archive timestamp: the token names no TSA certificate")
-	}
-	a := UseArchive{Version: version, Digest: d.String(), Size: size, TimestampAt: t.Time, TSA: cert.Subject.CommonName, TSANotAfter: cert.NotAfter}
-	_, err = tx.Exec(ctx, `INSERT INTO seal_use_archives (use_id, version, digest, size, timestamp_at, tsa_name, tsa_serial, tsa_not_after, created_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10)`, id, version, a.Digest, size, a.TimestampAt, a.TSA, t.SerialNumber.String(), a.TSANotAfter, now, by)
+// size bytes, ending with the document timestamp st.
+func recordArchive(ctx context.Context, tx pgx.Tx, id uuid.UUID, version int, d vault.Digest, size int64, st archiveStamp, by *uuid.UUID, now time.Time) (UseArchive, error) {
+	a := UseArchive{Version: version, Digest: d.String(), Size: size, TimestampAt: st.Time, TSA: st.TSA, TSANotAfter: st.NotAfter}
+	_, err := tx.Exec(ctx, `INSERT INTO seal_use_archives (use_id, version, digest, size, timestamp_at, tsa_name, tsa_serial, tsa_not_after, created_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10)`, id, version, a.Digest, size, a.TimestampAt, a.TSA, st.Serial, a.TSANotAfter, now, by)
 	return a, err
 }
 
@@ -139,9 +133,14 @@ func (s *Service) renewArchive(ctx context.Context, a Actor, id uuid.UUID) (Rene
 		return RenewalResult{}, err
 	}
 	now := s.now()
-	res, d, n, err := s.storeArchive(ctx, f, in.Size, vd, now)
+	ts := &recordingTSA{ts: s.TSA}
+	d, n, err := s.storeArchive(ctx, f, in.Size, vd, ts, now)
 	if err != nil {
 		return RenewalResult{}, fmt.Errorf("seal: renew %s: %w", u.Ref, err)
+	}
+	st, err := ts.archived(0)
+	if err != nil {
+		return RenewalResult{}, err
 	}
 	var arch UseArchive
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
@@ -149,7 +148,7 @@ func (s *Service) renewArchive(ctx context.Context, a Actor, id uuid.UUID) (Rene
 			return err
 		}
 		var err error
-		if arch, err = recordArchive(ctx, tx, id, from+1, d, n, res.ArchiveTimestamp, &a.User.ID, now); err != nil {
+		if arch, err = recordArchive(ctx, tx, id, from+1, d, n, st, &a.User.ID, now); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, a.Event(now, "seal.archive.renew", map[string]string{audit.SubjectSeal: u.SealID.String(),
@@ -181,22 +180,20 @@ func (s *Service) archiveValidationData(ctx context.Context, u Use) (*pades.Vali
 	return s.validationData(ctx, sl, chain)
 }
 
-// storeArchive appends vd and a document timestamp to the document f holds and stores the
-// result, returning what pades wrote, the stored digest and size.
-func (s *Service) storeArchive(ctx context.Context, f *os.File, size int64, vd *pades.ValidationData, now time.Time) (pades.Signed, vault.Digest, int64, error) {
+// storeArchive appends vd and a document timestamp of ts to the document f holds and
+// stores the result, returning its digest and size.
+func (s *Service) storeArchive(ctx context.Context, f *os.File, size int64, vd *pades.ValidationData, ts pades.Timestamper, now time.Time) (vault.Digest, int64, error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
-	var res pades.Signed
 	go func() {
-		var err error
-		res, err = pades.Archive(ctx, pw, f, size, pades.ArchiveRequest{Timestamp: s.TSA, DSS: vd, Time: now})
+		_, err := pades.Archive(ctx, pw, f, size, pades.ArchiveRequest{Timestamp: ts, DSS: vd, Time: now})
 		pw.CloseWithError(err)
 		done <- err
 	}()
 	d, n, err := vault.Put(ctx, s.Blobs, pr, s.Pins)
 	pr.CloseWithError(err)
 	if aerr := <-done; aerr != nil && (err == nil || errors.Is(err, aerr)) {
-		return res, vault.Digest{}, 0, aerr
+		return vault.Digest{}, 0, aerr
 	}
-	return res, d, n, err
+	return d, n, err
 }

@@ -687,7 +687,7 @@ type signed struct {
 	size      int64
 	timestamp *UseTimestamp
 	signature [32]byte
-	archive   []byte // the document timestamp token
+	archive   archiveStamp // the document timestamp's
 }
 
 // sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
@@ -708,6 +708,9 @@ func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time,
 		return signed{}, err
 	}
 	if out.timestamp, err = ts.stamped(); err != nil {
+		return signed{}, err
+	}
+	if out.archive, err = ts.archived(1); err != nil {
 		return signed{}, err
 	}
 	return out, nil
@@ -767,7 +770,7 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 	if err != nil {
 		return signed{}, err
 	}
-	return signed{digest: d, size: n, signature: res.SignatureDigest, archive: res.ArchiveTimestamp}, nil
+	return signed{digest: d, size: n, signature: res.SignatureDigest}, nil
 }
 
 // stamp returns the seal image prepared for stamping, made once per image.

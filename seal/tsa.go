@@ -9,7 +9,6 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/digitorus/timestamp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,30 +77,43 @@ type UseTimestamp struct {
 	Serial string    `json:"serial"` // the token's serial number, in decimal
 }
 
-// recordingTSA timestamps with the service's TSA and keeps the first token, the
-// signature's (the document timestamp after it is pades.Signed.ArchiveTimestamp).
+// recordingTSA timestamps with the service's TSA and keeps what each token says, in order:
+// the signature's, then the document timestamp's. Its tokens are local (pades does not parse
+// them back), and it never parses them either.
 type recordingTSA struct {
-	ts    *tsa.TSA
-	token []byte
+	ts     *tsa.TSA
+	stamps []tsa.Stamped
 }
 
 func (r *recordingTSA) Token(ctx context.Context, digest []byte) ([]byte, error) {
-	tok, err := r.ts.Token(ctx, digest)
-	if r.token == nil {
-		r.token = tok
+	st, err := r.ts.Stamp(ctx, digest)
+	if err != nil {
+		return nil, err
 	}
-	return tok, err
+	r.stamps = append(r.stamps, st)
+	return st.Token, nil
+}
+
+func (r *recordingTSA) Local() bool { return true }
+
+// archived is what the archive version records of the n-th token (0-based).
+func (r *recordingTSA) archived(n int) (archiveStamp, error) {
+	if n >= len(r.stamps) {
+		return archiveStamp{}, errors.New("seal: no archive timestamp was made")
+	}
+	st := r.stamps[n]
+	return archiveStamp{Time: st.Time, Serial: st.Serial.String(), TSA: r.ts.Cert.Subject.CommonName, NotAfter: r.ts.Cert.NotAfter}, nil
 }
 
 func (r *recordingTSA) MaxTokenSize() int { return r.ts.MaxTokenSize() }
 
-// stamped is what the register records of the token r kept.
+// stamped is what the register records of the signature's token.
 func (r *recordingTSA) stamped() (*UseTimestamp, error) {
-	t, err := timestamp.Parse(r.token)
-	if err != nil {
-		return nil, fmt.Errorf("seal: the use's timestamp token: %w", err)
+	if len(r.stamps) == 0 {
+		return nil, errors.New("seal: the use has no timestamp token")
 	}
-	return &UseTimestamp{Time: t.Time, TSA: r.ts.Cert.Subject.CommonName, Serial: t.SerialNumber.String()}, nil
+	st := r.stamps[0]
+	return &UseTimestamp{Time: st.Time, TSA: r.ts.Cert.Subject.CommonName, Serial: st.Serial.String()}, nil
 }
 
 // errNoTSA refuses to sign without trusted time.

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"sealvault/seal/ca"
+	"slices"
 	"testing"
 	"time"
 
@@ -176,6 +178,40 @@ func runConcurrent(b *testing.B, c int, op func() error) {
 // BenchmarkSignBT is Sign with a signature timestamp from a TSA in the same process (ECDSA
 // P-256), so the peer in the same run is BenchmarkSign: the gap is the TSA's work (one more
 // signature, the TSTInfo and its CMS) and the larger CMS.
+// BenchmarkSignLT is SignBT with the validation data (the seal's chain, the TSA's
+// certificate, a CRL) after the signature: PAdES B-LT.
+func BenchmarkSignLT(b *testing.B) { benchLongTerm(b, false) }
+
+// BenchmarkSignLTA adds the archive timestamp every use now carries: PAdES B-LTA, two tokens
+// from the in-process TSA.
+func BenchmarkSignLTA(b *testing.B) { benchLongTerm(b, true) }
+
+func benchLongTerm(b *testing.B, archive bool) {
+	p := newPKI(b)
+	stamp, err := NewStamp(sealPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := testTSA(b, time.Now())
+	crl, err := (&ca.CA{Cert: p.root, Key: p.rootKey}).CRL(1, nil, time.Now(), time.Now().Add(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range benchDocs(b) {
+		req := request(p.ecdsa, nil, benchPlace)
+		req.Stamp, req.Timestamp, req.ArchiveTimestamp = stamp, ts, archive
+		req.DSS = &ValidationData{Certs: append(slices.Clone(p.ecdsa.chain), ts.Cert), CRLs: [][]byte{crl}}
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
 func BenchmarkSignBT(b *testing.B) {
 	p := newPKI(b)
 	stamp, err := NewStamp(sealPNG(b))
