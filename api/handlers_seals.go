@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,18 @@ func (s *Server) caCRL(c echo.Context) error {
 		return err
 	}
 	return c.Blob(http.StatusOK, "application/pkix-crl", crl)
+}
+
+// caTrust serves the root certificate and the current CRL in one PEM file: all an offline
+// verifier needs besides the sealed file.
+func (s *Server) caTrust(c echo.Context) error {
+	crl, err := s.deps.Seals.CurrentCRL(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := append(ca.CertPEM(s.deps.Seals.CA.Cert), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})...)
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="sealvault-trust.pem"`)
+	return c.Blob(http.StatusOK, "application/x-pem-file", out)
 }
 
 // byDepartment answers a list, of one department if the query names one.

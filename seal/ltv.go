@@ -24,8 +24,10 @@ type crlCache struct {
 	revState string
 }
 
-// currentCRL returns a CRL of the internal CA listing every revoked seal as of now.
-func (s *Service) currentCRL(ctx context.Context) ([]byte, error) {
+// CurrentCRL returns a CRL of the internal CA listing every revoked seal as of now: the one
+// sealed documents embed, reissued when a seal was revoked since (in any serve process) and
+// at least every crlMaxAge.
+func (s *Service) CurrentCRL(ctx context.Context) ([]byte, error) {
 	var state string
 	if err := s.DB.QueryRow(ctx, `SELECT count(*)::text || '/' || coalesce(max(status_since)::text, '')
 		FROM seals WHERE status = 'revoked'`).Scan(&state); err != nil {
@@ -57,7 +59,7 @@ func (s *Service) validationData(ctx context.Context, sl Seal, chain []*x509.Cer
 		vd.Certs = append(vd.Certs, s.TSA.Chain...)
 	}
 	if sl.KeyAlgorithm != "imported" {
-		crl, err := s.currentCRL(ctx)
+		crl, err := s.CurrentCRL(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -48,8 +48,10 @@ Where the register is consulted:
                  published root (GET /api/v1/ca/root.pem). The output says the register
                  was not consulted. A file sealed by sealvault embeds its validation data
                  (PAdES B-LT: the chains and a CRL of the time of sealing), so nothing is
-                 fetched; --crl FILE adds a later CRL (GET /api/v1/ca/crl), which tells a
-                 seal revoked since: a use made before the revocation stays valid.
+                 fetched; a later CRL tells a seal revoked since (a use made before the
+                 revocation stays valid): in the --root file itself (GET
+                 /api/v1/ca/trust.pem has the root and the current CRL), or with --crl
+                 FILE (GET /api/v1/ca/crl).
 --root always verifies offline.
 
 An OFD document (GB/T 33190) is verified offline whatever the flags: each of its GB/T 38540
@@ -93,20 +95,22 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 				check = func(data []byte) (seal.Verification, error) { return seals.Verify(ctx, data) }
 			default:
 				var roots *x509.CertPool
+				var rootCRLs [][]byte
 				if rootFile != "" {
 					pemData, err := os.ReadFile(rootFile)
 					if err != nil {
 						return fmt.Errorf("--root: %w", err)
 					}
-					roots = x509.NewCertPool()
-					if !roots.AppendCertsFromPEM(pemData) {
-						return fmt.Errorf("--root %s: no PEM certificate in it", rootFile)
+					var crls [][]byte
+					if roots, crls, err = readTrust(rootFile, pemData); err != nil {
+						return err
 					}
+					rootCRLs = crls
 					where = "register not consulted (offline, against the root in " + rootFile + ")"
 				} else {
 					where = "register not consulted (offline, against the root the file's chain carries)"
 				}
-				var crls [][]byte
+				crls := rootCRLs
 				for _, f := range crlFiles {
 					der, err := readCRL(f)
 					if err != nil {
@@ -153,11 +157,43 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON object per file instead of text")
-	cmd.Flags().StringVar(&rootFile, "root", "", "verify offline against this root certificate (PEM), e.g. the service's GET /api/v1/ca/root.pem")
+	cmd.Flags().StringVar(&rootFile, "root", "", "verify offline against this root certificate (PEM), e.g. the service's GET /api/v1/ca/root.pem; CRLs in the file count too (GET /api/v1/ca/trust.pem)")
 	cmd.Flags().StringVar(&server, "server", "", "base URL of a running sealvault whose register is consulted, e.g. https://sealvault.example")
 	cmd.Flags().StringVar(&token, "token", "", "bearer token for --server (else SEALVAULT_TOKEN)")
 	cmd.Flags().StringArrayVar(&crlFiles, "crl", nil, "offline: also judge seals by this CRL (DER or PEM), e.g. the service's GET /api/v1/ca/crl; repeatable")
 	return cmd
+}
+
+// readTrust reads --root: PEM certificates, the trusted roots, and the CRLs the file may
+// also hold (GET /api/v1/ca/trust.pem has the root and the current CRL).
+func readTrust(path string, data []byte) (*x509.CertPool, [][]byte, error) {
+	roots := x509.NewCertPool()
+	var crls [][]byte
+	n := 0
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		switch b.Type {
+		case "CERTIFICATE":
+			c, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--root %s: a certificate cannot be read: %v", path, err)
+			}
+			roots.AddCert(c)
+			n++
+		case "X509 CRL":
+			if _, err := x509.ParseRevocationList(b.Bytes); err != nil {
+				return nil, nil, fmt.Errorf("--root %s: a CRL cannot be read: %v", path, err)
+			}
+			crls = append(crls, b.Bytes)
+		}
+	}
+	if n == 0 {
+		return nil, nil, fmt.Errorf("--root %s: no PEM certificate in it", path)
+	}
+	return roots, crls, nil
 }
 
 // readCRL reads a certificate revocation list in DER or PEM.

@@ -287,6 +287,19 @@ func TestDemoSealAndVerify(t *testing.T) {
 			t.Errorf("offline with the later CRL: %v, output lacks %q:\n%s", err, want, out)
 		}
 	}
+	// The same with only the root file, when it is the service's trust.pem (root and CRL).
+	status, trust := s.do(t, http.MethodGet, "/api/v1/ca/trust.pem", "", nil)
+	if status != 200 || !bytes.Contains(trust, []byte("BEGIN X509 CRL")) {
+		t.Fatalf("trust.pem: %d\n%s", status, trust)
+	}
+	trustFile := filepath.Join(t.TempDir(), "trust.pem")
+	os.WriteFile(trustFile, trust, 0o600)
+	out, err = run("verify", file, "--root", trustFile)
+	for _, want := range []string{"VALID", "seal revoked on", "(after sealing)", "(given)"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("offline with trust.pem alone: %v, output lacks %q:\n%s", err, want, out)
+		}
+	}
 	// Without the later CRL, offline cannot know of the revocation, and says which CRL it
 	// judged by.
 	out, err = run("verify", file, "--root", rootFile)
