@@ -101,30 +101,35 @@ const maxLaterRevisions = 64
 // it, and its /Prev is the previous revision's section (prev for the first), so that the
 // newest revision's objects are the ones compared.
 func (d *document) laterRevisions(end, prev int64) error {
-	n := 0
-	for at := end; ; n++ {
-		rest, err := d.readBytes(at, d.length-at)
+	for at, n := end, 0; ; n++ {
+		blank, err := d.blankFrom(at)
 		if err != nil {
 			return err
 		}
-		if len(bytes.TrimRight(rest, "\r\n \t\x00")) == 0 {
+		if blank {
 			return nil
 		}
+		if n >= maxLaterRevisions {
+			return fmt.Errorf("%w: more than %d later revisions", errNotUpdate, maxLaterRevisions)
+		}
 		// The revision ends at the first %%EOF after which its startxref points into it
-		// (an earlier one may be inside a stream's data).
+		// (an earlier one may be inside a stream's data); a bounded number are tried.
 		var rev *document
 		var revEnd int64
-		for off := 0; n < maxLaterRevisions; {
-			i := bytes.Index(rest[off:], []byte("%%EOF"))
+		for from, tries := at, 0; tries < maxEOFCandidates; tries++ {
+			i, err := d.find(from, []byte("%%EOF"))
+			if err != nil {
+				return err
+			}
 			if i < 0 {
 				break
 			}
-			revEnd = at + int64(off+i) + 5
+			revEnd = i + 5
 			if r, err := readDocument(d.r, revEnd); err == nil && r.startxref >= at && r.startxref < revEnd {
 				rev = r
 				break
 			}
-			off += i + 5
+			from = revEnd
 		}
 		if rev == nil {
 			return fmt.Errorf("%w (after offset %d)", errNotUpdate, at)
@@ -133,14 +138,25 @@ func (d *document) laterRevisions(end, prev int64) error {
 			return fmt.Errorf("%w: the update after offset %d does not follow the revision before it", errNotUpdate, at)
 		}
 		prev, at = rev.startxref, revEnd
-		for at < d.length {
-			c, _, err := d.window(at, 1)
-			if err != nil || len(c) == 0 || (c[0] != '\r' && c[0] != '\n') {
-				break
-			}
-			at++
+	}
+}
+
+// maxEOFCandidates bounds the %%EOF markers tried as the end of one later revision.
+const maxEOFCandidates = 64
+
+// blankFrom reports whether the file holds only white space (and NULs) from off to its end.
+func (d *document) blankFrom(off int64) (bool, error) {
+	const chunk = 64 << 10
+	for at := off; at < d.length; at += chunk {
+		b, _, err := d.window(at, int(min(chunk, d.length-at)))
+		if err != nil {
+			return false, err
+		}
+		if len(bytes.TrimLeft(b, "\r\n \t\x00")) > 0 {
+			return false, nil
 		}
 	}
+	return true, nil
 }
 
 type changeCheck struct {

@@ -180,7 +180,9 @@ func TestBytesAfterValidationData(t *testing.T) {
 	u := &update{doc: doc, req: &Request{Time: signTime}, next: doc.size, base: doc.length, prev: signedRev.startxref}
 	u.objects = append(u.objects, writtenObject{num: catRef.num, value: doc.resolve(catRef)})
 	skipping := string(u.write())
-	for _, junk := range []string{"\n%%EOF\n", "\n% a comment\n", skipping} {
+	// Many end-of-file markers: a bounded number are tried.
+	many := strings.Repeat("%%EOF\n", 20000) + string(lt[bytes.LastIndex(lt, []byte("startxref")):])
+	for _, junk := range []string{"\n%%EOF\n", "\n% a comment\n", skipping, many} {
 		s := mustVerify(t, append(bytes.Clone(lt), junk...), 1)[0]
 		if s.OnlyAdditionsAfter || len(s.Problems) != 1 || !strings.Contains(s.Problems[0], "bytes were appended after this signature") {
 			t.Errorf("%q appended: additions %t %q, problems %q", junk, s.OnlyAdditionsAfter, s.LaterAdditions, s.Problems)

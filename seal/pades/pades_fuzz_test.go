@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -167,7 +168,16 @@ func verifySeeds(f *testing.F) [][]byte {
 			if err != nil {
 				f.Fatal(err)
 			}
-			for j, pdf := range [][]byte{once, twice} {
+			// A B-LTA seal: validation data and a document timestamp after it.
+			lta := fuzzRequest(f)
+			ts := testTSA(f, signTime)
+			lta.Timestamp, lta.ArchiveTimestamp = ts, true
+			lta.DSS = &ValidationData{Certs: append(slices.Clone(lta.Chain), ts.Cert)}
+			archived, err := Sign(doc, lta)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for j, pdf := range [][]byte{once, twice, archived} {
 				if err := os.WriteFile(fmt.Sprintf("%s/%02d-%d.pdf", dir, i, j+1), pdf, 0o644); err != nil {
 					f.Fatal(err)
 				}
