@@ -142,7 +142,7 @@ func TestAuditorFindsTheUseAndTheLogVerifies(t *testing.T) {
 	if loc := p.location(); !strings.Contains(loc, "case="+caseNo) {
 		t.Errorf("the filter is not kept in the address: %s", loc)
 	}
-	p.sees(useRef, "S-1", caseNo, "440106-GTGSH-003")
+	p.sees(useRef, "S-1", caseNo, "440106-GTGSH-003", "存档第 1 版，时间戳证书有效至")
 	if n := get(p, chromedp.Evaluate[int](`document.querySelectorAll("#uses tbody tr").length`)); n != 1 {
 		t.Errorf("the register filtered by %s has %d rows, want 1", caseNo, n)
 	}
@@ -198,7 +198,8 @@ func TestAuditorFindsTheUseAndTheLogVerifies(t *testing.T) {
 		t.Errorf("the export's first line is not JSON: %.200s", line)
 	}
 	code, cd, body = auditFetch(p, "/register/export.csv?case="+caseNo)
-	if code != http.StatusOK || !strings.Contains(cd, ".csv") || !bytes.Contains(body, []byte(useRef+",")) || !bytes.Contains(body, []byte("S-1")) {
+	if code != http.StatusOK || !strings.Contains(cd, ".csv") || !bytes.Contains(body, []byte(useRef+",")) || !bytes.Contains(body, []byte("S-1")) ||
+		!bytes.Contains(body, []byte("archive_version,archive_digest,archive_tsa_not_after")) {
 		t.Errorf("the register CSV: %d %q:\n%s", code, cd, body)
 	}
 

@@ -32,6 +32,7 @@ var auditMessages = map[string][2]string{
 	"audit.register.denied":     {"被拒绝的用印尝试", "Denied attempts"},
 	"audit.register.ref":        {"登记号", "Ref"},
 	"audit.register.tsa":        {"时间戳：%s 第 %s 号", "Timestamp: %s no. %s"},
+	"audit.register.archive":    {"存档第 %d 版，时间戳证书有效至 %s", "Archive version %d, timestamp certificate valid until %s"},
 	"audit.register.sealcol":    {"印章", "Seal"},
 	"audit.register.deptcol":    {"部门", "Department"},
 	"audit.register.item":       {"事项", "Item"},

@@ -233,7 +233,7 @@ func auditRegisterCSV(x *rc) error {
 	var buf bytes.Buffer
 	buf.WriteString("\ufeff") // so that spreadsheet programs read the Chinese as UTF-8
 	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"ref", "applied_at", "seal_ref", "seal_name", "department", "case_no", "item_code", "output_digest", "requester", "approver", "timestamp_at", "tsa", "tsa_serial"})
+	_ = w.Write([]string{"ref", "applied_at", "seal_ref", "seal_name", "department", "case_no", "item_code", "output_digest", "requester", "approver", "timestamp_at", "tsa", "tsa_serial", "archive_version", "archive_digest", "archive_tsa_not_after"})
 	after := ""
 	for n := 0; n < 100; n++ {
 		var out struct {
@@ -255,8 +255,12 @@ func auditRegisterCSV(x *rc) error {
 			if t := u.Timestamp; t != nil {
 				tsAt, tsa, tsSerial = t.Time.In(cst).Format(time.RFC3339), t.TSA, t.Serial
 			}
+			var archVersion, archDigest, archNotAfter string
+			if a := u.Archive; a != nil {
+				archVersion, archDigest, archNotAfter = strconv.Itoa(a.Version), a.Digest, a.TSANotAfter.In(cst).Format(time.RFC3339)
+			}
 			_ = w.Write([]string{u.Ref, u.AppliedAt.In(cst).Format(time.RFC3339), u.SealRef, u.SealName, names.dept(u.DepartmentID.String()),
-				u.CaseRef, u.ItemCode, u.OutputDigest, names.person(u.RequesterID.String()), appr, tsAt, tsa, tsSerial})
+				u.CaseRef, u.ItemCode, u.OutputDigest, names.person(u.RequesterID.String()), appr, tsAt, tsa, tsSerial, archVersion, archDigest, archNotAfter})
 		}
 		if out.Next == "" {
 			break
