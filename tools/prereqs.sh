@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
 # server package (unless a database is configured), poppler-utils, the notice's fonts, jq, the
-# seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf, zbar-tools and Chromium (the
-# workbench is tested in a real browser), and the Go modules. As root it installs with apt-get;
+# seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf, zbar-tools, softhsm2 and Chromium
+# (the workbench is tested in a real browser), and the Go modules. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
 mode=${1:-run} # run | test
@@ -31,6 +31,8 @@ if [ "$mode" = test ]; then
   command -v chromium >/dev/null || need+=(chromium)
   # The scan-to-verify tests read the stamp's QR code back from the rendered page with zbarimg.
   command -v zbarimg >/dev/null || need+=(zbar-tools)
+  # PKCS#11 key custody is tested against a SoftHSM2 token (softhsm2-util makes it).
+  command -v softhsm2-util >/dev/null || need+=(softhsm2)
 fi
 # Seal images are drawn in Noto Serif CJK; the browser tests check that the workbench's
 # Chinese is drawn in a CJK font, not as boxes.

@@ -61,10 +61,13 @@ type Config struct {
 	AuditCheckpointInterval time.Duration
 	AuditIntegrateInterval  time.Duration
 
-	HolderKey   string
-	SealKEK     string
-	CAName      string
-	UploadLimit string
+	HolderKey string
+	SealKEK   string
+	// PKCS11 selects a PKCS#11 token for the seal, CA and TSA keys (empty module: software
+	// custody under SealKEK alone).
+	PKCS11Module, PKCS11Token, PKCS11PINFile string
+	CAName                                   string
+	UploadLimit                              string
 	// HolidayCalendar is a holiday calendar file replacing the shipped one.
 	HolidayCalendar string
 	// SealFont is the CJK font seal images are drawn with.
@@ -135,6 +138,9 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AuditIntegrateInterval, "audit-integrate-interval", 500*time.Millisecond, "how often committed audit events are sequenced into the tree")
 	fs.StringVar(&c.HolderKey, "holder-key", "", "64 random bytes, base64: HMAC key (lookup) + AES-256 key (encryption) for holder numbers (empty: made on first start in keys/holder.key under --data-dir)")
 	fs.StringVar(&c.SealKEK, "seal-kek", "", "32 random bytes, base64: AES-256 key-encryption key of the seal and CA private keys (empty: made on first start in keys/seal-kek.key under --data-dir)")
+	fs.StringVar(&c.PKCS11Module, "pkcs11-module", "", "PKCS#11 module library of the hardware security module holding the seal, CA and timestamping keys, e.g. /usr/lib/softhsm/libsofthsm2.so (empty: software custody under --seal-kek)")
+	fs.StringVar(&c.PKCS11Token, "pkcs11-token", "", "label of the PKCS#11 token the keys are made in (with --pkcs11-module)")
+	fs.StringVar(&c.PKCS11PINFile, "pkcs11-pin-file", "", "file whose first line is the PKCS#11 token's user PIN (with --pkcs11-module)")
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
 	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
 	fs.DurationVar(&c.SignerTTL, "signer-cache-ttl", seal.DefaultSignerTTL, "how long a seal's key, once unwrapped to apply the seal, is kept in memory for its next applications (0: unwrapped for every one; a status change of the seal drops it)")
@@ -262,6 +268,12 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.level(); err != nil {
 		bad("log-level", "must be debug, info, warn or error")
+	}
+	if (c.PKCS11Token != "" || c.PKCS11PINFile != "") && c.PKCS11Module == "" {
+		bad("pkcs11-module", "is needed with --pkcs11-token and --pkcs11-pin-file")
+	}
+	if c.PKCS11Module != "" && (c.PKCS11Token == "" || c.PKCS11PINFile == "") {
+		bad("pkcs11-token", "and --pkcs11-pin-file are needed with --pkcs11-module")
 	}
 	if c.SignerTTL < 0 || c.SignerTTL > time.Hour {
 		bad("signer-cache-ttl", "must be between 0 and 1h")

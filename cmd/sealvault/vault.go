@@ -200,7 +200,8 @@ func (a *app) holderKeys() (*vault.HolderKeys, error) {
 }
 
 // sealService opens key custody under the seal key-encryption key (--seal-kek, or the file
-// keys/seal-kek.key under --data-dir, made on first start), the internal CA and the seal
+// keys/seal-kek.key under --data-dir, made on first start) and, with --pkcs11-module, in a
+// PKCS#11 token for the ECDSA and RSA keys it makes from then on, the internal CA and the seal
 // maker (its SM2 root) and the timestamping authority, all made on first start.
 func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.Backend) (*seal.Service, error) {
 	var kek *keys.KEK
@@ -217,7 +218,15 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 	if err != nil {
 		return nil, fmt.Errorf("seal key-encryption key: %w", err)
 	}
-	custody := keys.NewSoftCustody(kek)
+	var custody keys.Custody = keys.NewSoftCustody(kek)
+	if a.cfg.PKCS11Module != "" {
+		hsm, err := keys.OpenPKCS11(keys.PKCS11Config{Module: a.cfg.PKCS11Module, Token: a.cfg.PKCS11Token, PINFile: a.cfg.PKCS11PINFile}, custody)
+		if err != nil {
+			return nil, err
+		}
+		a.log.Info("key custody: PKCS#11 token", "module", a.cfg.PKCS11Module, "token", a.cfg.PKCS11Token)
+		custody = hsm
+	}
 	root, err := seal.OpenCA(ctx, pool, custody, a.cfg.CAName, time.Now())
 	if err != nil {
 		return nil, err
