@@ -40,6 +40,7 @@ bench: prereqs-test build versitygw
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|Floor|Pdfsign)$$' -benchtime=200x
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|SignBT|SignLT|SignLTA|Floor)$$' -benchtime=300x
 	tools/bench.sh ./seal/tsa/ '^BenchmarkToken' -benchtime=2000x
+	tools/bench.sh ./seal/keys/ '^BenchmarkCustodySign$$' -benchtime=2000x
 	tools/with-testdb.sh tools/bench.sh ./api/ '^BenchmarkSealApplyMemory$$' -benchtime=3x
 
 # Every fuzz target of docs/FUZZING.md, one after another, each for FUZZTIME (go test takes
