@@ -424,7 +424,10 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte
 			var no int64
 			if reg != nil {
 				var since time.Time
-				if err := reg.DB.QueryRow(ctx, `SELECT id::text, no, status, status_since FROM seals WHERE cert_serial = $1`, r.CertSerial).
+				// The seal's current certificate, or one it had before it was re-keyed.
+				if err := reg.DB.QueryRow(ctx, `SELECT id::text, no, status, status_since FROM seals WHERE cert_serial = $1
+					UNION ALL SELECT s.id::text, s.no, s.status, s.status_since FROM seal_certificates c JOIN seals s ON s.id = c.seal_id
+					WHERE c.cert_serial = $1 LIMIT 1`, r.CertSerial).
 					Scan(&id, &no, &r.SealStatus, &since); err == nil {
 					r.SealID, r.SealRef = &id, sealRef(no)
 					if r.SealStatus == StatusRevoked {

@@ -484,7 +484,9 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 // certificate; each call issues a new one with the next CRL number.
 func (s *Service) CRL(ctx context.Context) ([]byte, error) {
 	var revoked []ca.Revoked
-	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked' ORDER BY no`)
+	// A revoked seal's current certificate and those it had before a re-key.
+	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked'
+		UNION ALL SELECT c.cert_der, s.status_since FROM seal_certificates c JOIN seals s ON s.id = c.seal_id WHERE s.status = 'revoked'`)
 	if err != nil {
 		return nil, fmt.Errorf("seal: crl: %w", err)
 	}

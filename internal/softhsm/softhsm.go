@@ -1,6 +1,7 @@
 // Package softhsm makes SoftHSM2 tokens for tests of PKCS#11 key custody: one token
-// directory per test process (SoftHSM reads its configuration when the module is first
-// loaded), a new token in it for each caller. SoftHSM2 missing is a test failure, never a
+// directory per test process, with all its tokens made on the first call (SoftHSM reads its
+// configuration and its tokens when the module is loaded, and a process keeps it loaded
+// while any custody is open), one token handed to each caller. SoftHSM2 missing is a test failure, never a
 // skip: make test installs it (tools/prereqs.sh).
 package softhsm
 
@@ -23,11 +24,15 @@ var Modules = []string{"/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux
 const PIN = "246810"
 
 var (
-	once sync.Once
-	dir  string
-	err  error
-	n    atomic.Int64
+	once   sync.Once
+	dir    string
+	err    error
+	labels []string
+	n      atomic.Int64
 )
+
+// tokens is how many tokens a test process can have.
+const tokens = 8
 
 // Module returns the SoftHSM2 module library's path.
 func Module(tb testing.TB) string {
@@ -57,15 +62,27 @@ func Token(tb testing.TB) keys.PKCS11Config {
 		if err = os.WriteFile(conf, []byte("directories.tokendir = "+filepath.Join(dir, "tokens")+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
 			return
 		}
-		err = os.Setenv("SOFTHSM2_CONF", conf)
+		if err = os.Setenv("SOFTHSM2_CONF", conf); err != nil {
+			return
+		}
+		for i := range tokens {
+			label := fmt.Sprintf("sealvault-test-%d-%d", os.Getpid(), i+1)
+			out, cerr := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "13579246").CombinedOutput()
+			if cerr != nil {
+				err = fmt.Errorf("softhsm2-util --init-token: %v\n%s", cerr, out)
+				return
+			}
+			labels = append(labels, label)
+		}
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	label := fmt.Sprintf("sealvault-test-%d-%d", os.Getpid(), n.Add(1))
-	if out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", "13579246").CombinedOutput(); err != nil {
-		tb.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	i := int(n.Add(1)) - 1
+	if i >= len(labels) {
+		tb.Fatalf("softhsm: only %d tokens per test process", len(labels))
 	}
+	label := labels[i]
 	pinFile := filepath.Join(tb.TempDir(), "pin")
 	if err := os.WriteFile(pinFile, []byte(PIN+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
