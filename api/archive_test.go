@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"crypto"
 	"net/http"
 	"strings"
 	"testing"
@@ -92,4 +93,23 @@ func renewed(done []seal.RenewalResult, ref string) bool {
 		}
 	}
 	return false
+}
+
+// TestTSACertificateRenewed: a TSA certificate with less than two years left is renewed for
+// the same key when the service opens its TSA, and the renewed one is what later starts use.
+func TestTSACertificateRenewed(t *testing.T) {
+	b := setup(t)
+	first := b.tsa.Cert
+	later := first.NotAfter.AddDate(-1, 0, 0) // a start one year before the certificate ends
+	ts, err := seal.OpenTSA(t.Context(), b.pool, b.custody, b.ca, "测试时间戳服务", testTSAPolicy, time.Second, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ts.Cert.NotAfter.After(first.NotAfter) || ts.Cert.Equal(first) || !ts.Cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(first.PublicKey) {
+		t.Fatalf("renewed certificate: until %v (was %v), same key %t", ts.Cert.NotAfter, first.NotAfter, ts.Cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool }).Equal(first.PublicKey))
+	}
+	again, err := seal.OpenTSA(t.Context(), b.pool, b.custody, b.ca, "测试时间戳服务", testTSAPolicy, time.Second, time.Now())
+	if err != nil || !again.Cert.Equal(ts.Cert) {
+		t.Errorf("a later start: %v, certificate renewed one %t", err, err == nil && again.Cert.Equal(ts.Cert))
+	}
 }

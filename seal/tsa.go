@@ -21,10 +21,15 @@ import (
 // tsaOwner binds the timestamping authority's key reference to its row.
 const tsaOwner = "seal-tsa"
 
+// tsaRecertify is how long before its end the TSA's certificate is renewed (at start-up):
+// more than the default renewal window of sealvault seal renew-timestamps (a year).
+const tsaRecertify = 2 * 365 * 24 * time.Hour
+
 // OpenTSA returns the service's timestamping authority (RFC 3161): its key (in custody) and
 // its certificate, issued by root for timeStamping alone, made on first start as row 3 of
-// seal_ca; token serial numbers come from the tsa_serials sequence, so several serve
-// processes on one database never repeat one.
+// seal_ca and renewed for the same key when it has less than two years left; token serial
+// numbers come from the tsa_serials sequence, so several serve processes on one database
+// never repeat one.
 func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *ca.CA, name string, policy asn1.ObjectIdentifier, accuracy time.Duration, now time.Time) (*tsa.TSA, error) {
 	var out *tsa.TSA
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -53,6 +58,21 @@ func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *
 		signer, err := custody.Signer(ctx, ref, tsaOwner)
 		if err != nil {
 			return fmt.Errorf("the timestamping key does not open with this key-encryption key: %w", err)
+		}
+		// A certificate with less than tsaRecertify left is renewed for the same key, so
+		// archive timestamps can be renewed with one that outlives theirs; tokens made
+		// before carry the certificate they were made with.
+		if now.Add(tsaRecertify).After(cert.NotAfter) {
+			renewed, err := root.IssueTSA(signer.Public(), name, now.Add(-time.Hour), now.AddDate(10, 0, 0))
+			if err != nil {
+				return err
+			}
+			if renewed.NotAfter.After(cert.NotAfter) {
+				if _, err := tx.Exec(ctx, `UPDATE seal_ca SET cert_der = $1 WHERE id = 3`, renewed.Raw); err != nil {
+					return err
+				}
+				cert = renewed
+			}
 		}
 		out = &tsa.TSA{Cert: cert, Chain: []*x509.Certificate{root.Cert}, Key: signer, Policy: policy, Accuracy: accuracy,
 			Serial: func(ctx context.Context) (*big.Int, error) {
