@@ -212,8 +212,12 @@ func TestScanToVerifyRevokedSeal(t *testing.T) {
 	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
 	p.sees(sl.Name, u.Ref, "该印章已于 "+today, "注销", "本次用印在注销之前", "已注销")
 	p.doesNotSee("用印登记中有此次用印的记录", holder)
-	if got := p.text("#scan-state"); !strings.HasPrefix(got, "✘") {
-		t.Errorf("a revoked seal's use is shown as %q", got)
+	// The use came before the revocation and stays valid: a warning, not an error.
+	if got := p.text("#scan-state"); !strings.HasPrefix(got, "⚠") {
+		t.Errorf("the use of a seal revoked after it is shown as %q", got)
+	}
+	if cls := get(p, chromedp.Evaluate[string](`document.getElementById("scan-state").className`)); !strings.Contains(cls, "warn") {
+		t.Errorf("the use of a seal revoked after it is drawn as %q", cls)
 	}
 	p.shot("scan-verify-revoked")
 }
