@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"image/png"
 	"io"
 	"math"
 	"regexp"
@@ -149,15 +148,15 @@ func (s *Service) stampFor(ctx context.Context, sl Seal, req Request, link *useL
 		return nil, place, fmt.Errorf("seal: page of %s: %w", req.Ref, err)
 	}
 	left := panelLeft(p, pageW)
-	img, err := s.readObject(ctx, *sl.ImageDigest)
+	img, err := s.sealImage(ctx, *sl.ImageDigest)
 	if err != nil {
 		return nil, place, err
 	}
-	composed, err := s.composeStamp(img, link.url, left)
+	composed, err := s.composeStamp(*sl.ImageDigest, img, link.url, left)
 	if err != nil {
 		return nil, place, fmt.Errorf("seal: stamp of %s: %w", req.Ref, err)
 	}
-	st, err := pades.NewStamp(composed)
+	st, err := pades.NewStampImage(composed)
 	if err != nil {
 		return nil, place, fmt.Errorf("seal: stamp of %s: %w", req.Ref, err)
 	}
@@ -188,12 +187,65 @@ func panelFits(p Placement, pageW float64) bool {
 	return p.X+p.Size+panel <= pageW+slack || p.X-panel >= -slack
 }
 
-// composeStamp draws the seal image (a PNG) in a square beside the QR code of url with
-// ScanCaption under it, left of the seal or right, and returns the PNG.
-func (s *Service) composeStamp(sealPNG []byte, url string, left bool) ([]byte, error) {
-	sealImg, _, err := image.Decode(bytes.NewReader(sealPNG))
+// sealImage returns the seal image of digest decoded, decoded once per image: every use of
+// a seal draws the same image beside its own QR code.
+func (s *Service) sealImage(ctx context.Context, digest string) (image.Image, error) {
+	if img, ok := s.sealImages.Load(digest); ok {
+		return img.(image.Image), nil
+	}
+	data, err := s.readObject(ctx, digest)
 	if err != nil {
-		return nil, fmt.Errorf("seal image: %w", err)
+		return nil, err
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("seal: image %s: %w", digest, err)
+	}
+	s.sealImages.Store(digest, img)
+	return img, nil
+}
+
+// composeStamp draws the seal image in a square beside the QR code of url with ScanCaption
+// under it, left of the seal or right, and returns the picture, never encoded: pades takes
+// it as it is (NewStampImage). Everything but the code's dark modules is drawn once per
+// image, side and code size (key names the image) and copied for each use.
+func (s *Service) composeStamp(key string, sealImg image.Image, url string, left bool) (image.Image, error) {
+	code, err := qr.EncodeText(url, qr.Medium)
+	if err != nil {
+		return nil, fmt.Errorf("qr code: %w", err)
+	}
+	base, err := s.stampBase(key, sealImg, code.Size(), left)
+	if err != nil {
+		return nil, err
+	}
+	out := &image.NRGBA{Pix: bytes.Clone(base.img.Pix), Stride: base.img.Stride, Rect: base.img.Rect}
+	black := image.NewUniform(color.NRGBA{0, 0, 0, 0xff})
+	for y := range code.Size() {
+		for x := range code.Size() {
+			if code.Module(x, y) {
+				x0, y0 := base.qx+(x+stampQuiet)*base.module, base.top+(y+stampQuiet)*base.module
+				draw.Draw(out, image.Rect(x0, y0, x0+base.module, y0+base.module), black, image.Point{}, draw.Src)
+			}
+		}
+	}
+	return out, nil
+}
+
+// stampQuiet is the modules of white around the QR code.
+const stampQuiet = 2
+
+// stampBase is a stamp without its QR code's dark modules, and where they go.
+type stampBase struct {
+	img             *image.NRGBA
+	qx, top, module int
+}
+
+// stampBase draws, or finds drawn, the seal image, the QR code's white square for a code of
+// size modules, and the caption.
+func (s *Service) stampBase(key string, sealImg image.Image, size int, left bool) (*stampBase, error) {
+	cacheKey := fmt.Sprintf("%s/%d/%t", key, size, left)
+	if b, ok := s.stampBases.Load(cacheKey); ok {
+		return b.(*stampBase), nil
 	}
 	sb := sealImg.Bounds()
 	side := max(sb.Dx(), sb.Dy())
@@ -208,12 +260,7 @@ func (s *Service) composeStamp(sealPNG []byte, url string, left bool) ([]byte, e
 	at := image.Pt(sealX+(side-sb.Dx())/2, (side-sb.Dy())/2)
 	draw.Draw(out, image.Rectangle{Min: at, Max: at.Add(sb.Size())}, sealImg, sb.Min, draw.Over)
 
-	code, err := qr.EncodeText(url, qr.Medium)
-	if err != nil {
-		return nil, fmt.Errorf("qr code: %w", err)
-	}
-	const quiet = 2 // modules of white around the code
-	n := code.Size() + 2*quiet
+	n := size + 2*stampQuiet
 	qrMax := int(qrSide * k)
 	module := qrMax / n
 	if module < 1 {
@@ -232,26 +279,13 @@ func (s *Service) composeStamp(sealPNG []byte, url string, left bool) ([]byte, e
 	top := (side - (qrPx + int(captionGap*k) + cb.Dy())) / 2
 	qx := panelX + (int(qrSide*k)-qrPx)/2
 	white := image.NewUniform(color.NRGBA{0xff, 0xff, 0xff, 0xff})
-	black := image.NewUniform(color.NRGBA{0, 0, 0, 0xff})
 	draw.Draw(out, image.Rect(qx, top, qx+qrPx, top+qrPx), white, image.Point{}, draw.Src)
-	for y := range code.Size() {
-		for x := range code.Size() {
-			if code.Module(x, y) {
-				x0, y0 := qx+(x+quiet)*module, top+(y+quiet)*module
-				draw.Draw(out, image.Rect(x0, y0, x0+module, y0+module), black, image.Point{}, draw.Src)
-			}
-		}
-	}
 	cx := panelX + (int(qrSide*k)-cb.Dx())/2
 	cy := top + qrPx + int(captionGap*k)
 	draw.Draw(out, image.Rect(cx, cy, cx+cb.Dx(), cy+cb.Dy()), caption, cb.Min, draw.Over)
-
-	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, out); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	b := &stampBase{img: out, qx: qx, top: top, module: module}
+	s.stampBases.Store(cacheKey, b)
+	return b, nil
 }
 
 // PublicUse is what anyone holding a printed stamp learns of its use by its verification

@@ -89,9 +89,11 @@ type Service struct {
 	fontVal  *sealimage.Font
 	fontErr  error
 
-	stamps  sync.Map // image digest → *pades.Stamp
-	signers signerCache
-	crl     crlCache
+	stamps     sync.Map // image digest → *pades.Stamp
+	sealImages sync.Map // image digest → image.Image, decoded
+	stampBases sync.Map // image digest, code size, side → *stampBase
+	signers    signerCache
+	crl        crlCache
 }
 
 func (s *Service) now() time.Time {

@@ -30,6 +30,14 @@ func NewStamp(png []byte) (*Stamp, error) {
 	if format != "png" {
 		return nil, fmt.Errorf("pades: seal image: %s, want png", format)
 	}
+	return NewStampImage(img)
+}
+
+// NewStampImage converts a decoded seal image for embedding, as NewStamp does a PNG: for an
+// image drawn in memory (a stamp composed with its QR code), which need not be encoded and
+// decoded again.
+func NewStampImage(img image.Image) (*Stamp, error) {
+	var err error
 	b := img.Bounds()
 	if b.Dx() <= 0 || b.Dy() <= 0 || b.Dx()*b.Dy() > 16<<20 {
 		return nil, fmt.Errorf("pades: seal image: unusable size %dx%d", b.Dx(), b.Dy())
