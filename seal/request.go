@@ -838,12 +838,6 @@ func (s *Service) ListUses(ctx context.Context, f UseFilter) ([]Use, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Use, error) { return scanUse(r) })
 }
 
-// UseByOutput returns the register row whose output has digest d.
-func (s *Service) UseByOutput(ctx context.Context, d vault.Digest) (Use, error) {
-	return scanUse(s.DB.QueryRow(ctx, `SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+`
-		WHERE u.output_digest = $1 ORDER BY u.no LIMIT 1`, d.String()))
-}
-
 // UseBySignature returns the register row of the use whose signature is sig (the SHA-256 of
 // its /Contents), else of the use whose output is rev, the revision the signature signed
 // (uses from before signatures were recorded), or ErrNotFound.

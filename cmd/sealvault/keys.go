@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"sealvault/internal/identity"
-	"sealvault/seal"
 	"sealvault/seal/keys"
 )
 
@@ -73,26 +71,11 @@ are refused.`,
 			case all == (len(refs) > 0):
 				return errors.New("name the seals (S-1 S-2 ...) or give --all, not both")
 			}
-			db, err := a.openDB(ctx, false, false)
+			db, seals, actor, err := a.asSealAdmin(ctx, as, "cli-keys-move")
 			if err != nil {
 				return err
 			}
 			defer db.close(context.WithoutCancel(ctx))
-			user, err := identity.UserByUsername(ctx, db.pool, as)
-			if err != nil {
-				return fmt.Errorf("--as %s: no such user", as)
-			}
-			if !slices.Contains(user.Roles, identity.RoleSealAdmin) {
-				return fmt.Errorf("--as %s: not a seal administrator", as)
-			}
-			blobs, err := a.blobStore(ctx)
-			if err != nil {
-				return err
-			}
-			seals, err := a.sealService(ctx, db.pool, blobs)
-			if err != nil {
-				return err
-			}
 			var ids []uuid.UUID
 			if all {
 				rows, err := db.pool.Query(ctx, `SELECT id, key_ref FROM seals WHERE status <> 'revoked' AND key_alg <> 'imported' ORDER BY no`)
@@ -127,7 +110,6 @@ are refused.`,
 				ids = append(ids, id)
 			}
 			out := cmd.OutOrStdout()
-			actor := seal.Actor{User: user, RequestID: "cli-keys-move"}
 			for _, id := range ids {
 				r, err := seals.Rekey(ctx, actor, id)
 				if err != nil {

@@ -89,6 +89,36 @@ file is read.`,
 	return cmd
 }
 
+// asSealAdmin opens the database and the seal service for a command that acts as the seal
+// administrator username names (--as), whom the audit trail records; the caller closes the
+// database.
+func (a *app) asSealAdmin(ctx context.Context, username, requestID string) (*database, *seal.Service, seal.Actor, error) {
+	db, err := a.openDB(ctx, false, false)
+	if err != nil {
+		return nil, nil, seal.Actor{}, err
+	}
+	fail := func(err error) (*database, *seal.Service, seal.Actor, error) {
+		db.close(context.WithoutCancel(ctx))
+		return nil, nil, seal.Actor{}, err
+	}
+	user, err := identity.UserByUsername(ctx, db.pool, username)
+	if err != nil {
+		return fail(fmt.Errorf("--as %s: no such user", username))
+	}
+	if !slices.Contains(user.Roles, identity.RoleSealAdmin) {
+		return fail(fmt.Errorf("--as %s: not a seal administrator", username))
+	}
+	blobs, err := a.blobStore(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	seals, err := a.sealService(ctx, db.pool, blobs)
+	if err != nil {
+		return fail(err)
+	}
+	return db, seals, seal.Actor{User: user, RequestID: requestID}, nil
+}
+
 func (a *app) renewTimestampsCmd() *cobra.Command {
 	var within time.Duration
 	var limit int
@@ -115,28 +145,13 @@ every use it finished renewed and the others as they were.`,
 			if within < 0 {
 				return fmt.Errorf("--within %s: must not be negative", within)
 			}
-			db, err := a.openDB(ctx, false, false)
+			db, seals, actor, err := a.asSealAdmin(ctx, as, "cli-renew-timestamps")
 			if err != nil {
 				return err
 			}
 			defer db.close(context.WithoutCancel(ctx))
-			user, err := identity.UserByUsername(ctx, db.pool, as)
-			if err != nil {
-				return fmt.Errorf("--as %s: no such user", as)
-			}
-			if !slices.Contains(user.Roles, identity.RoleSealAdmin) {
-				return fmt.Errorf("--as %s: not a seal administrator", as)
-			}
-			blobs, err := a.blobStore(ctx)
-			if err != nil {
-				return err
-			}
-			seals, err := a.sealService(ctx, db.pool, blobs)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
-			done, err := seals.RenewArchives(ctx, seal.Actor{User: user, RequestID: "cli-renew-timestamps"}, within, limit, func(r seal.RenewalResult) {
+			done, err := seals.RenewArchives(ctx, actor, within, limit, func(r seal.RenewalResult) {
 				fmt.Fprintf(out, "%s: archive version %d → %d, timestamped %s by %s (certificate valid until %s), %s\n", r.Use, r.From, r.Archive.Version,
 					r.Archive.TimestampAt.Format(time.RFC3339), r.Archive.TSA, r.Archive.TSANotAfter.Format(time.DateOnly), r.Archive.Digest)
 			})

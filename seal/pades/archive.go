@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -56,11 +55,7 @@ func Archive(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Ar
 			return Signed{}, fmt.Errorf("pades: archive: validation data: %w", err)
 		}
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
-	if err == nil && n != size {
-		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
-	}
+	h, n, err := copyHashed(ctx, w, r, size)
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: archive: copy: %w", err)
 	}
@@ -69,12 +64,8 @@ func Archive(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Ar
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: archive: %w", err)
 	}
-	for _, b := range [][]byte{dss, tsTail} {
-		m, err := w.Write(b)
-		n += int64(m)
-		if err != nil {
-			return Signed{Size: n}, fmt.Errorf("pades: archive: write: %w", err)
-		}
+	if n, err = writeUpdates(w, n, dss, tsTail); err != nil {
+		return Signed{Size: n}, fmt.Errorf("pades: archive: write: %w", err)
 	}
 	return Signed{Size: n, ArchiveTimestamp: tok}, nil
 }

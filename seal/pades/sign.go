@@ -130,25 +130,40 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 	if err != nil {
 		return Signed{}, err
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
-	if err == nil && n != size {
-		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
-	}
+	h, n, err := copyHashed(ctx, w, r, size)
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: sign: copy: %w", err)
 	}
 	if err := p.finish(ctx, h, r, size); err != nil {
 		return Signed{Size: n}, err
 	}
-	for _, b := range [][]byte{p.tail, p.dss, p.archive} {
+	if n, err = writeUpdates(w, n, p.tail, p.dss, p.archive); err != nil {
+		return Signed{Size: n}, fmt.Errorf("pades: sign: write: %w", err)
+	}
+	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail), ArchiveTimestamp: p.token}, nil
+}
+
+// copyHashed copies the document of size bytes that r holds to w, returning its SHA-256
+// state and the bytes written; it stops when ctx is done.
+func copyHashed(ctx context.Context, w io.Writer, r io.ReaderAt, size int64) (hash.Hash, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
+	if err == nil && n != size {
+		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
+	}
+	return h, n, err
+}
+
+// writeUpdates writes the updates after the n bytes already written, returning the total.
+func writeUpdates(w io.Writer, n int64, updates ...[]byte) (int64, error) {
+	for _, b := range updates {
 		m, err := w.Write(b)
 		n += int64(m)
 		if err != nil {
-			return Signed{Size: n}, fmt.Errorf("pades: sign: write: %w", err)
+			return n, err
 		}
 	}
-	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail), ArchiveTimestamp: p.token}, nil
+	return n, nil
 }
 
 // prepared is a signature planned for a document: the update with its byte range set and
