@@ -50,7 +50,8 @@ bench: prereqs-test build versitygw
 FUZZTIME ?= 60s
 FUZZFLAGS ?=
 FUZZ_TARGETS := \
-	seal/pades:FuzzReader seal/pades:FuzzVerify \
+	seal/pades:FuzzReader seal/pades:FuzzVerify seal/pades:FuzzTimestampToken \
+	seal/tsa:FuzzRespond \
 	seal/ses:FuzzParseSeal seal/ses:FuzzVerifyOFD \
 	vault/pages:FuzzInspect vault/pages:FuzzCheckPDF \
 	vault:FuzzMaterialMetadata vault:FuzzNormalizeHolder \
