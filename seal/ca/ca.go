@@ -333,34 +333,10 @@ func (c *CA) CRL(number int64, revoked []Revoked, thisUpdate, nextUpdate time.Ti
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("ca: crl: %w", err)
 	}
-	if number < 0 {
-		return nil, fmt.Errorf("ca: crl: CRL number %d is negative", number)
+	entries, err := crlEntries(number, revoked, thisUpdate, nextUpdate)
+	if err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
 	}
-	if !nextUpdate.After(thisUpdate) {
-		return nil, errors.New("ca: crl: next update is not after this update")
-	}
-	entries := make([]x509.RevocationListEntry, 0, len(revoked))
-	seen := make(map[string]bool, len(revoked))
-	for _, r := range revoked {
-		if r.Serial == nil || r.Serial.Sign() <= 0 {
-			return nil, errors.New("ca: crl: a revoked certificate has no positive serial number")
-		}
-		if r.Reason < 0 || r.Reason > 10 || r.Reason == 7 {
-			return nil, fmt.Errorf("ca: crl: serial %X: %d is not a CRL reason code", r.Serial, r.Reason)
-		}
-		key := r.Serial.Text(16)
-		if seen[key] {
-			return nil, fmt.Errorf("ca: crl: serial %X is listed twice", r.Serial)
-		}
-		seen[key] = true
-		entries = append(entries, x509.RevocationListEntry{
-			SerialNumber:   r.Serial,
-			RevocationTime: r.At.UTC(),
-			ReasonCode:     r.Reason,
-		})
-	}
-	// A stable order makes equal lists give equal CRLs, apart from the signature.
-	slices.SortFunc(entries, func(a, b x509.RevocationListEntry) int { return a.SerialNumber.Cmp(b.SerialNumber) })
 	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(number),
 		ThisUpdate:                thisUpdate.UTC(),
@@ -371,6 +347,40 @@ func (c *CA) CRL(number int64, revoked []Revoked, thisUpdate, nextUpdate time.Ti
 		return nil, fmt.Errorf("ca: crl: %w", err)
 	}
 	return der, nil
+}
+
+// crlEntries checks a CRL's number, dates and revoked certificates and returns the entries
+// in serial order.
+func crlEntries(number int64, revoked []Revoked, thisUpdate, nextUpdate time.Time) ([]x509.RevocationListEntry, error) {
+	if number < 0 {
+		return nil, fmt.Errorf("CRL number %d is negative", number)
+	}
+	if !nextUpdate.After(thisUpdate) {
+		return nil, errors.New("next update is not after this update")
+	}
+	entries := make([]x509.RevocationListEntry, 0, len(revoked))
+	seen := make(map[string]bool, len(revoked))
+	for _, r := range revoked {
+		if r.Serial == nil || r.Serial.Sign() <= 0 {
+			return nil, errors.New("a revoked certificate has no positive serial number")
+		}
+		if r.Reason < 0 || r.Reason > 10 || r.Reason == 7 {
+			return nil, fmt.Errorf("serial %X: %d is not a CRL reason code", r.Serial, r.Reason)
+		}
+		key := r.Serial.Text(16)
+		if seen[key] {
+			return nil, fmt.Errorf("serial %X is listed twice", r.Serial)
+		}
+		seen[key] = true
+		entries = append(entries, x509.RevocationListEntry{
+			SerialNumber:   r.Serial,
+			RevocationTime: r.At.UTC(),
+			ReasonCode:     r.Reason,
+		})
+	}
+	// A stable order makes equal lists give equal CRLs, apart from the signature.
+	slices.SortFunc(entries, func(a, b x509.RevocationListEntry) int { return a.SerialNumber.Cmp(b.SerialNumber) })
+	return entries, nil
 }
 
 // CertPEM encodes a certificate as a PEM CERTIFICATE block.

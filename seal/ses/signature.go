@@ -93,16 +93,23 @@ func parseSignature(der []byte) (*Signature, error) {
 // and listed by the seal, and the seal itself (Seal.Verify at that time). roots, when not
 // nil, are the trusted roots of both the seal maker's and the signer's certificates.
 func (s *Signature) Verify(data []byte, roots *smx509.CertPool) Report {
+	return s.verify(func(r *Report) {
+		h, ok := digestFor(s.Algorithm)
+		switch {
+		case !ok:
+			r.add("data-digest", false, "no digest is known for %s", algorithmName(s.Algorithm))
+		case !bytes.Equal(h(data), s.DataHash):
+			r.add("data-digest", false, "the signed data has changed: its digest is not the one signed")
+		default:
+			r.add("data-digest", true, "the signed data is unchanged")
+		}
+	}, roots)
+}
+
+// verify is Verify with the data's digest checked by checkData.
+func (s *Signature) verify(checkData func(*Report), roots *smx509.CertPool) Report {
 	r := Report{At: s.Time}
-	h, ok := digestFor(s.Algorithm)
-	switch {
-	case !ok:
-		r.add("data-digest", false, "no digest is known for %s", algorithmName(s.Algorithm))
-	case !bytes.Equal(h(data), s.DataHash):
-		r.add("data-digest", false, "the signed data has changed: its digest is not the one signed")
-	default:
-		r.add("data-digest", true, "the signed data is unchanged")
-	}
+	checkData(&r)
 	if err := checkSignature(s.Signer, s.Algorithm, s.tbs, s.Value); err != nil {
 		r.add("signer-signature", false, "the signer's signature does not verify: %v", err)
 	} else {
@@ -118,9 +125,7 @@ func (s *Signature) Verify(data []byte, roots *smx509.CertPool) Report {
 		r.add("signer-listed", false, "the seal does not name the signer's certificate: whoever signed may not use this seal")
 	}
 	sr := s.Seal.Verify(s.Time, roots)
-	for _, c := range sr.Checks {
-		r.Checks = append(r.Checks, c)
-	}
+	r.Checks = append(r.Checks, sr.Checks...)
 	r.finish()
 	return r
 }
@@ -135,3 +140,6 @@ func digestFor(oid asn1.ObjectIdentifier) (func([]byte) []byte, bool) {
 	}
 	return nil, false
 }
+
+// SignedData is the DER of TBS_Sign, which the signer's signature is over.
+func (s *Signature) SignedData() []byte { return s.tbs }
