@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -55,7 +56,8 @@ func Archive(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Ar
 			return Signed{}, fmt.Errorf("pades: archive: validation data: %w", err)
 		}
 	}
-	h, n, err := copyHashed(ctx, w, r, size)
+	h := sha256.New()
+	n, err := copyHashed(ctx, w, r, size, h)
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: archive: copy: %w", err)
 	}

@@ -61,6 +61,12 @@ type Request struct {
 	// same timestamper: the signature is PAdES B-LTA.
 	ArchiveTimestamp bool
 
+	// ESeal, when set, applies a seal of the national algorithms: the signature is a PDF
+	// electronic seal (SubFilterSES) whose /Contents is a GB/T 38540 SES_Signature over the
+	// SM3 digest of the byte ranges, timestamped by Timestamp when set; Signer and Chain are
+	// not used.
+	ESeal *ElectronicSeal
+
 	// docTimestamp makes the update's signature a document timestamp.
 	docTimestamp bool
 }
@@ -100,9 +106,11 @@ func Sign(pdf []byte, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := sha256.New()
-	h.Write(pdf)
-	if err := p.finish(context.Background(), h, bytes.NewReader(pdf), int64(len(pdf))); err != nil {
+	h, ah, all := p.hashes()
+	for _, h := range all {
+		h.Write(pdf)
+	}
+	if err := p.finish(context.Background(), h, ah, bytes.NewReader(pdf), int64(len(pdf))); err != nil {
 		return nil, err
 	}
 	// Growing a full-capacity slice copies the original without first zeroing the copy.
@@ -130,11 +138,12 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 	if err != nil {
 		return Signed{}, err
 	}
-	h, n, err := copyHashed(ctx, w, r, size)
+	h, ah, all := p.hashes()
+	n, err := copyHashed(ctx, w, r, size, all...)
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: sign: copy: %w", err)
 	}
-	if err := p.finish(ctx, h, r, size); err != nil {
+	if err := p.finish(ctx, h, ah, r, size); err != nil {
 		return Signed{Size: n}, err
 	}
 	if n, err = writeUpdates(w, n, p.tail, p.dss, p.archive); err != nil {
@@ -143,15 +152,18 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 	return Signed{Size: n, SignatureDigest: p.u.signatureDigest(p.tail), ArchiveTimestamp: p.token}, nil
 }
 
-// copyHashed copies the document of size bytes that r holds to w, returning its SHA-256
-// state and the bytes written; it stops when ctx is done.
-func copyHashed(ctx context.Context, w io.Writer, r io.ReaderAt, size int64) (hash.Hash, int64, error) {
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
+// copyHashed copies the document of size bytes that r holds to w and into each of hs,
+// returning the bytes written; it stops when ctx is done.
+func copyHashed(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hs ...hash.Hash) (int64, error) {
+	ws := []io.Writer{w}
+	for _, h := range hs {
+		ws = append(ws, h)
+	}
+	n, err := io.Copy(io.MultiWriter(ws...), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
 	if err == nil && n != size {
 		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
 	}
-	return h, n, err
+	return n, err
 }
 
 // writeUpdates writes the updates after the n bytes already written, returning the total.
@@ -171,7 +183,7 @@ func writeUpdates(w io.Writer, n int64, updates ...[]byte) (int64, error) {
 type prepared struct {
 	u      *update
 	tail   []byte
-	signer cmsSigner
+	signer contentsSigner
 	dss    []byte // the update adding validation data, once signed
 	vd     *ValidationData
 	// archive is the update adding the document timestamp, and token its token.
@@ -199,8 +211,11 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	if doc.trailer.get("Encrypt") != nil {
 		return nil, fmt.Errorf("pades: sign: %w", &DocumentError{Err: errEncrypted})
 	}
-	signer := cmsSigner{key: req.Signer, chain: req.Chain, ts: req.Timestamp}
-	cmsLen, err := signer.cmsSize()
+	var signer contentsSigner = cmsSigner{key: req.Signer, chain: req.Chain, ts: req.Timestamp}
+	if req.ESeal != nil {
+		signer = sesSigner{es: req.ESeal, req: &req}
+	}
+	cmsLen, err := signer.size()
 	if err != nil {
 		return nil, fmt.Errorf("pades: sign: %w", err)
 	}
@@ -215,11 +230,25 @@ func prepare(r io.ReaderAt, size int64, req Request) (*prepared, error) {
 	return &prepared{u: u, tail: tail, signer: signer, vd: req.DSS, req: req}, nil
 }
 
+// hashes returns the digest the signature is over and, when the signature's is not SHA-256
+// and an archive timestamp is asked for, a SHA-256 for it; all is every hash the original
+// document must be written to.
+func (p *prepared) hashes() (h, archive hash.Hash, all []hash.Hash) {
+	h = p.signer.newHash()
+	all = []hash.Hash{h}
+	if _, isCMS := p.signer.(cmsSigner); p.req.ArchiveTimestamp && !isCMS {
+		archive = sha256.New()
+		all = append(all, archive)
+	}
+	return h, archive, all
+}
+
 // finish signs, and writes the validation data's update and the document timestamp's when
-// asked: h holds the hash of the original document, whose size bytes r holds.
-func (p *prepared) finish(ctx context.Context, h hash.Hash, r io.ReaderAt, size int64) error {
-	var afterOriginal hash.Hash
-	if p.req.ArchiveTimestamp {
+// asked: h holds the hash of the original document, whose size bytes r holds, and ah, when
+// not nil, its SHA-256 for the document timestamp (else h is SHA-256 and serves).
+func (p *prepared) finish(ctx context.Context, h, ah hash.Hash, r io.ReaderAt, size int64) error {
+	afterOriginal := ah
+	if p.req.ArchiveTimestamp && ah == nil {
 		c, err := h.(hash.Cloner).Clone()
 		if err != nil {
 			return fmt.Errorf("pades: sign: %w", err)
@@ -262,20 +291,12 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 
 // check rejects requests that cannot produce a valid signature.
 func (r *Request) check() error {
-	if r.Signer == nil || len(r.Chain) == 0 || r.Chain[0] == nil {
-		return errors.New("a signer and its certificate are required")
-	}
-	pub, ok := r.Chain[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(r.Signer.Public()) {
-		return errors.New("the first certificate of the chain is not the signer's")
-	}
-	if _, err := maxSignatureLen(r.Chain[0].PublicKey); err != nil {
-		return err
-	}
-	for _, c := range r.Chain {
-		if c == nil {
-			return errors.New("nil certificate in the chain")
+	if r.ESeal != nil {
+		if err := r.ESeal.check(); err != nil {
+			return err
 		}
+	} else if err := r.checkSigner(); err != nil {
+		return err
 	}
 	if r.Time.IsZero() {
 		return errors.New("a signing time is required")
@@ -290,6 +311,26 @@ func (r *Request) check() error {
 		p := r.Place
 		if !(p.Width > 0 && p.Height > 0) || p.X != p.X || p.Y != p.Y {
 			return fmt.Errorf("stamp box %gx%g at %g,%g is empty", p.Width, p.Height, p.X, p.Y)
+		}
+	}
+	return nil
+}
+
+// checkSigner rejects a CMS signer that cannot produce a valid signature.
+func (r *Request) checkSigner() error {
+	if r.Signer == nil || len(r.Chain) == 0 || r.Chain[0] == nil {
+		return errors.New("a signer and its certificate are required")
+	}
+	pub, ok := r.Chain[0].PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(r.Signer.Public()) {
+		return errors.New("the first certificate of the chain is not the signer's")
+	}
+	if _, err := maxSignatureLen(r.Chain[0].PublicKey); err != nil {
+		return err
+	}
+	for _, c := range r.Chain {
+		if c == nil {
+			return errors.New("nil certificate in the chain")
 		}
 	}
 	return nil
@@ -544,6 +585,9 @@ func (u *update) appendSigDict(out []byte) []byte {
 		{"SubFilter", name("ETSI.CAdES.detached")},
 		{"M", &pdfString{b: []byte(pdfDate(u.req.Time))}},
 	}
+	if u.req.ESeal != nil {
+		d[2].val = name(SubFilterSES)
+	}
 	if u.req.docTimestamp {
 		// ISO 32000-2 §12.8.5: a document timestamp's dictionary names its type, and its
 		// time is the token's.
@@ -584,31 +628,16 @@ func (u *update) setByteRange(out []byte) error {
 }
 
 // fillSignature hashes the update, less the /Contents gap, into h, which holds the hash of
-// the original, signs, timestamps the signature when s has a timestamper, and writes the CMS
-// into /Contents.
-func (u *update) fillSignature(ctx context.Context, out []byte, h hash.Hash, s cmsSigner) error {
+// the original, has s sign the digest, and writes what it made into /Contents.
+func (u *update) fillSignature(ctx context.Context, out []byte, h hash.Hash, s contentsSigner) error {
 	h.Write(out[:u.contentsAt])
 	h.Write(out[u.contentsEnd:])
-	attrs, err := signedAttributes(h.Sum(nil), s.chain[0])
-	if err != nil {
-		return err
-	}
-	sig, err := s.sign(attrs)
-	if err != nil {
-		return fmt.Errorf("signer: %w", err)
-	}
-	var tok []byte
-	if s.ts != nil {
-		if tok, err = timestampSignature(ctx, s.ts, sig); err != nil {
-			return err
-		}
-	}
-	der, err := s.buildCMS(attrs, sig, tok)
+	der, err := s.contents(ctx, h.Sum(nil), u.field)
 	if err != nil {
 		return err
 	}
 	if len(der) > u.contentsLen {
-		return fmt.Errorf("the CMS (%d bytes) does not fit the %d reserved", len(der), u.contentsLen)
+		return fmt.Errorf("the signature (%d bytes) does not fit the %d reserved", len(der), u.contentsLen)
 	}
 	hex.Encode(out[u.contentsAt+1:], der)
 	return nil

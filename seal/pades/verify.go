@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // Signature is what Verify found out about one signature.
@@ -67,6 +69,11 @@ type Signature struct {
 	// the signer certificate; nil when no CRL of that issuer was at hand. A certificate
 	// revoked before the signature's trusted time makes the chain invalid.
 	Revocation *Revocation
+	// ESeal is what a PDF electronic seal (SubFilterSES: a GB/T 38540 SES_Signature made
+	// with SM2 over SM3) states and its checks; nil for a CMS signature. For one, Signer and
+	// Chain are nil (its certificates are SM2 ones, in ESeal), DigestValid covers the data
+	// hash and the signer's signature, and ChainValid every other check.
+	ESeal *ESealReport
 	// Problems are findings in plain English, such as bytes appended after the signature.
 	Problems []string
 }
@@ -85,6 +92,9 @@ type VerifyOptions struct {
 	// CRLs are certificate revocation lists (DER) to judge signer certificates by, besides
 	// those in the document's DSS; the newest of an issuer's counts.
 	CRLs [][]byte
+	// SM2Roots are the trusted SM2 roots of electronic seals: of their signers'
+	// certificates and of their seal data's makers. Nil trusts none.
+	SM2Roots *smx509.CertPool
 }
 
 // VerifyWith is Verify with options.
@@ -98,7 +108,7 @@ func VerifyWith(pdf []byte, opts VerifyOptions) ([]Signature, error) {
 		found = append(found, sigField{num: num})
 	}
 	vd, vri := doc.readDSS()
-	ctx := verifyContext{roots: opts.Roots, crls: opts.CRLs, vd: vd, vri: vri}
+	ctx := verifyContext{roots: opts.Roots, crls: opts.CRLs, vd: vd, vri: vri, sm2Roots: opts.SM2Roots}
 	sigs := make([]Signature, 0, len(found))
 	for _, f := range found {
 		sigs = append(sigs, doc.verifyOne(pdf, f, ctx))
@@ -197,10 +207,11 @@ func (d *document) unreferencedSignatures(pdf []byte, found []sigField) []int {
 
 // verifyContext is what every signature of a document is verified with.
 type verifyContext struct {
-	roots *x509.CertPool
-	crls  [][]byte
-	vd    *ValidationData
-	vri   map[string]bool
+	roots    *x509.CertPool
+	sm2Roots *smx509.CertPool
+	crls     [][]byte
+	vd       *ValidationData
+	vri      map[string]bool
 }
 
 // verifyOne checks the signature dictionary f.num of pdf.
@@ -226,6 +237,10 @@ func (d *document) verifyOne(pdf []byte, f sigField, vc verifyContext) Signature
 	s.coverage(d, pdf)
 	if s.SubFilter == "ETSI.RFC3161" {
 		s.checkDocumentTimestamp(pdf, contents.b, vc.roots)
+		return s
+	}
+	if s.isESeal(contents.b) {
+		s.checkESeal(pdf, contents.b, vc)
 		return s
 	}
 	s.checkCMS(pdf, contents.b, vc)
