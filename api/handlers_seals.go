@@ -43,14 +43,33 @@ func (s *Server) caCRL(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/pkix-crl", crl)
 }
 
-// caTrust serves the root certificate and the current CRL in one PEM file: all an offline
-// verifier needs besides the sealed file.
+// caSM2CRL serves the SM2 root's CRL (DER, signed with SM2): the revoked SM2 seals.
+func (s *Server) caSM2CRL(c echo.Context) error {
+	crl, err := s.deps.Seals.SM2CRL(c.Request().Context())
+	if errors.Is(err, seal.ErrNotFound) {
+		return problem(probNotFound, "本服务未配置 SM2 根证书", "This service has no SM2 root")
+	} else if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "application/pkix-crl", crl)
+}
+
+// caTrust serves the root certificate and the current CRL in one PEM file, then the SM2
+// root and its CRL: all an offline verifier needs besides the sealed file.
 func (s *Server) caTrust(c echo.Context) error {
 	crl, err := s.deps.Seals.CurrentCRL(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	out := append(ca.CertPEM(s.deps.Seals.CA.Cert), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl})...)
+	if m := s.deps.Seals.Maker; m != nil {
+		// The SM2 root and its CRL, for seals of the national algorithms.
+		sm2CRL, err := s.deps.Seals.CurrentSM2CRL(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		out = append(append(out, ca.SM2CertPEM(m.Cert)...), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: sm2CRL})...)
+	}
 	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="sealvault-trust.pem"`)
 	return c.Blob(http.StatusOK, "application/x-pem-file", out)
 }
@@ -149,11 +168,7 @@ func (s *Server) sealCertificate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cert, err := sl.Certificate()
-	if err != nil {
-		return err
-	}
-	return c.Blob(http.StatusOK, "application/x-pem-file", ca.CertPEM(cert))
+	return c.Blob(http.StatusOK, "application/x-pem-file", sl.CertificatePEM())
 }
 
 // sealImage returns the seal's current image (image/png), its version in Sealvault-Image-Version.

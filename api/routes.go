@@ -73,6 +73,7 @@ func (s *Server) routes() []route {
 		{Method: http.MethodGet, Path: "/api/v1/ca/tsa.pem", Public: true, Handler: s.tsaCertificate},
 		{Method: http.MethodPost, Path: "/api/v1/tsa", Public: true, Handler: s.timestampQuery},
 		{Method: http.MethodGet, Path: "/api/v1/ca/crl", Public: true, Handler: s.caCRL},
+		{Method: http.MethodGet, Path: "/api/v1/ca/sm2-crl", Public: true, Handler: s.caSM2CRL},
 		{Method: http.MethodGet, Path: "/api/v1/ca/trust.pem", Public: true, Handler: s.caTrust},
 
 		{Method: http.MethodGet, Path: "/api/v1/seals", Roles: anyone, Handler: s.listSeals},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -19,6 +20,7 @@ import (
 	"sealvault/seal/ca"
 	"sealvault/seal/keys"
 	"sealvault/seal/pades"
+	"sealvault/seal/ses"
 	"sealvault/vault"
 	"sealvault/vault/pages"
 )
@@ -267,9 +269,26 @@ type SignatureReport struct {
 	// on 2026-12-07 13:54:11 +08:00 (timestamp by sealvault 时间戳服务), seal revoked on
 	// 2027-01-04 09:00:00 +08:00 (after sealing)".
 	Summary string `json:"summary"`
-	Valid   bool   `json:"valid"`
+	// SealData is, for a PDF electronic seal of the national algorithms (a GB/T 38540
+	// SES_Signature made with SM2 over SM3), what the seal data it carries states and every
+	// check of the electronic signature; nil for a CMS (PAdES) signature.
+	SealData *SealDataReport `json:"seal_data,omitempty"`
+	Valid    bool            `json:"valid"`
 
 	ends int64 // where the signed bytes end
+}
+
+// SealDataReport is the GB/T 38540 seal data (SES_Seal) inside an electronic signature, and
+// the checks of that signature: data-digest, signer-signature, signer-certificate,
+// signer-chain, signer-listed, maker-signature, seal-validity, maker-chain.
+type SealDataReport struct {
+	Name       string      `json:"name"`
+	ESID       string      `json:"es_id"`
+	VendorID   string      `json:"vendor_id"`
+	Maker      string      `json:"maker"`
+	ValidStart string      `json:"valid_start"`
+	ValidEnd   string      `json:"valid_end"`
+	Checks     []ses.Check `json:"checks"`
 }
 
 // ValidationDataReport counts what a file embeds for offline validation (PAdES B-LT).
@@ -332,7 +351,26 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 	if err != nil {
 		return Verification{}, err
 	}
-	return verify(ctx, pdf, roots, nil, s)
+	return verify(ctx, pdf, Trust{Roots: roots, SM2Roots: s.sm2Roots()}, s)
+}
+
+// sm2Roots is what electronic seals are checked against: the SM2 root, which issues SM2
+// seal certificates and makes the seals' GB/T 38540 data.
+func (s *Service) sm2Roots() *smx509.CertPool {
+	pool := smx509.NewCertPool()
+	if s.Maker != nil {
+		pool.AddCert(s.Maker.Cert)
+	}
+	return pool
+}
+
+// Trust is what an offline verification trusts besides the file: the roots of PAdES
+// signatures, the SM2 roots of electronic seals (GB/T 38540), and CRLs (DER) to judge the
+// seals by besides those the file embeds.
+type Trust struct {
+	Roots    *x509.CertPool
+	SM2Roots *smx509.CertPool
+	CRLs     [][]byte
 }
 
 // VerifyOffline checks every signature of pdf against roots alone, without a register: no
@@ -342,38 +380,55 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 // crls are revocation lists (DER) to judge the seals by besides those the file embeds, such
 // as a later CRL of the service (GET /api/v1/ca/crl) naming a seal revoked since.
 func VerifyOffline(pdf []byte, roots *x509.CertPool, crls ...[]byte) (Verification, error) {
-	var embedded []*x509.Certificate
+	return VerifyOfflineWith(pdf, Trust{Roots: roots, CRLs: crls})
+}
+
+// VerifyOfflineWith is VerifyOffline with the SM2 roots of electronic seals too. With
+// t.Roots nil, the self-signed roots the file's signatures carry are trusted (the seal
+// makers of electronic seals among them) and named in EmbeddedRoots.
+func VerifyOfflineWith(pdf []byte, t Trust) (Verification, error) {
+	roots, crls := t.Roots, t.CRLs
+	var embedded []EmbeddedRoot
 	if roots == nil {
 		sigs, err := pades.Verify(pdf, x509.NewCertPool())
 		if err != nil {
 			return Verification{Signatures: []SignatureReport{}}, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
 		}
 		roots = x509.NewCertPool()
+		if t.SM2Roots == nil {
+			t.SM2Roots = smx509.NewCertPool()
+		}
 		seen := map[string]bool{}
 		for _, sg := range sigs {
 			for _, c := range sg.Chain {
 				if c.IsCA && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil && !seen[string(c.Raw)] {
 					seen[string(c.Raw)] = true
 					roots.AddCert(c)
-					embedded = append(embedded, c)
+					embedded = append(embedded, EmbeddedRoot{Subject: ca.NameString(c.Subject), SHA256: fmt.Sprintf("%x", sha256.Sum256(c.Raw))})
+				}
+			}
+			// An electronic seal's maker is the SM2 root that also issues its signer.
+			if sg.ESeal != nil {
+				if c := sg.ESeal.Signature.Seal.Maker; c != nil && c.IsCA && bytes.Equal(c.RawIssuer, c.RawSubject) &&
+					c.CheckSignatureFrom(c) == nil && !seen[string(c.Raw)] {
+					seen[string(c.Raw)] = true
+					t.SM2Roots.AddCert(c)
+					embedded = append(embedded, EmbeddedRoot{Subject: ca.NameString(c.Subject), SHA256: fmt.Sprintf("%x", sha256.Sum256(c.Raw))})
 				}
 			}
 		}
 	}
-	v, err := verify(context.Background(), pdf, roots, crls, nil)
-	for _, c := range embedded {
-		v.EmbeddedRoots = append(v.EmbeddedRoots, EmbeddedRoot{Subject: ca.NameString(c.Subject),
-			SHA256: fmt.Sprintf("%x", sha256.Sum256(c.Raw))})
-	}
+	v, err := verify(context.Background(), pdf, Trust{Roots: roots, SM2Roots: t.SM2Roots, CRLs: crls}, nil)
+	v.EmbeddedRoots = append(v.EmbeddedRoots, embedded...)
 	return v, err
 }
 
 // verify checks pdf's signatures against roots and, when reg is not nil, looks up each one's
 // seal and register entry in reg's database.
-func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte, reg *Service) (Verification, error) {
+func verify(ctx context.Context, pdf []byte, t Trust, reg *Service) (Verification, error) {
 	sum := sha256.Sum256(pdf)
 	v := Verification{Digest: fmt.Sprintf("%x", sum), Size: int64(len(pdf)), Signatures: []SignatureReport{}, RegisterConsulted: reg != nil}
-	sigs, err := pades.VerifyWith(pdf, pades.VerifyOptions{Roots: roots, CRLs: crls})
+	sigs, err := pades.VerifyWith(pdf, pades.VerifyOptions{Roots: t.Roots, CRLs: t.CRLs, SM2Roots: t.SM2Roots})
 	if err != nil {
 		return v, &InvalidError{Fields: map[string]string{"file": "is not a readable PDF"}}
 	}
@@ -418,8 +473,18 @@ func verify(ctx context.Context, pdf []byte, roots *x509.CertPool, crls [][]byte
 		}
 		r.readValidationData(sg)
 		if sg.Signer != nil {
-			r.Signer = ca.NameString(sg.Signer.Subject)
-			r.CertSerial = sg.Signer.SerialNumber.Text(16)
+			r.Signer, r.CertSerial = ca.NameString(sg.Signer.Subject), sg.Signer.SerialNumber.Text(16)
+		}
+		if e := sg.ESeal; e != nil {
+			signer, sd := e.Signature.Signer, e.Signature.Seal
+			r.Signer, r.CertSerial = ca.NameString(signer.Subject), signer.SerialNumber.Text(16)
+			r.SealData = &SealDataReport{Name: sd.Name, ESID: sd.ESID, VendorID: sd.Header.VendorID,
+				ValidStart: fmtDate(sd.ValidStart.In(cst)), ValidEnd: fmtDate(sd.ValidEnd.In(cst)), Checks: e.Checks}
+			if sd.Maker != nil {
+				r.SealData.Maker = ca.NameString(sd.Maker.Subject)
+			}
+		}
+		if r.CertSerial != "" {
 			var id string
 			var no int64
 			if reg != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"sealvault/seal/keys"
 	"sealvault/seal/pades"
 )
 
@@ -48,6 +49,29 @@ func (s *Service) CurrentCRL(ctx context.Context) ([]byte, error) {
 	return der, nil
 }
 
+// CurrentSM2CRL is CurrentCRL for the SM2 root: its CRL of revoked SM2 seals, reissued
+// when a seal was revoked since and at least every crlMaxAge.
+func (s *Service) CurrentSM2CRL(ctx context.Context) ([]byte, error) {
+	var state string
+	if err := s.DB.QueryRow(ctx, `SELECT count(*)::text || '/' || coalesce(max(status_since)::text, '')
+		FROM seals WHERE status = 'revoked' AND key_alg = 'sm2'`).Scan(&state); err != nil {
+		return nil, fmt.Errorf("seal: SM2 crl: %w", err)
+	}
+	c := &s.sm2CRL
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	if c.der != nil && c.revState == state && now.Sub(c.issued) < crlMaxAge && !now.Before(c.issued) {
+		return c.der, nil
+	}
+	der, err := s.SM2CRL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.der, c.issued, c.revState = der, now, state
+	return der, nil
+}
+
 // validationData is what a use of seal sl embeds after its signature (PAdES B-LT), so that
 // a validator needs nothing from the network: the seal's chain, the TSA's certificate and
 // chain, and, for a seal the internal CA issued, its current CRL. An imported seal's issuer
@@ -64,6 +88,15 @@ func (s *Service) validationData(ctx context.Context, sl Seal, chain []*x509.Cer
 			return nil, err
 		}
 		vd.CRLs = [][]byte{crl}
+	}
+	if sl.KeyAlgorithm == string(keys.SM2) {
+		// An SM2 seal's certificate and its issuer travel in the electronic signature; the
+		// SM2 root's CRL joins the store (the CA's stays for the TSA's certificate).
+		crl, err := s.CurrentSM2CRL(ctx)
+		if err != nil {
+			return nil, err
+		}
+		vd.CRLs = append(vd.CRLs, crl)
 	}
 	return vd, nil
 }

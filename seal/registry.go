@@ -5,13 +5,16 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"image"
 	"image/png"
+	"math/big"
 	"strings"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -68,7 +71,7 @@ type NewSeal struct {
 	CustodianIDs []uuid.UUID `json:"custodian_ids"`
 	ValidFrom    string      `json:"valid_from"`
 	ValidUntil   string      `json:"valid_until"`
-	KeyAlgorithm string      `json:"key_algorithm"` // ecdsa-p256 (default) or rsa-3072
+	KeyAlgorithm string      `json:"key_algorithm"` // sm2, ecdsa-p256 or rsa-3072 (empty: Service.DefaultKeyAlgorithm)
 }
 
 const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supervisor_id, s.status, s.status_since,
@@ -114,8 +117,22 @@ func scanSeal(row pgx.Row) (Seal, error) {
 	return s, nil
 }
 
-// Certificate returns the seal's certificate.
-func (s Seal) Certificate() (*x509.Certificate, error) { return x509.ParseCertificate(s.certDER) }
+// Certificate returns the seal's certificate; for an SM2 seal, whose certificate the
+// standard library cannot read, use SM2Certificate.
+func (s Seal) Certificate() (*x509.Certificate, error) {
+	if s.KeyAlgorithm == string(keys.SM2) {
+		return nil, fmt.Errorf("seal: %s has an SM2 certificate", s.Ref)
+	}
+	return x509.ParseCertificate(s.certDER)
+}
+
+// SM2Certificate returns an SM2 seal's certificate, issued by the SM2 root.
+func (s Seal) SM2Certificate() (*smx509.Certificate, error) { return smx509.ParseCertificate(s.certDER) }
+
+// CertificatePEM returns the seal's certificate as PEM, whatever its algorithm.
+func (s Seal) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.certDER})
+}
 
 // CertificateDER returns the seal's certificate, DER-encoded.
 func (s Seal) CertificateDER() []byte { return s.certDER }
@@ -123,6 +140,9 @@ func (s Seal) CertificateDER() []byte { return s.certDER }
 // chain returns the certificates a signature by the seal carries: its own, then its
 // issuers (the internal CA's root, or an imported certificate's chain).
 func (s Seal) chain(root *x509.Certificate) ([]*x509.Certificate, error) {
+	if s.KeyAlgorithm == string(keys.SM2) {
+		return nil, nil // an SM2 seal's certificate travels in its electronic signature
+	}
 	cert, err := s.Certificate()
 	if err != nil {
 		return nil, err
@@ -198,9 +218,14 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		bad["type"] = "must be one of official, business, contract, finance, legal_rep"
 	}
 	from, until := parseTerm(n.ValidFrom, n.ValidUntil, bad)
+	if n.KeyAlgorithm == "" {
+		n.KeyAlgorithm = s.DefaultKeyAlgorithm
+	}
 	alg, err := keys.ParseAlgorithm(n.KeyAlgorithm)
 	if err != nil && imp == nil {
-		bad["key_algorithm"] = "must be ecdsa-p256 or rsa-3072"
+		bad["key_algorithm"] = "must be sm2, ecdsa-p256 or rsa-3072"
+	} else if alg == keys.SM2 && imp == nil && s.Maker == nil {
+		bad["key_algorithm"] = "sm2 needs the service's SM2 root, which this service has not"
 	}
 	if n.DepartmentID == uuid.Nil {
 		bad["department_id"] = "is required"
@@ -249,6 +274,8 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 	}
 	var ref []byte
 	var cert *x509.Certificate
+	var certDER []byte
+	var serial string
 	var chainDER [][]byte
 	if imp != nil {
 		alg, cert = "imported", imp.Chain[0]
@@ -263,11 +290,20 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		if ref, pub, err = s.Custody.Create(ctx, alg, id.String()); err != nil {
 			return Seal{}, fmt.Errorf("seal: key: %w", err)
 		}
-		cert, err = s.CA.IssueSeal(pub, ca.SealSubject{Department: dept.Name, DepartmentCode: dept.Code, SealName: n.Name,
-			SealCode: sealRef(no), SealType: n.Type}, from, notAfter)
-		if err != nil {
+		subject := ca.SealSubject{Department: dept.Name, DepartmentCode: dept.Code, SealName: n.Name,
+			SealCode: sealRef(no), SealType: n.Type}
+		if alg == keys.SM2 {
+			c, err := s.Maker.IssueSeal(pub, subject, from, notAfter, s.sm2CRLURL())
+			if err != nil {
+				return Seal{}, fmt.Errorf("seal: certificate: %w", err)
+			}
+			certDER, serial = c.Raw, c.SerialNumber.Text(16)
+		} else if cert, err = s.CA.IssueSeal(pub, subject, from, notAfter); err != nil {
 			return Seal{}, fmt.Errorf("seal: certificate: %w", err)
 		}
+	}
+	if cert != nil {
+		certDER, serial = cert.Raw, cert.SerialNumber.Text(16)
 	}
 	if chainDER == nil {
 		chainDER = [][]byte{}
@@ -277,8 +313,8 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 			INSERT INTO seals (id, no, name, type, department_id, supervisor_id, valid_from, valid_until, key_alg,
 				key_ref, cert_der, chain_der, cert_serial, created_by)
 			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, cert.Raw, chainDER,
-			cert.SerialNumber.Text(16), a.User.ID); err != nil {
+			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, certDER, chainDER,
+			serial, a.User.ID); err != nil {
 			return err
 		}
 		for _, c := range n.CustodianIDs {
@@ -288,7 +324,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		}
 		return audit.Append(ctx, tx, a.Event(s.now(), "seal.create", map[string]string{audit.SubjectSeal: id.String(),
 			audit.SubjectDepartment: dept.ID.String()}, map[string]any{"ref": sealRef(no), "type": n.Type,
-			"key_algorithm": string(alg), "certificate_serial": cert.SerialNumber.Text(16)}))
+			"key_algorithm": string(alg), "certificate_serial": serial}))
 	})
 	if isUnique(err, "seals_cert_serial_key") {
 		return Seal{}, &InvalidError{Fields: map[string]string{"certificate": "is already registered for another seal"}}
@@ -485,7 +521,7 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 func (s *Service) CRL(ctx context.Context) ([]byte, error) {
 	var revoked []ca.Revoked
 	// A revoked seal's current certificate and those it had before a re-key.
-	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked'
+	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked' AND key_alg <> 'sm2'
 		UNION ALL SELECT c.cert_der, s.status_since FROM seal_certificates c JOIN seals s ON s.id = c.seal_id WHERE s.status = 'revoked'`)
 	if err != nil {
 		return nil, fmt.Errorf("seal: crl: %w", err)
@@ -513,6 +549,52 @@ func (s *Service) CRL(ctx context.Context) ([]byte, error) {
 	}
 	now := s.now()
 	return s.CA.CRL(number, revoked, now, now.Add(24*time.Hour))
+}
+
+// SM2CRL returns the SM2 root's current certificate revocation list (DER, signed with SM2),
+// listing every revoked SM2 seal's certificate; each call issues a new one with the next
+// CRL number of the SM2 root.
+func (s *Service) SM2CRL(ctx context.Context) ([]byte, error) {
+	if s.Maker == nil {
+		return nil, ErrNotFound
+	}
+	var revoked []ca.Revoked
+	rows, err := s.DB.Query(ctx, `SELECT cert_serial, status_since FROM seals WHERE status = 'revoked' AND key_alg = 'sm2'`)
+	if err != nil {
+		return nil, fmt.Errorf("seal: SM2 crl: %w", err)
+	}
+	for rows.Next() {
+		var serial string
+		var at time.Time
+		if err := rows.Scan(&serial, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		n, ok := new(big.Int).SetString(serial, 16)
+		if !ok {
+			rows.Close()
+			return nil, fmt.Errorf("seal: SM2 crl: serial %q", serial)
+		}
+		revoked = append(revoked, ca.Revoked{Serial: n, At: at, Reason: 0})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var number int64
+	if err := s.DB.QueryRow(ctx, `UPDATE seal_ca SET crl_number = crl_number + 1 WHERE id = 2 RETURNING crl_number`).Scan(&number); err != nil {
+		return nil, fmt.Errorf("seal: SM2 crl number: %w", err)
+	}
+	now := s.now()
+	return s.Maker.CRL(number, revoked, now, now.Add(24*time.Hour))
+}
+
+// sm2CRLURL is where SM2 seal certificates say their CRL is.
+func (s *Service) sm2CRLURL() string {
+	base := s.PublicURL
+	if base == "" {
+		base = DefaultPublicURL
+	}
+	return strings.TrimRight(base, "/") + "/api/v1/ca/sm2-crl"
 }
 
 // Person names a member of staff on a page: a seal's custodian, a supervisor.

@@ -45,6 +45,9 @@ func (s *Service) Rekey(ctx context.Context, a Actor, id uuid.UUID) (Rekeyed, er
 	case cur.KeyAlgorithm == "imported":
 		return Rekeyed{}, &ConflictError{Detail: fmt.Sprintf("seal %s has an imported certificate of another CA: have that CA certify a key made in the token and import it again", cur.Ref),
 			DetailZh: fmt.Sprintf("印章 %s 的证书由外部认证机构签发，无法在此更换密钥：请由该机构为密码机中生成的密钥签发证书后重新导入", cur.Ref)}
+	case cur.KeyAlgorithm == string(keys.SM2):
+		return Rekeyed{}, &ConflictError{Detail: fmt.Sprintf("seal %s is an SM2 seal: PKCS#11 has no standard SM2 mechanism, so its key stays in software custody (a GM/T 0018 cryptographic device is the production path)", cur.Ref),
+			DetailZh: fmt.Sprintf("印章 %s 为 SM2 印章：PKCS#11 无标准 SM2 机制，其密钥仍由软件托管（生产环境应使用符合 GM/T 0018 的密码设备）", cur.Ref)}
 	}
 	alg, err := keys.ParseAlgorithm(cur.KeyAlgorithm)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"sealvault/audit"
 	"sealvault/internal/identity"
+	"sealvault/seal/keys"
 	"sealvault/seal/pades"
 	"sealvault/vault"
 	"sealvault/vault/pages"
@@ -749,16 +750,30 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 		return signed{}, err
 	}
 
+	preq := pades.Request{Signer: signer, Chain: chain, Stamp: stamp, Place: place,
+		Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
+		Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true}
+	if sl.KeyAlgorithm == string(keys.SM2) {
+		// A seal of the national algorithms signs a GB/T 38540 electronic signature carrying
+		// its seal data, whose picture is the image the stamp draws (checkSealData holds
+		// them equal before every use).
+		data, _, err := s.SealData(ctx, sl.ID)
+		if err != nil {
+			return signed{}, fmt.Errorf("seal: seal data of %s: %w", sl.Ref, err)
+		}
+		cert, err := sl.SM2Certificate()
+		if err != nil {
+			return signed{}, fmt.Errorf("seal: certificate of %s: %w", sl.Ref, err)
+		}
+		preq.Signer, preq.Chain = nil, nil
+		preq.ESeal = &pades.ElectronicSeal{Seal: data, Signer: signer, Cert: cert}
+	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	var res pades.Signed
 	go func() {
 		var err error
-		res, err = pades.SignTo(ctx, pw, f, in.Size, pades.Request{
-			Signer: signer, Chain: chain, Stamp: stamp, Place: place,
-			Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-			Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true,
-		})
+		res, err = pades.SignTo(ctx, pw, f, in.Size, preq)
 		pw.CloseWithError(err) // nil: Put reads to the end and commits
 		done <- err
 	}()

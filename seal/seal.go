@@ -84,6 +84,9 @@ type Service struct {
 	// WorkDir is where a document being sealed is copied from the vault (empty: the system
 	// temporary directory).
 	WorkDir string
+	// DefaultKeyAlgorithm is the key algorithm of a seal filed without one (empty:
+	// ecdsa-p256; cmd/sealvault's --seal-algorithm defaults to sm2).
+	DefaultKeyAlgorithm string
 
 	fontOnce sync.Once
 	fontVal  *sealimage.Font
@@ -94,6 +97,7 @@ type Service struct {
 	stampBases sync.Map // image digest, code size, side → *stampBase
 	signers    signerCache
 	crl        crlCache
+	sm2CRL     crlCache
 }
 
 func (s *Service) now() time.Time {

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"sealvault/seal"
+	"sealvault/seal/keys"
 	"sealvault/seal/sealimage"
 )
 
@@ -74,6 +75,8 @@ type Config struct {
 	SealFont string
 	// SignerTTL is how long an unwrapped seal key is kept for the seal's next applications.
 	SignerTTL time.Duration
+	// SealAlgorithm is the key algorithm of a seal filed without one.
+	SealAlgorithm string
 	// TSAPolicy is the policy OID the timestamping authority's tokens name.
 	TSAPolicy string
 	// PublicURL is the public base address the QR codes on stamps name.
@@ -143,6 +146,7 @@ func (c *Config) bindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.PKCS11PINFile, "pkcs11-pin-file", "", "file whose first line is the PKCS#11 token's user PIN (with --pkcs11-module)")
 	fs.StringVar(&c.HolidayCalendar, "holiday-calendar", "", "file of public holidays and adjusted working days (调休) in the format of casework/holidays.yaml, replacing the shipped calendar; cases' due dates are counted on it")
 	fs.StringVar(&c.SealFont, "seal-font", sealimage.DefaultFont, "OpenType font or collection (.ttc) seal images are drawn with (Debian package fonts-noto-cjk); its Simplified Chinese face is used")
+	fs.StringVar(&c.SealAlgorithm, "seal-algorithm", "sm2", "key algorithm of a seal filed without one: sm2 (SM2 with SM3, GB/T 38540 electronic signatures), ecdsa-p256 or rsa-3072 (PAdES signatures that pdfsig and Adobe validate)")
 	fs.DurationVar(&c.SignerTTL, "signer-cache-ttl", seal.DefaultSignerTTL, "how long a seal's key, once unwrapped to apply the seal, is kept in memory for its next applications (0: unwrapped for every one; a status change of the seal drops it)")
 	fs.StringVar(&c.PublicURL, "public-url", seal.DefaultPublicURL, "public base address of the scan-to-verify page (扫码验真): the QR code on every stamp names /v/TOKEN/PREFIX under it; set it to the address relying parties reach the service at")
 	fs.StringVar(&c.TSAPolicy, "tsa-policy", defaultTSAPolicy, "policy OID named by every timestamp token of the built-in timestamping authority (POST /api/v1/tsa); the default lies under the X.660 example arc: replace it with the center's registered TSA policy")
@@ -274,6 +278,9 @@ func (c *Config) validate() error {
 	}
 	if c.PKCS11Module != "" && (c.PKCS11Token == "" || c.PKCS11PINFile == "") {
 		bad("pkcs11-token", "and --pkcs11-pin-file are needed with --pkcs11-module")
+	}
+	if _, err := keys.ParseAlgorithm(c.SealAlgorithm); err != nil || c.SealAlgorithm == "" {
+		bad("seal-algorithm", "must be sm2, ecdsa-p256 or rsa-3072")
 	}
 	if c.SignerTTL < 0 || c.SignerTTL > time.Hour {
 		bad("signer-cache-ttl", "must be between 0 and 1h")

@@ -133,10 +133,12 @@ func printBanner(w io.Writer, addr string, logins []demoLogin, files demoFiles) 
 		}
 		fmt.Fprintf(&b, "\n  e.g. curl -s http://%s/api/v1/auth/login -H 'Content-Type: application/json' \\\n", addr)
 		fmt.Fprintf(&b, "         -d '{\"username\":\"%s\",\"password\":\"%s\"}'\n", logins[0].Username, logins[0].Password)
-		b.WriteString("\nDemo seal (演示印章) S-1 天河区市场监督管理局行政审批专用章, kept by custodian; letter A-1 lets\n" +
-			"the window decide and seal the instant item 440106-GTGSH-003, each use approved; the promised item\n" +
+		b.WriteString("\nDemo seals (演示印章) of 天河区市场监督管理局行政审批专用章, kept by custodian: S-1 ECDSA P-256\n" +
+			"(PAdES), S-2 SM2/SM3 (GB/T 38540 electronic signature). Letter A-1 lets the window decide and seal\n" +
+			"the instant item 440106-GTGSH-003 with either, each use approved; the promised item\n" +
 			"440106-FOOD-004 is decided and sealed by sealer (README: \"A case from intake\").\n")
-		fmt.Fprintf(&b, "  CA root for validators: http://%s/api/v1/ca/root.pem\n", addr)
+		fmt.Fprintf(&b, "  CA root for validators: http://%s/api/v1/ca/root.pem (SM2 root: /api/v1/ca/sm2-root.pem;\n"+
+			"  both with their CRLs: /api/v1/ca/trust.pem)\n", addr)
 		if files.Licence != "" {
 			fmt.Fprintf(&b, "\nDemo applicant (演示申请人) ID card %s is on file (reusable). For the instant case in the\n"+
 				"workbench: %s is a scanned application form, %s the licence to seal.\n", demoApplicant, files.Form, files.Licence)
@@ -146,10 +148,10 @@ func printBanner(w io.Writer, addr string, logins []demoLogin, files demoFiles) 
 	fmt.Fprint(w, b.String())
 }
 
-// demoAuditEvents is how many audit events the demo data writes: the seal's registration,
-// image and activation, the three letters, one per demo reuse rule, and the recording of the demo
-// applicant's ID card.
-var demoAuditEvents = 7 + len(demoRules)
+// demoAuditEvents is how many audit events the demo data writes: each of the two seals'
+// registration, image and activation, the three letters, one per demo reuse rule, and the
+// recording of the demo applicant's ID card.
+var demoAuditEvents = 10 + len(demoRules)
 
 // seedDemoSeals registers, once, the business-special seal of the district market regulator
 // (kept by the demo custodian, who is also its supervisor), with a demo image, active, and
@@ -192,28 +194,36 @@ func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service,
 	n := 0
 	act := func() seal.Actor { n++; return seal.Actor{User: admin, RequestID: fmt.Sprintf("demo-seal-%d", n)} }
 	now := time.Now()
-	sl, err := seals.CreateSeal(ctx, act(), seal.NewSeal{Name: name, Type: seal.TypeBusiness, DepartmentID: owner.ID,
-		SupervisorID: custodian.ID, CustodianIDs: []uuid.UUID{custodian.ID},
-		ValidFrom: now.AddDate(0, 0, -30).Format(time.DateOnly), ValidUntil: now.AddDate(3, 0, 0).Format(time.DateOnly)})
-	if err != nil {
-		return fmt.Errorf("demo seals: %w", err)
-	}
-	// The image is drawn from the seal's data, as a center without a seal designer has it
-	// drawn on filing: 天河区市场监督管理局 along the arc, 行政审批专用章 across, the seal's
-	// code below.
-	code := "4401060012345"
-	if _, err := seals.GenerateImage(ctx, act(), sl.ID, seal.Generate{Code: &code}); err != nil {
-		return fmt.Errorf("demo seals: %w", err)
-	}
-	if _, err := seals.Transition(ctx, act(), sl.ID, seal.StatusActive, "演示数据：备案后启用"); err != nil {
-		return fmt.Errorf("demo seals: %w", err)
+	// S-1 is an ECDSA seal (PAdES signatures that pdfsig and Adobe validate); S-2 the same
+	// department's seal of the national algorithms (SM2 with SM3: GB/T 38540 electronic
+	// signatures), as a regulator moving to them keeps both for a while.
+	var ids []uuid.UUID
+	var refs []string
+	for i, alg := range []string{"ecdsa-p256", "sm2"} {
+		sl, err := seals.CreateSeal(ctx, act(), seal.NewSeal{Name: name, Type: seal.TypeBusiness, DepartmentID: owner.ID,
+			SupervisorID: custodian.ID, CustodianIDs: []uuid.UUID{custodian.ID}, KeyAlgorithm: alg,
+			ValidFrom: now.AddDate(0, 0, -30).Format(time.DateOnly), ValidUntil: now.AddDate(3, 0, 0).Format(time.DateOnly)})
+		if err != nil {
+			return fmt.Errorf("demo seals: %w", err)
+		}
+		// The image is drawn from the seal's data, as a center without a seal designer has it
+		// drawn on filing: 天河区市场监督管理局 along the arc, 行政审批专用章 across, the seal's
+		// code below.
+		code := fmt.Sprintf("440106001234%d", 5+i)
+		if _, err := seals.GenerateImage(ctx, act(), sl.ID, seal.Generate{Code: &code}); err != nil {
+			return fmt.Errorf("demo seals: %w", err)
+		}
+		if _, err := seals.Transition(ctx, act(), sl.ID, seal.StatusActive, "演示数据：备案后启用"); err != nil {
+			return fmt.Errorf("demo seals: %w", err)
+		}
+		ids, refs = append(ids, sl.ID), append(refs, sl.Ref)
 	}
 	// The instant item (即办件) is delegated whole to the center's window: receiving, the
 	// decision, the business-special seal (each use approved by the custodian) and delivery.
 	letter, err := seals.CreateAuthorization(ctx, act(), seal.NewAuthorization{GrantorDepartmentID: owner.ID,
 		GranteeDepartmentID: center.ID, Items: []string{"440106-GTGSH-003"},
 		Powers:  []string{seal.PowerReceive, seal.PowerDecide, seal.PowerSeal, seal.PowerDeliver},
-		SealIDs: []uuid.UUID{sl.ID}, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
+		SealIDs: ids, ValidFrom: now.AddDate(0, 0, -1).Format(time.DateOnly),
 		ValidUntil: now.AddDate(1, 0, 0).Format(time.DateOnly), ApprovalRequired: true,
 		Note: "个体工商户注销登记（即办件）：综合窗口受理、当场决定，并按用印制度申请使用本局行政审批专用章，送达申请人"})
 	if err != nil {
@@ -239,7 +249,7 @@ func seedDemoSeals(ctx context.Context, pool *pgxpool.Pool, seals *seal.Service,
 		Note:       "住房租赁补贴（承诺件）：综合窗口收件、受理并转报，结果由窗口送达"}); err != nil {
 		return fmt.Errorf("demo seals: %w", err)
 	}
-	log.Info("demo seals", "seal", sl.Ref, "authorization", letter.Ref)
+	log.Info("demo seals", "seals", strings.Join(refs, ","), "authorization", letter.Ref)
 	return nil
 }
 

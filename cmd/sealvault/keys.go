@@ -78,7 +78,7 @@ are refused.`,
 			defer db.close(context.WithoutCancel(ctx))
 			var ids []uuid.UUID
 			if all {
-				rows, err := db.pool.Query(ctx, `SELECT id, key_ref FROM seals WHERE status <> 'revoked' AND key_alg <> 'imported' ORDER BY no`)
+				rows, err := db.pool.Query(ctx, `SELECT id, key_ref FROM seals WHERE status <> 'revoked' AND key_alg NOT IN ('imported', 'sm2') ORDER BY no`)
 				if err != nil {
 					return err
 				}

@@ -241,7 +241,8 @@ func (a *app) sealService(ctx context.Context, pool *pgxpool.Pool, blobs vault.B
 		return nil, err
 	}
 	return &seal.Service{DB: pool, Blobs: blobs, Pins: vault.NewPins(pool), Custody: custody, CA: root, Maker: maker, TSA: ts,
-		FontPath: a.cfg.SealFont, SignerTTL: a.cfg.SignerTTL, PublicURL: a.cfg.PublicURL}, nil
+		FontPath: a.cfg.SealFont, SignerTTL: a.cfg.SignerTTL, PublicURL: a.cfg.PublicURL,
+		DefaultKeyAlgorithm: a.cfg.SealAlgorithm}, nil
 }
 
 // holidayCalendar is the working-day calendar of the time limits: --holiday-calendar, or the

@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/spf13/cobra"
 
 	"sealvault/seal"
+	"sealvault/seal/keys"
 )
 
 // errVerifyFailed makes `sealvault verify` exit 1 when a file is not validly sealed.
@@ -94,31 +96,27 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 				where = "register consulted: this service's database"
 				check = func(data []byte) (seal.Verification, error) { return seals.Verify(ctx, data) }
 			default:
-				var roots *x509.CertPool
-				var rootCRLs [][]byte
+				var trust seal.Trust
 				if rootFile != "" {
 					pemData, err := os.ReadFile(rootFile)
 					if err != nil {
 						return fmt.Errorf("--root: %w", err)
 					}
-					var crls [][]byte
-					if roots, crls, err = readTrust(rootFile, pemData); err != nil {
+					if trust, err = readTrust(rootFile, pemData); err != nil {
 						return err
 					}
-					rootCRLs = crls
 					where = "register not consulted (offline, against the root in " + rootFile + ")"
 				} else {
 					where = "register not consulted (offline, against the root the file's chain carries)"
 				}
-				crls := rootCRLs
 				for _, f := range crlFiles {
 					der, err := readCRL(f)
 					if err != nil {
 						return err
 					}
-					crls = append(crls, der)
+					trust.CRLs = append(trust.CRLs, der)
 				}
-				check = func(data []byte) (seal.Verification, error) { return seal.VerifyOffline(data, roots, crls...) }
+				check = func(data []byte) (seal.Verification, error) { return seal.VerifyOfflineWith(data, trust) }
 			}
 			allValid := true
 			for _, f := range files {
@@ -164,11 +162,11 @@ both certificates must chain to it. sealvault makes no OFD documents, so no regi
 	return cmd
 }
 
-// readTrust reads --root: PEM certificates, the trusted roots, and the CRLs the file may
-// also hold (GET /api/v1/ca/trust.pem has the root and the current CRL).
-func readTrust(path string, data []byte) (*x509.CertPool, [][]byte, error) {
-	roots := x509.NewCertPool()
-	var crls [][]byte
+// readTrust reads --root: PEM certificates, the trusted roots (an SM2 root, such as the
+// service's GET /api/v1/ca/sm2-root.pem, among the SM2 roots), and the CRLs the file may
+// also hold (GET /api/v1/ca/trust.pem has both roots and their current CRLs).
+func readTrust(path string, data []byte) (seal.Trust, error) {
+	t := seal.Trust{Roots: x509.NewCertPool(), SM2Roots: smx509.NewCertPool()}
 	n := 0
 	for {
 		var b *pem.Block
@@ -177,23 +175,25 @@ func readTrust(path string, data []byte) (*x509.CertPool, [][]byte, error) {
 		}
 		switch b.Type {
 		case "CERTIFICATE":
-			c, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, nil, fmt.Errorf("--root %s: a certificate cannot be read: %v", path, err)
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+				t.Roots.AddCert(c)
+			} else if c, serr := smx509.ParseCertificate(b.Bytes); serr == nil && keys.IsSM2(c.PublicKey) {
+				t.SM2Roots.AddCert(c)
+			} else {
+				return seal.Trust{}, fmt.Errorf("--root %s: a certificate cannot be read: %v", path, err)
 			}
-			roots.AddCert(c)
 			n++
 		case "X509 CRL":
-			if _, err := x509.ParseRevocationList(b.Bytes); err != nil {
-				return nil, nil, fmt.Errorf("--root %s: a CRL cannot be read: %v", path, err)
+			if _, err := smx509.ParseRevocationList(b.Bytes); err != nil {
+				return seal.Trust{}, fmt.Errorf("--root %s: a CRL cannot be read: %v", path, err)
 			}
-			crls = append(crls, b.Bytes)
+			t.CRLs = append(t.CRLs, b.Bytes)
 		}
 	}
 	if n == 0 {
-		return nil, nil, fmt.Errorf("--root %s: no PEM certificate in it", path)
+		return seal.Trust{}, fmt.Errorf("--root %s: no PEM certificate in it", path)
 	}
-	return roots, crls, nil
+	return t, nil
 }
 
 // readCRL reads a certificate revocation list in DER or PEM.
@@ -205,7 +205,7 @@ func readCRL(path string) ([]byte, error) {
 	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
 		data = b.Bytes
 	}
-	if _, err := x509.ParseRevocationList(data); err != nil {
+	if _, err := smx509.ParseRevocationList(data); err != nil {
 		return nil, fmt.Errorf("--crl %s: not a certificate revocation list: %v", path, err)
 	}
 	return data, nil
@@ -310,6 +310,15 @@ func printVerification(w io.Writer, file string, v seal.Verification) {
 			fmt.Fprintf(w, "     seal:      %s, now %s\n", s.SealRef, s.SealStatus)
 		}
 		fmt.Fprintf(w, "     digest:    %s; chain to the root: %s\n", okText(s.DigestValid), okText(s.ChainValid))
+		if d := s.SealData; d != nil {
+			fmt.Fprintf(w, "     seal data: GB/T 38540 electronic seal %q (esID %s, vendor %s), made by %s, valid %s to %s\n",
+				d.Name, d.ESID, d.VendorID, d.Maker, d.ValidStart, d.ValidEnd)
+			var names []string
+			for _, c := range d.Checks {
+				names = append(names, c.Name+" "+okText(c.OK))
+			}
+			fmt.Fprintf(w, "     SM2/SM3:   %s (%s)\n", s.SubFilter, strings.Join(names, ", "))
+		}
 		switch {
 		case s.CoversWholeFile:
 			fmt.Fprintf(w, "     covers:    the whole file\n")

@@ -25,9 +25,8 @@ const (
 	// RSA3072 is RSA with a 3072-bit modulus, for relying parties that accept only RSA.
 	RSA3072 Algorithm = "rsa-3072"
 	// SM2 is the Chinese national elliptic-curve algorithm (GB/T 32918), signing over SM3
-	// digests. For now only the seal maker (the CA's SM2 key, which signs GB/T 38540 seal
-	// data) has one: ParseAlgorithm does not offer it for seals until the signer makes SM2
-	// PDF signatures.
+	// digests: the seal maker's key (the CA's SM2 root, which signs GB/T 38540 seal data)
+	// and the keys of seals of the national algorithms.
 	SM2 Algorithm = "sm2"
 )
 
@@ -37,10 +36,10 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	switch a := Algorithm(strings.ToLower(strings.TrimSpace(s))); a {
 	case "":
 		return ECDSAP256, nil
-	case ECDSAP256, RSA3072:
+	case ECDSAP256, RSA3072, SM2:
 		return a, nil
 	}
-	return "", fmt.Errorf("keys: unknown algorithm %q, want %q or %q", s, ECDSAP256, RSA3072)
+	return "", fmt.Errorf("keys: unknown algorithm %q, want %q, %q or %q", s, SM2, ECDSAP256, RSA3072)
 }
 
 // Generate makes a new private key of the given algorithm from crypto/rand.

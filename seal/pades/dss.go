@@ -185,7 +185,8 @@ func revocation(signer, issuer *x509.Certificate, embedded, given [][]byte) *Rev
 		if err != nil || crl.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
-		if best == nil || crl.ThisUpdate.After(best.ThisUpdate) {
+		// The newest; of two issued in the same second, the one given after the file's.
+		if best == nil || !crl.ThisUpdate.Before(best.ThisUpdate) {
 			best, bestEmbedded = crl, i < len(embedded)
 		}
 	}

@@ -189,5 +189,52 @@ func (s *Signature) checkESeal(data, der []byte, vc verifyContext) {
 		s.ChainValid = false
 		chainErrs = append(chainErrs, c.Detail)
 	}
+	if at.IsZero() {
+		at = sig.Time
+	}
+	var embedded [][]byte
+	if vc.vd != nil {
+		embedded = vc.vd.CRLs
+	}
+	s.Revocation = sm2Revocation(sig.Signer, roots, embedded, vc.crls)
+	if rv := s.Revocation; rv != nil && rv.Revoked && !rv.RevokedAt.After(at) {
+		s.ChainValid = false
+		chainErrs = append(chainErrs, fmt.Sprintf("the signer certificate was revoked on %s, before the signature's time %s",
+			rv.RevokedAt.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+	}
 	s.ChainError = strings.Join(chainErrs, "; ")
+}
+
+// sm2Revocation looks an SM2 signer certificate up in the newest of the CRLs signed by its
+// issuer among the SM2 roots; nil when none is.
+func sm2Revocation(signer *smx509.Certificate, roots *smx509.CertPool, embedded, given [][]byte) *Revocation {
+	chains, err := signer.Verify(smx509.VerifyOptions{Roots: roots, CurrentTime: signer.NotBefore.Add(time.Second),
+		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}})
+	if err != nil || len(chains) == 0 || len(chains[0]) < 2 {
+		return nil
+	}
+	issuer := chains[0][1]
+	var best *smx509.RevocationList
+	bestEmbedded := false
+	for i, der := range append(append([][]byte{}, embedded...), given...) {
+		crl, err := smx509.ParseRevocationList(der)
+		if err != nil || crl.CheckSignatureFrom(issuer) != nil {
+			continue
+		}
+		// The newest; of two issued in the same second, the one given after the file's.
+		if best == nil || !crl.ThisUpdate.Before(best.ThisUpdate) {
+			best, bestEmbedded = crl, i < len(embedded)
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	r := &Revocation{CRLThisUpdate: best.ThisUpdate, Embedded: bestEmbedded}
+	for _, e := range best.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(signer.SerialNumber) == 0 {
+			r.Revoked, r.RevokedAt = true, e.RevocationTime
+			break
+		}
+	}
+	return r
 }

@@ -114,9 +114,13 @@ func MaxSignatureSize(seal []byte, certLen, propLen, tokenLen int) int {
 }
 
 // VerifyDigest is Verify for signed data known by its digest under the signature's
-// algorithm (a PDF's byte ranges, hashed as they are read).
-func (s *Signature) VerifyDigest(digest []byte, roots *smx509.CertPool) Report {
-	return s.verify(func(report *Report) {
+// algorithm (a PDF's byte ranges, hashed as they are read), judged at time at: the time a
+// trusted timestamp gives, or when zero the time the signature states.
+func (s *Signature) VerifyDigest(digest []byte, roots *smx509.CertPool, at time.Time) Report {
+	if at.IsZero() {
+		at = s.Time
+	}
+	return s.verify(at, func(report *Report) {
 		if bytes.Equal(digest, s.DataHash) {
 			report.add("data-digest", true, "the signed data is unchanged")
 		} else {

@@ -64,7 +64,7 @@ func TestSignRoundTrip(t *testing.T) {
 	}
 	roots := smx509.NewCertPool()
 	roots.AddCert(root)
-	if r := s.VerifyDigest(digest[:], roots); !r.Valid {
+	if r := s.VerifyDigest(digest[:], roots, time.Time{}); !r.Valid {
 		t.Errorf("our signature does not verify: %v", failed(r))
 	}
 	if r := s.Verify(data, roots); !r.Valid {
@@ -76,13 +76,13 @@ func TestSignRoundTrip(t *testing.T) {
 	other, _ := sm2Maker(t, now)
 	otherRoots := smx509.NewCertPool()
 	otherRoots.AddCert(other)
-	if r := s.VerifyDigest(digest[:], otherRoots); r.Valid {
+	if r := s.VerifyDigest(digest[:], otherRoots, time.Time{}); r.Valid {
 		t.Error("verifies against another root")
 	}
 	changed := bytes.Clone(der)
 	i := bytes.Index(changed, []byte("Seal-R-1"))
 	changed[i+7] = '2'
-	if s, err := ses.ParseSignature(changed); err != nil || s.VerifyDigest(digest[:], roots).Valid {
+	if s, err := ses.ParseSignature(changed); err != nil || s.VerifyDigest(digest[:], roots, time.Time{}).Valid {
 		t.Errorf("a changed property: %v", err)
 	}
 	// A signer the seal does not name is refused when signing.

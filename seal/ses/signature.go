@@ -93,7 +93,7 @@ func parseSignature(der []byte) (*Signature, error) {
 // and listed by the seal, and the seal itself (Seal.Verify at that time). roots, when not
 // nil, are the trusted roots of both the seal maker's and the signer's certificates.
 func (s *Signature) Verify(data []byte, roots *smx509.CertPool) Report {
-	return s.verify(func(r *Report) {
+	return s.verify(s.Time, func(r *Report) {
 		h, ok := digestFor(s.Algorithm)
 		switch {
 		case !ok:
@@ -107,24 +107,24 @@ func (s *Signature) Verify(data []byte, roots *smx509.CertPool) Report {
 }
 
 // verify is Verify with the data's digest checked by checkData.
-func (s *Signature) verify(checkData func(*Report), roots *smx509.CertPool) Report {
-	r := Report{At: s.Time}
+func (s *Signature) verify(at time.Time, checkData func(*Report), roots *smx509.CertPool) Report {
+	r := Report{At: at}
 	checkData(&r)
 	if err := checkSignature(s.Signer, s.Algorithm, s.tbs, s.Value); err != nil {
 		r.add("signer-signature", false, "the signer's signature does not verify: %v", err)
 	} else {
 		r.add("signer-signature", true, "signed by %s (%s)", s.Signer.Subject, algorithmName(s.Algorithm))
 	}
-	certValidAt(&r, "signer-certificate", "the signer's certificate", s.Signer, s.Time)
+	certValidAt(&r, "signer-certificate", "the signer's certificate", s.Signer, at)
 	if roots != nil {
-		chainTo(&r, "signer-chain", "the signer's certificate", s.Signer, roots, s.Time)
+		chainTo(&r, "signer-chain", "the signer's certificate", s.Signer, roots, at)
 	}
 	if s.Seal.Lists(s.Signer) {
 		r.add("signer-listed", true, "the seal names the signer's certificate")
 	} else {
 		r.add("signer-listed", false, "the seal does not name the signer's certificate: whoever signed may not use this seal")
 	}
-	sr := s.Seal.Verify(s.Time, roots)
+	sr := s.Seal.Verify(at, roots)
 	r.Checks = append(r.Checks, sr.Checks...)
 	r.finish()
 	return r

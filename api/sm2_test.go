@@ -1,0 +1,153 @@
+package api
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emmansun/gmsm/smx509"
+	"github.com/google/uuid"
+
+	"sealvault/internal/identity"
+	"sealvault/seal"
+	"sealvault/seal/ca"
+	"sealvault/seal/pades"
+)
+
+// TestSM2SealUse (national cryptography, points 1, 4, 5 and 6): a seal filed as sm2 has an
+// SM2 key and an SM2 certificate from the SM2 root; its use is a PDF electronic seal whose
+// /Contents is a GB/T 38540 SES_Signature carrying the seal's data, over SM3, timestamped,
+// followed by the validation data and an archive timestamp. The service's verification
+// says valid with the seal data and finds the register entry; OpenSSL verifies the SM2
+// signature value and the certificate chain extracted from the output; qpdf finds the file
+// sound; after the seal's revocation an offline verification with the SM2 CRL says the use
+// was made before it.
+func TestSM2SealUse(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	win, auditor := b.token[identity.RoleWindow], b.token[identity.RoleAuditor]
+	sm2 := w.newSeal(t, "天河区市场监督管理局审批专用章", "sm2")
+	if sm2.KeyAlgorithm != "sm2" {
+		t.Fatalf("key algorithm %q", sm2.KeyAlgorithm)
+	}
+	cert, err := smx509.ParseCertificate(pemBody(t, b.do(t, http.MethodGet, "/api/v1/seals/"+sm2.ID.String()+"/certificate", auditor, nil).Body.Bytes()))
+	if err != nil || cert.SignatureAlgorithm != smx509.SM2WithSM3 || cert.CheckSignatureFrom(b.maker.Cert) != nil ||
+		!strings.Contains(cert.Subject.String(), "天河区市场监督管理局审批专用章") {
+		t.Fatalf("the SM2 seal's certificate: %v %+v", err, cert)
+	}
+	must[seal.Authorization](t, b.do(t, http.MethodPost, "/api/v1/authorizations", b.token[identity.RoleSealAdmin], map[string]any{
+		"grantor_department_id": b.dept.ID, "grantee_department_id": b.center.ID, "items": []string{"440100-02-002"},
+		"powers": []string{"receive", "seal"}, "seal_ids": []uuid.UUID{sm2.ID}, "valid_from": day(-1), "valid_until": day(30),
+		"approval_required": true}), http.StatusCreated)
+	req := must[seal.Request](t, w.request(t, win, sm2.ID, "440100-02-002", w.doc), http.StatusCreated)
+	must[seal.Request](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/approve", w.token(w.custodian),
+		map[string]any{"note": "同意"}), http.StatusOK)
+	rec := b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/apply", win, nil)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("apply: %d %s\n%s", rec.Code, rec.Body, b.logs.String())
+	}
+	use := decode[seal.Use](t, rec)
+	if use.CertSerial != sm2.CertSerial || use.Timestamp == nil {
+		t.Fatalf("use %+v", use)
+	}
+	signed := b.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID.String()+"/content", win, nil).Body.Bytes()
+
+	v := must[seal.Verification](t, b.doRaw(t, http.MethodPost, "/api/v1/verify", "application/pdf", string(signed), "Authorization", "Bearer "+auditor), http.StatusOK)
+	if !v.Valid || len(v.Signatures) != 1 || len(v.ArchiveTimestamps) != 1 {
+		t.Fatalf("verify: %+v", v)
+	}
+	sg := v.Signatures[0]
+	if sg.SubFilter != pades.SubFilterSES || sg.SealRef != sm2.Ref || sg.RegisterEntry == nil || sg.RegisterEntry.ID != use.ID ||
+		sg.SealData == nil || sg.SealData.Name != "天河区市场监督管理局审批专用章" || sg.SealData.VendorID != "sealvault" ||
+		sg.Timestamp == nil || !sg.Timestamp.Valid || sg.SealedAtSource != "timestamp" || sg.CertSerial != sm2.CertSerial {
+		t.Fatalf("the electronic seal: %+v, seal data %+v", sg, sg.SealData)
+	}
+	for _, c := range sg.SealData.Checks {
+		if !c.OK {
+			t.Errorf("check %s failed: %s", c.Name, c.Detail)
+		}
+	}
+	if len(sg.SealData.Checks) < 6 {
+		t.Errorf("only %d checks: %+v", len(sg.SealData.Checks), sg.SealData.Checks)
+	}
+
+	// OpenSSL 3, with SM2 and SM3, checks the signature value over TBS_Sign and the chain.
+	sigs, err := pades.VerifyWith(signed, pades.VerifyOptions{})
+	if err != nil || len(sigs) == 0 || sigs[0].ESeal == nil {
+		t.Fatalf("read back: %v", err)
+	}
+	es := sigs[0].ESeal.Signature
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rootPEM := write("sm2-root.pem", b.do(t, http.MethodGet, "/api/v1/ca/sm2-root.pem", "", nil).Body.Bytes())
+	certPEM := write("seal.pem", ca.SM2CertPEM(es.Signer))
+	pub := write("pub.pem", run(t, "openssl", "x509", "-in", certPEM, "-noout", "-pubkey"))
+	out := run(t, "openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-digest", "sm3",
+		"-pkeyopt", "distid:1234567812345678", "-in", write("tbs.der", es.SignedData()), "-sigfile", write("sig.der", es.Value))
+	if !strings.Contains(string(out), "Signature Verified Successfully") {
+		t.Errorf("openssl pkeyutl -verify: %s", out)
+	}
+	if out := run(t, "openssl", "verify", "-vfyopt", "distid:1234567812345678", "-CAfile", rootPEM, certPEM); !strings.Contains(string(out), ": OK") {
+		t.Errorf("openssl verify of the SM2 seal certificate: %s", out)
+	}
+	if out := run(t, "qpdf", "--check", write("sealed.pdf", signed)); !strings.Contains(string(out), "No syntax or stream encoding errors found") {
+		t.Errorf("qpdf --check: %s", out)
+	}
+
+	// Revoked for an unrelated reason: offline, with the SM2 CRL published since, the use
+	// stays valid as made before the revocation. (A CRL states whole seconds: the
+	// revocation comes a second after the use, as it would in the world.)
+	time.Sleep(1100 * time.Millisecond)
+	must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+sm2.ID.String()+"/status", b.token[identity.RoleSealAdmin],
+		map[string]any{"status": "revoked", "reason": "印章遗失"}), http.StatusOK)
+	crl := b.do(t, http.MethodGet, "/api/v1/ca/sm2-crl", "", nil)
+	if crl.Code != http.StatusOK {
+		t.Fatalf("sm2-crl: %d %s", crl.Code, crl.Body)
+	}
+	roots := smx509.NewCertPool()
+	roots.AddCert(b.maker.Cert)
+	ecRoots := x509.NewCertPool()
+	ecRoots.AddCert(b.ca.Cert) // the TSA's
+	off, err := seal.VerifyOfflineWith(signed, seal.Trust{Roots: ecRoots, SM2Roots: roots, CRLs: [][]byte{crl.Body.Bytes()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os := off.Signatures[0]; !off.Valid || os.Revocation == nil || !os.Revocation.Revoked || !os.RevokedAfterSealing {
+		t.Errorf("offline after the revocation: valid %t, %+v, revocation %+v", off.Valid, os.Summary, os.Revocation)
+	}
+	// Online, the register says the same.
+	v = must[seal.Verification](t, b.doRaw(t, http.MethodPost, "/api/v1/verify", "application/pdf", string(signed), "Authorization", "Bearer "+auditor), http.StatusOK)
+	if sg := v.Signatures[0]; !v.Valid || !sg.RevokedAfterSealing {
+		t.Errorf("online after the revocation: %+v", sg)
+	}
+}
+
+func pemBody(t *testing.T, data []byte) []byte {
+	t.Helper()
+	blk, _ := pem.Decode(data)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		t.Fatalf("no PEM certificate: %q", data)
+	}
+	return blk.Bytes
+}
+
+func run(t *testing.T, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
