@@ -41,6 +41,8 @@ bench: prereqs-test build versitygw
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|SignBT|SignLT|SignLTA|Floor)$$' -benchtime=300x
 	tools/bench.sh ./seal/tsa/ '^BenchmarkToken' -benchtime=2000x
 	tools/bench.sh ./seal/keys/ '^BenchmarkCustodySign$$' -benchtime=2000x
+	tools/bench.sh ./seal/ses/ '^BenchmarkAlgorithms$$' -benchtime=5000x
+	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|SignSM2|Floor|FloorSM2)$$' -benchtime=300x
 	tools/with-testdb.sh tools/bench.sh ./api/ '^BenchmarkSealApplyMemory$$' -benchtime=3x
 
 # Every fuzz target of docs/FUZZING.md, one after another, each for FUZZTIME (go test takes

@@ -27,25 +27,17 @@ import (
 	"sealvault/vault/pages"
 )
 
-// TestDemoSealAndVerify is the demo's sealing path as a new user takes it, against a real
-// `serve --demo`: the window clerk uploads a licence, requests the demo seal under the demo
-// letter, the custodian approves, the clerk applies; `sealvault verify` then passes the
-// sealed file (naming the seal and the register entry) and fails a copy with bytes added.
-func TestDemoSealAndVerify(t *testing.T) {
-	dbURL := dbtest.URL(t)
-	dataDir := t.TempDir()
-	s := startServe(t, dbURL, dataDir)
-	defer s.stop()
-	win := s.login(t, "window", "demo-window-2026")
-	cust := s.login(t, "custodian", "demo-custodian-2026")
+// demoSealed is the demo's instant case taken to a sealed licence with one seal.
+type demoSealed struct {
+	caseID, caseNo, useID, useRef string
+	sealed                        []byte
+}
 
-	status, body := s.do(t, http.MethodGet, "/api/v1/seals", win, nil)
-	var seals struct {
-		Items []struct{ ID, Ref, Status string }
-	}
-	if json.Unmarshal(body, &seals); status != 200 || len(seals.Items) != 1 || seals.Items[0].Status != "active" {
-		t.Fatalf("demo seals: %d %s", status, body)
-	}
+// sealDemoCase takes the demo's instant case, as the README walks it, to a licence sealed
+// with sealID: the ID card scanned earlier is reused, the application form is scanned now,
+// the clerk accepts and decides under letter A-1, the custodian approves, the clerk applies.
+func sealDemoCase(t *testing.T, s *service, win, cust, sealID string) demoSealed {
+	t.Helper()
 	pdf, err := pages.Assemble([]pages.Page{{Name: "licence.jpg", Data: testkit.PageImage(t, "jpeg", 1654, 2339, 3)}})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +71,7 @@ func TestDemoSealAndVerify(t *testing.T) {
 		return m.ID
 	}
 	scan("ID-CARD", "居民身份证", 1011, 638, 300)
-	status, body = s.do(t, http.MethodPost, "/api/v1/cases", win, map[string]any{"item_code": "440106-GTGSH-003",
+	status, body := s.do(t, http.MethodPost, "/api/v1/cases", win, map[string]any{"item_code": "440106-GTGSH-003",
 		"holder_kind": "id_card", "holder_number": "11010519491231002X"})
 	var cs struct {
 		ID     string
@@ -114,7 +106,7 @@ func TestDemoSealAndVerify(t *testing.T) {
 		t.Fatalf("decide: %d %s", status, body)
 	}
 	status, body = s.do(t, http.MethodPost, "/api/v1/seal-requests", win, map[string]any{
-		"seal_id": seals.Items[0].ID, "case_id": cs.ID, "document_digest": doc.Digest,
+		"seal_id": sealID, "case_id": cs.ID, "document_digest": doc.Digest,
 		"placement": map[string]any{"page": 1, "x": 400, "y": 80, "size": 120}, "reason": "准予个体工商户注销登记"})
 	var req struct{ ID, Status string }
 	if json.Unmarshal(body, &req); status != http.StatusCreated || req.Status != "pending" {
@@ -132,6 +124,34 @@ func TestDemoSealAndVerify(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("download: %d", status)
 	}
+	return demoSealed{caseID: cs.ID, caseNo: cs.CaseNo, useID: use.ID, useRef: use.Ref, sealed: sealed}
+}
+
+// TestDemoSealAndVerify is the demo's sealing path as a new user takes it, against a real
+// `serve --demo`: the window clerk uploads a licence, requests the demo seal under the demo
+// letter, the custodian approves, the clerk applies; `sealvault verify` then passes the
+// sealed file (naming the seal and the register entry) and fails a copy with bytes added.
+func TestDemoSealAndVerify(t *testing.T) {
+	dbURL := dbtest.URL(t)
+	dataDir := t.TempDir()
+	s := startServe(t, dbURL, dataDir)
+	defer s.stop()
+	win := s.login(t, "window", "demo-window-2026")
+	cust := s.login(t, "custodian", "demo-custodian-2026")
+
+	status, body := s.do(t, http.MethodGet, "/api/v1/seals", win, nil)
+	var seals struct {
+		Items []struct{ ID, Ref, Status string }
+	}
+	// S-1 (ECDSA P-256) and S-2 (SM2), both active; this walk uses S-1.
+	if json.Unmarshal(body, &seals); status != 200 || len(seals.Items) != 2 || seals.Items[0].Ref != "S-1" || seals.Items[0].Status != "active" {
+		t.Fatalf("demo seals: %d %s", status, body)
+	}
+	d := sealDemoCase(t, s, win, cust, seals.Items[0].ID)
+	cs := struct{ ID, CaseNo string }{d.caseID, d.caseNo}
+	use := struct{ ID, Ref string }{d.useID, d.useRef}
+	sealed := d.sealed
+	caseURL := "/api/v1/cases/" + cs.ID
 	for _, step := range []struct {
 		path string
 		body any

@@ -16,6 +16,7 @@ import (
 	"sealvault/internal/testkit"
 
 	"github.com/digitorus/pdf"
+	"github.com/emmansun/gmsm/sm3"
 	"github.com/digitorus/pdfsign/sign"
 )
 
@@ -226,6 +227,45 @@ func BenchmarkSignBT(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
 				runConcurrent(b, c, func() error {
 					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkSignSM2 is BenchmarkSign with a seal of the national algorithms: a PDF electronic
+// seal (GB/T 38540 SES_Signature over SM3, signed with SM2), no timestamp, beside the ECDSA
+// P-256 CMS of BenchmarkSign in the same run.
+func BenchmarkSignSM2(b *testing.B) {
+	es, _ := testESeal(b)
+	stamp, err := NewStamp(sealPNG(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range benchDocs(b) {
+		req := Request{ESeal: es, Stamp: stamp, Place: benchPlace, Name: sealName, Reason: sealReason, Location: sealLocation,
+			Time: signTime, Field: "Seal-R-1"}
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					_, err := Sign(d.pdf, req)
+					return err
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkFloorSM2 is BenchmarkFloor for SM2: SM3 of the whole file and one SM2 signature.
+func BenchmarkFloorSM2(b *testing.B) {
+	es, _ := testESeal(b)
+	for _, d := range benchDocs(b) {
+		for _, c := range benchConcurrency {
+			b.Run(fmt.Sprintf("%s/c=%d", d.name, c), func(b *testing.B) {
+				runConcurrent(b, c, func() error {
+					sum := sm3.Sum(d.pdf)
+					_, err := es.Signer.Sign(rand.Reader, sum[:], nil)
 					return err
 				})
 			})
