@@ -16,8 +16,8 @@ import (
 	"sealvault/internal/testkit"
 
 	"github.com/digitorus/pdf"
-	"github.com/emmansun/gmsm/sm3"
 	"github.com/digitorus/pdfsign/sign"
+	"github.com/emmansun/gmsm/sm3"
 )
 
 // benchDoc is one input of the signing benchmarks.
