@@ -2,6 +2,7 @@ package pades
 
 import (
 	"bytes"
+	"crypto/x509"
 	"crypto/sha256"
 	"flag"
 	"fmt"
@@ -146,7 +147,8 @@ func FuzzVerify(f *testing.F) {
 // updateSeeds rewrites the sealed seed documents of FuzzVerify.
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/verify-seeds")
 
-// verifySeeds are sealed documents (once with ECDSA, then again with RSA) kept as files:
+// verifySeeds are sealed documents (once with ECDSA, then again with RSA; B-LTA; an SM2
+// electronic seal) kept as files:
 // keys and signatures are random, and under -fuzz the coordinator and each worker process
 // run FuzzVerify's set-up on their own, so seeds made at run time would differ between them
 // and every seed would look never signed to the workers. -update-seeds makes them anew.
@@ -177,7 +179,17 @@ func verifySeeds(f *testing.F) [][]byte {
 			if err != nil {
 				f.Fatal(err)
 			}
-			for j, pdf := range [][]byte{once, twice, archived} {
+			// A PDF electronic seal of the national algorithms (SM2, GB/T 38540), B-LTA too.
+			es, _ := testESeal(f)
+			sm2 := fuzzRequest(f)
+			sm2.Signer, sm2.Chain, sm2.ESeal, sm2.Field = nil, nil, es, "Seal-R-1"
+			sm2.Timestamp, sm2.ArchiveTimestamp = ts, true
+			sm2.DSS = &ValidationData{Certs: []*x509.Certificate{ts.Cert}}
+			electronic, err := Sign(doc, sm2)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for j, pdf := range [][]byte{once, twice, archived, electronic} {
 				if err := os.WriteFile(fmt.Sprintf("%s/%02d-%d.pdf", dir, i, j+1), pdf, 0o644); err != nil {
 					f.Fatal(err)
 				}
