@@ -2,8 +2,8 @@ package pades
 
 import (
 	"bytes"
-	"crypto/x509"
 	"crypto/sha256"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"math"
