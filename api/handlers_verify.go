@@ -34,7 +34,7 @@ func (s *Server) publicVerifyPDF(c echo.Context) error {
 		p := seal.PublicSignature{Valid: sg.Valid, Intact: sg.DigestValid, Trusted: sg.ChainValid, CoversWholeFile: sg.CoversWholeFile,
 			AppendedBytes: sg.AppendedBytes, SignedAt: sg.SignedAt, SealRef: sg.SealRef, SealStatus: sg.SealStatus,
 			SealedAt: sg.SealedAt, SealRevokedAt: sg.SealRevokedAt, RevokedAfterSealing: sg.RevokedAfterSealing, Summary: sg.Summary,
-			LaterAdditions: sg.LaterAdditions, Level: sg.Level}
+			LaterAdditions: sg.LaterAdditions, Level: sg.Level, SealData: sg.SealData}
 		if t := sg.Timestamp; t != nil && t.Valid {
 			at := t.Time
 			p.TimestampedAt, p.TimestampedBy = &at, t.TSA

@@ -288,7 +288,9 @@ type SealDataReport struct {
 	Maker      string      `json:"maker"`
 	ValidStart string      `json:"valid_start"`
 	ValidEnd   string      `json:"valid_end"`
-	Checks     []ses.Check `json:"checks"`
+	// Valid reports that every check passed.
+	Valid  bool        `json:"valid"`
+	Checks []ses.Check `json:"checks"`
 }
 
 // ValidationDataReport counts what a file embeds for offline validation (PAdES B-LT).
@@ -483,6 +485,7 @@ func verify(ctx context.Context, pdf []byte, t Trust, reg *Service) (Verificatio
 			if sd.Maker != nil {
 				r.SealData.Maker = ca.NameString(sd.Maker.Subject)
 			}
+			r.SealData.Valid = !slices.ContainsFunc(e.Checks, func(c ses.Check) bool { return !c.OK })
 		}
 		if r.CertSerial != "" {
 			var id string
@@ -612,6 +615,9 @@ type PublicSignature struct {
 	SealRevokedAt       *time.Time `json:"seal_revoked_at,omitempty"`
 	RevokedAfterSealing bool       `json:"revoked_after_sealing,omitempty"`
 	Summary             string     `json:"summary"`
+	// SealData is, for a PDF electronic seal (GB/T 38540, SM2), the seal data it carries and
+	// the checks of it, as in SignatureReport: the seal's public facts, nothing about anyone.
+	SealData *SealDataReport `json:"seal_data,omitempty"`
 }
 
 // judgeTime sets the signature's trusted time from its timestamp ts (or its register entry),
