@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emmansun/gmsm/smx509"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -660,7 +661,7 @@ func (s *Server) importSeal(c echo.Context) error {
 			if err := decodeMetadata(part, meta); err != nil {
 				return err
 			}
-		case "pkcs12", "password", "certificate", "private_key":
+		case "pkcs12", "password", "certificate", "private_key", "seal_data":
 			data, err := io.ReadAll(io.LimitReader(part, 1<<20+1))
 			if err != nil {
 				return tooLargeOr(err, problem(probMalformed, "上传内容不完整", "The upload is incomplete"))
@@ -670,11 +671,14 @@ func (s *Server) importSeal(c echo.Context) error {
 			}
 			parts[name] = data
 		default:
-			return invalidFields(map[string]string{name: "is not a known part (metadata, pkcs12, password, certificate, private_key)"})
+			return invalidFields(map[string]string{name: "is not a known part (metadata, pkcs12, password, certificate, private_key, seal_data)"})
 		}
 	}
 	if meta == nil {
 		return invalidFields(map[string]string{"metadata": "is required"})
+	}
+	if parts["seal_data"] != nil {
+		return s.importSealData(c, *meta, parts)
 	}
 	var imp seal.Imported
 	switch {
@@ -696,6 +700,41 @@ func (s *Server) importSeal(c echo.Context) error {
 	if err == nil {
 		sl, err = s.deps.Seals.DrawFirstImage(c.Request().Context(), s.actor(c), sl)
 	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/seals/"+sl.ID.String())
+	return c.JSON(http.StatusCreated, sl)
+}
+
+// importSealData registers an SM2 seal from another vendor's GB/T 38540 seal data
+// (seal_data, an .esl file), the SM2 private key of a signer it names (private_key, PEM) and
+// the certificates that issued that signer's certificate (certificate, PEM), which the seal
+// administrator trusts with the data's maker.
+func (s *Server) importSealData(c echo.Context, meta seal.NewSeal, parts map[string][]byte) error {
+	if parts["private_key"] == nil {
+		return invalidFields(map[string]string{"private_key": "is required with seal_data: the SM2 private key (PEM) of a signer the seal data names"})
+	}
+	key, err := keys.ParseKeyPEM(parts["private_key"])
+	if err != nil {
+		return invalidFields(map[string]string{"private_key": importReason(err)})
+	}
+	var issuers []*smx509.Certificate
+	for rest := parts["certificate"]; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := smx509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return invalidFields(map[string]string{"certificate": "holds a certificate that cannot be read: " + err.Error()})
+		}
+		issuers = append(issuers, cert)
+	}
+	sl, err := s.deps.Seals.ImportSealData(c.Request().Context(), s.actor(c), meta, parts["seal_data"], key, issuers)
 	if err != nil {
 		return err
 	}

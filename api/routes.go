@@ -78,7 +78,7 @@ func (s *Server) routes() []route {
 
 		{Method: http.MethodGet, Path: "/api/v1/seals", Roles: anyone, Handler: s.listSeals},
 		{Method: http.MethodPost, Path: "/api/v1/seals", Roles: sealAdmins, Handler: s.createSeal},
-		{Method: http.MethodPost, Path: "/api/v1/seals/import", Roles: sealAdmins, Handler: s.importSeal},
+		{Method: http.MethodPost, Path: "/api/v1/seals/import", Roles: sealAdmins, Upload: true, Handler: s.importSeal},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id", Roles: anyone, Handler: s.getSeal},
 		{Method: http.MethodGet, Path: "/api/v1/seals/:id/certificate", Roles: anyone, Handler: s.sealCertificate},
 		{Method: http.MethodPost, Path: "/api/v1/seals/:id/status", Roles: sealAdmins, Handler: s.changeSealStatus},

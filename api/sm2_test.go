@@ -1,9 +1,17 @@
 package api
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"image"
+	"image/color"
+	"image/png"
+	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emmansun/gmsm/sm2"
 	"github.com/emmansun/gmsm/smx509"
 	"github.com/google/uuid"
 
@@ -18,6 +27,7 @@ import (
 	"sealvault/seal"
 	"sealvault/seal/ca"
 	"sealvault/seal/pades"
+	"sealvault/seal/ses"
 )
 
 // TestSM2SealUse (national cryptography, points 1, 4, 5 and 6): a seal filed as sm2 has an
@@ -150,4 +160,110 @@ func run(t *testing.T, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return out
+}
+
+// TestImportedSealData (national cryptography, point 3): another vendor's GB/T 38540 seal
+// (its maker, its SM2 signer's certificate and key) is imported as a seal's data: the seal
+// takes the data's name and picture, its uses are electronic signatures carrying that very
+// data, verified valid against the certificates trusted on import; its image cannot be
+// changed here; a key the data does not name, or data that does not verify, is refused.
+func TestImportedSealData(t *testing.T) {
+	w := newSealWorld(t)
+	b := w.b
+	now := time.Now()
+	rootKey, _ := sm2.GenerateKey(rand.Reader)
+	root, err := ca.NewSM2Root(rootKey, "某电子签章系统制章根证书", now.AddDate(-1, 0, 0), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := &ca.Maker{Cert: root, Key: rootKey}
+	key, _ := sm2.GenerateKey(rand.Reader)
+	cert, err := vendor.IssueSeal(key.Public(), ca.SealSubject{Department: "天河区市场监督管理局", DepartmentCode: "TH-SCJG",
+		SealName: "天河区市场监督管理局合同专用章", SealCode: "V-0001", SealType: "contract"}, now.AddDate(0, 0, -30), now.AddDate(2, 0, 0), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	picture := b.do(t, http.MethodGet, "/api/v1/seals/"+w.seal.ID.String()+"/image", b.token[identity.RoleAuditor], nil).Body.Bytes()
+	esl, err := ses.Make(ses.Spec{VendorID: "othervendor", ESID: "V-0001", Type: ses.TypeContract, Name: "天河区市场监督管理局合同专用章",
+		Certs: [][]byte{cert.Raw}, CreateDate: now.AddDate(0, 0, -30), ValidStart: now.AddDate(0, 0, -30), ValidEnd: now.AddDate(2, 0, 0),
+		Picture: ses.Picture{Type: "PNG", Data: picture, WidthMM: 40, HeightMM: 40}}, root, rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := smx509.MarshalPKCS8PrivateKey(key)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	meta := map[string]any{"type": "contract", "department_id": b.dept.ID, "supervisor_id": w.supervisor.ID,
+		"custodian_ids": []uuid.UUID{w.custodian.ID}}
+	upload := func(data, keyPEM []byte) *httptest.ResponseRecorder {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		js, _ := json.Marshal(meta)
+		mw.WriteField("metadata", string(js))
+		fw, _ := mw.CreateFormFile("seal_data", "V-0001.esl")
+		fw.Write(data)
+		fw, _ = mw.CreateFormFile("private_key", "key.pem")
+		fw.Write(keyPEM)
+		fw, _ = mw.CreateFormFile("certificate", "root.pem")
+		fw.Write(ca.SM2CertPEM(root))
+		mw.Close()
+		return b.doRaw(t, http.MethodPost, "/api/v1/seals/import", mw.FormDataContentType(), body.String(),
+			"Authorization", "Bearer "+b.token[identity.RoleSealAdmin])
+	}
+	// Refusals name the part at fault and file nothing.
+	other, _ := sm2.GenerateKey(rand.Reader)
+	otherDER, _ := smx509.MarshalPKCS8PrivateKey(other)
+	if p := problemOf(t, upload(esl, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: otherDER}))); p.Status != 400 || fieldReason(p, "private_key") == "" {
+		t.Errorf("a key the data does not name: %+v", p)
+	}
+	changed := bytes.Clone(esl)
+	changed[bytes.Index(changed, []byte("V-0001"))+5] = '2'
+	if p := problemOf(t, upload(changed, keyPEM)); p.Status != 400 || !strings.Contains(fieldReason(p, "seal_data"), "does not verify") {
+		t.Errorf("changed seal data: %+v", p)
+	}
+	if n := count(t, b.pool, "seals"); n != 1 {
+		t.Errorf("%d seals after the refusals, want 1", n)
+	}
+
+	sl := must[seal.Seal](t, upload(esl, keyPEM), http.StatusCreated)
+	if sl.Name != "天河区市场监督管理局合同专用章" || sl.KeyAlgorithm != "sm2" || !sl.ImportedSealData || sl.ImageVersion != 1 || sl.CertSerial != cert.SerialNumber.Text(16) {
+		t.Fatalf("imported seal %+v", sl)
+	}
+	got := b.do(t, http.MethodGet, "/api/v1/seals/"+sl.ID.String()+"/seal-data", b.token[identity.RoleAuditor], nil).Body.Bytes()
+	if !bytes.Equal(got, esl) {
+		t.Error("the seal's data is not the vendor's")
+	}
+	small := image.NewNRGBA(image.Rect(0, 0, 64, 64))
+	small.Set(10, 10, color.NRGBA{R: 200, A: 255})
+	var smallPNG bytes.Buffer
+	png.Encode(&smallPNG, small)
+	rec := b.doRaw(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/image", "image/png", smallPNG.String(), "Authorization", "Bearer "+b.token[identity.RoleSealAdmin])
+	if rec.Code != http.StatusConflict {
+		t.Errorf("a new image for imported seal data: %d %s", rec.Code, rec.Body)
+	}
+	must[seal.Seal](t, b.do(t, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", b.token[identity.RoleSealAdmin],
+		map[string]any{"status": "active", "reason": "导入后启用"}), http.StatusOK)
+	must[seal.Authorization](t, b.do(t, http.MethodPost, "/api/v1/authorizations", b.token[identity.RoleSealAdmin], map[string]any{
+		"grantor_department_id": b.dept.ID, "grantee_department_id": b.center.ID, "items": []string{"440100-02-002"},
+		"powers": []string{"receive", "seal"}, "seal_ids": []uuid.UUID{sl.ID}, "valid_from": day(-1), "valid_until": day(30),
+		"approval_required": true}), http.StatusCreated)
+	win := b.token[identity.RoleWindow]
+	req := must[seal.Request](t, w.request(t, win, sl.ID, "440100-02-002", w.doc), http.StatusCreated)
+	must[seal.Request](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/approve", w.token(w.custodian),
+		map[string]any{"note": "同意"}), http.StatusOK)
+	use := must[seal.Use](t, b.do(t, http.MethodPost, "/api/v1/seal-requests/"+req.ID.String()+"/apply", win, nil), http.StatusCreated)
+	signed := b.do(t, http.MethodGet, "/api/v1/seal-uses/"+use.ID.String()+"/content", win, nil).Body.Bytes()
+	v := must[seal.Verification](t, b.doRaw(t, http.MethodPost, "/api/v1/verify", "application/pdf", string(signed), "Authorization", "Bearer "+b.token[identity.RoleAuditor]), http.StatusOK)
+	if sg := v.Signatures[0]; !v.Valid || sg.SealData == nil || sg.SealData.VendorID != "othervendor" || sg.SealData.ESID != "V-0001" ||
+		!sg.SealData.Valid || sg.SealRef != sl.Ref || sg.RegisterEntry == nil {
+		t.Errorf("verify: %+v, seal data %+v", sg, sg.SealData)
+	}
+}
+
+func fieldReason(p Problem, field string) string {
+	for _, f := range p.Errors {
+		if f.Field == field {
+			return f.Reason
+		}
+	}
+	return ""
 }

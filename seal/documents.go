@@ -353,17 +353,38 @@ func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) 
 	if err != nil {
 		return Verification{}, err
 	}
-	return verify(ctx, pdf, Trust{Roots: roots, SM2Roots: s.sm2Roots()}, s)
+	sm2Roots, err := s.sm2Roots(ctx)
+	if err != nil {
+		return Verification{}, err
+	}
+	return verify(ctx, pdf, Trust{Roots: roots, SM2Roots: sm2Roots}, s)
 }
 
 // sm2Roots is what electronic seals are checked against: the SM2 root, which issues SM2
-// seal certificates and makes the seals' GB/T 38540 data.
-func (s *Service) sm2Roots() *smx509.CertPool {
+// seal certificates and makes the seals' GB/T 38540 data, and the certificates trusted on
+// import of every seal whose data another vendor's maker made.
+func (s *Service) sm2Roots(ctx context.Context) (*smx509.CertPool, error) {
 	pool := smx509.NewCertPool()
 	if s.Maker != nil {
 		pool.AddCert(s.Maker.Cert)
 	}
-	return pool
+	rows, err := s.DB.Query(ctx, `SELECT chain_der FROM seals WHERE imported_seal_data IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("seal: trusted SM2 roots: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var chain [][]byte
+		if err := rows.Scan(&chain); err != nil {
+			return nil, err
+		}
+		for _, der := range chain {
+			if c, err := smx509.ParseCertificate(der); err == nil {
+				pool.AddCert(c)
+			}
+		}
+	}
+	return pool, rows.Err()
 }
 
 // Trust is what an offline verification trusts besides the file: the roots of PAdES

@@ -49,6 +49,9 @@ type Seal struct {
 	// ScanToVerify says whether the seal's stamps carry the QR code of their use's public
 	// verification address (扫码验真); on unless turned off.
 	ScanToVerify bool `json:"scan_to_verify"`
+	// ImportedSealData reports an SM2 seal whose GB/T 38540 seal data another vendor's seal
+	// maker made (ImportSealData): its image is that data's picture and cannot be changed here.
+	ImportedSealData bool `json:"imported_seal_data,omitempty"`
 	// ImageNote, on filing only, says why no image could be drawn from the seal's data.
 	ImageNote     string    `json:"image_note,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -80,7 +83,8 @@ const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supe
 	(SELECT array_agg(cu.display_name ORDER BY c.user_id) FROM seal_custodians c JOIN users cu ON cu.id = c.user_id WHERE c.seal_id = s.id),
 	(SELECT su.display_name FROM users su WHERE su.id = s.supervisor_id),
 	(SELECT max(version) FROM seal_images i WHERE i.seal_id = s.id),
-	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1), s.scan_to_verify`
+	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1), s.scan_to_verify,
+	s.imported_seal_data IS NOT NULL`
 
 func scanSeal(row pgx.Row) (Seal, error) {
 	var s Seal
@@ -90,7 +94,8 @@ func scanSeal(row pgx.Row) (Seal, error) {
 	var version *int32
 	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
 		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.chainDER, &s.keyRef,
-		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest, &s.ScanToVerify)
+		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest, &s.ScanToVerify,
+		&s.ImportedSealData)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s, ErrNotFound
 	} else if err != nil {
@@ -124,6 +129,16 @@ func (s Seal) Certificate() (*x509.Certificate, error) {
 		return nil, fmt.Errorf("seal: %s has an SM2 certificate", s.Ref)
 	}
 	return x509.ParseCertificate(s.certDER)
+}
+
+// imageFixed refuses a new image for a seal whose seal data another vendor's maker made:
+// the data carries the picture, and only its maker can make new data.
+func (s Seal) imageFixed() error {
+	if !s.ImportedSealData {
+		return nil
+	}
+	return &ConflictError{Detail: fmt.Sprintf("seal %s carries seal data another seal maker made, with its picture: a new image needs new seal data from that maker, imported as a new seal", s.Ref),
+		DetailZh: fmt.Sprintf("印章 %s 的电子印章数据由其他制章系统制作，印模图像随数据而定：更换图像需由原制章方制作新的印章数据，并作为新印章导入", s.Ref)}
 }
 
 // SM2Certificate returns an SM2 seal's certificate, issued by the SM2 root.
@@ -197,7 +212,7 @@ func (s *Service) ListSeals(ctx context.Context, dept *uuid.UUID) ([]Seal, error
 // custody and has the CA issue its certificate, valid within the seal's dates. It has no
 // image yet: DrawFirstImage draws one from its data.
 func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, error) {
-	return s.register(ctx, a, n, nil)
+	return s.register(ctx, a, n, nil, nil)
 }
 
 // ImportSeal registers a seal whose certificate an outside CA issued, with its key (which
@@ -205,10 +220,12 @@ func (s *Service) CreateSeal(ctx context.Context, a Actor, n NewSeal) (Seal, err
 // certificate's validity, and the certificate must allow signing.
 func (s *Service) ImportSeal(ctx context.Context, a Actor, n NewSeal, imp Imported) (Seal, error) {
 	n.KeyAlgorithm = ""
-	return s.register(ctx, a, n, &imp)
+	return s.register(ctx, a, n, &imp, nil)
 }
 
-func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Imported) (Seal, error) {
+// register files a seal: with a key made here (imp and si nil), an imported certificate and
+// key (imp), or imported SM2 seal data and its signer's key (si).
+func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Imported, si *sealDataImport) (Seal, error) {
 	bad := map[string]string{}
 	n.Name = strings.TrimSpace(n.Name)
 	if l := len([]rune(n.Name)); l == 0 || l > 64 {
@@ -222,9 +239,12 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		n.KeyAlgorithm = s.DefaultKeyAlgorithm
 	}
 	alg, err := keys.ParseAlgorithm(n.KeyAlgorithm)
+	if si != nil {
+		alg, err = keys.SM2, nil
+	}
 	if err != nil && imp == nil {
 		bad["key_algorithm"] = "must be sm2, ecdsa-p256 or rsa-3072"
-	} else if alg == keys.SM2 && imp == nil && s.Maker == nil {
+	} else if alg == keys.SM2 && imp == nil && si == nil && s.Maker == nil {
 		bad["key_algorithm"] = "sm2 needs the service's SM2 root, which this service has not"
 	}
 	if n.DepartmentID == uuid.Nil {
@@ -277,7 +297,17 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 	var certDER []byte
 	var serial string
 	var chainDER [][]byte
-	if imp != nil {
+	var importedData *string
+	switch {
+	case si != nil:
+		certDER, serial = si.cert.Raw, si.cert.SerialNumber.Text(16)
+		chainDER = si.trusted
+		d := si.digest.String()
+		importedData = &d
+		if ref, err = s.Custody.Import(ctx, si.key, id.String()); err != nil {
+			return Seal{}, fmt.Errorf("seal: key: %w", err)
+		}
+	case imp != nil:
 		alg, cert = "imported", imp.Chain[0]
 		for _, c := range imp.Chain[1:] {
 			chainDER = append(chainDER, c.Raw)
@@ -285,7 +315,7 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 		if ref, err = s.Custody.Import(ctx, imp.Key, id.String()); err != nil {
 			return Seal{}, fmt.Errorf("seal: key: %w", err)
 		}
-	} else {
+	default:
 		var pub crypto.PublicKey
 		if ref, pub, err = s.Custody.Create(ctx, alg, id.String()); err != nil {
 			return Seal{}, fmt.Errorf("seal: key: %w", err)
@@ -311,11 +341,16 @@ func (s *Service) register(ctx context.Context, a Actor, n NewSeal, imp *Importe
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO seals (id, no, name, type, department_id, supervisor_id, valid_from, valid_until, key_alg,
-				key_ref, cert_der, chain_der, cert_serial, created_by)
-			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				key_ref, cert_der, chain_der, cert_serial, created_by, imported_seal_data)
+			OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 			id, no, n.Name, n.Type, dept.ID, n.SupervisorID, from, until, string(alg), ref, certDER, chainDER,
-			serial, a.User.ID); err != nil {
+			serial, a.User.ID, importedData); err != nil {
 			return err
+		}
+		if si != nil {
+			if err := s.recordImportedImage(ctx, tx, a, id, sealRef(no), si); err != nil {
+				return err
+			}
 		}
 		for _, c := range n.CustodianIDs {
 			if _, err := tx.Exec(ctx, `INSERT INTO seal_custodians (seal_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, id, c); err != nil {
@@ -474,6 +509,9 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 	if cur.Status == StatusRevoked {
 		return Seal{}, &ConflictError{Detail: fmt.Sprintf("seal %s is revoked", cur.Ref), DetailZh: fmt.Sprintf("印章 %s 已注销", cur.Ref)}
 	}
+	if err := cur.imageFixed(); err != nil {
+		return Seal{}, err
+	}
 	d, _, err := vault.Put(ctx, s.Blobs, bytes.NewReader(data), s.Pins)
 	if err != nil {
 		return Seal{}, err
@@ -559,7 +597,8 @@ func (s *Service) SM2CRL(ctx context.Context) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	var revoked []ca.Revoked
-	rows, err := s.DB.Query(ctx, `SELECT cert_serial, status_since FROM seals WHERE status = 'revoked' AND key_alg = 'sm2'`)
+	rows, err := s.DB.Query(ctx, `SELECT cert_serial, status_since FROM seals
+		WHERE status = 'revoked' AND key_alg = 'sm2' AND imported_seal_data IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("seal: SM2 crl: %w", err)
 	}

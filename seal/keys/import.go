@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/emmansun/gmsm/smx509"
 
 	"software.sslmate.com/src/go-pkcs12"
 )
@@ -69,7 +70,12 @@ func parseKeyPEM(data []byte) (crypto.Signer, error) {
 		var err error
 		switch b.Type {
 		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+			if k, err = x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
+				// An SM2 key (GB/T 35276) is PKCS#8 with the SM2 curve.
+				if sk, serr := smx509.ParsePKCS8PrivateKey(b.Bytes); serr == nil {
+					k, err = sk, nil
+				}
+			}
 		case "RSA PRIVATE KEY":
 			if _, enc := b.Headers["Proc-Type"]; enc {
 				return nil, errors.New("the private key is encrypted; decrypt it first (openssl pkey) or import a PKCS#12 file")
@@ -101,6 +107,16 @@ func parseKeyPEM(data []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%T keys cannot sign", key)
 	}
 	return s, nil
+}
+
+// ParseKeyPEM reads one unencrypted private key from PEM (PKCS#8, including SM2 keys;
+// PKCS#1; SEC 1).
+func ParseKeyPEM(data []byte) (crypto.Signer, error) {
+	k, err := parseKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return k, nil
 }
 
 // checkPair checks that key is of an accepted type and belongs to cert.
