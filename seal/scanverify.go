@@ -152,11 +152,7 @@ func (s *Service) stampFor(ctx context.Context, sl Seal, req Request, link *useL
 	if err != nil {
 		return nil, place, err
 	}
-	composed, err := s.composeStamp(*sl.ImageDigest, img, link.url, left)
-	if err != nil {
-		return nil, place, fmt.Errorf("seal: stamp of %s: %w", req.Ref, err)
-	}
-	st, err := pades.NewStampImage(composed)
+	st, err := s.composeStamp(*sl.ImageDigest, img, link.url, left)
 	if err != nil {
 		return nil, place, fmt.Errorf("seal: stamp of %s: %w", req.Ref, err)
 	}
@@ -205,11 +201,11 @@ func (s *Service) sealImage(ctx context.Context, digest string) (image.Image, er
 	return img, nil
 }
 
-// composeStamp draws the seal image in a square beside the QR code of url with ScanCaption
-// under it, left of the seal or right, and returns the picture, never encoded: pades takes
-// it as it is (NewStampImage). Everything but the code's dark modules is drawn once per
-// image, side and code size (key names the image) and copied for each use.
-func (s *Service) composeStamp(key string, sealImg image.Image, url string, left bool) (image.Image, error) {
+// composeStamp is the stamp of a use: the seal image in a square beside the QR code of url
+// with ScanCaption under it, left of the seal or right. Everything but the code is drawn and
+// compressed once per image, side and code size (key names the image, stampBase); each use
+// adds only its code, a small grayscale picture drawn over the base's white square.
+func (s *Service) composeStamp(key string, sealImg image.Image, url string, left bool) (*pades.Stamp, error) {
 	code, err := qr.EncodeText(url, qr.Medium)
 	if err != nil {
 		return nil, fmt.Errorf("qr code: %w", err)
@@ -218,25 +214,34 @@ func (s *Service) composeStamp(key string, sealImg image.Image, url string, left
 	if err != nil {
 		return nil, err
 	}
-	out := &image.NRGBA{Pix: bytes.Clone(base.img.Pix), Stride: base.img.Stride, Rect: base.img.Rect}
-	black := image.NewUniform(color.NRGBA{0, 0, 0, 0xff})
+	n := (code.Size() + 2*stampQuiet) * base.module
+	img := image.NewGray(image.Rect(0, 0, n, n))
+	for i := range img.Pix {
+		img.Pix[i] = 0xff
+	}
+	black := image.NewUniform(color.Gray{0})
 	for y := range code.Size() {
 		for x := range code.Size() {
 			if code.Module(x, y) {
-				x0, y0 := base.qx+(x+stampQuiet)*base.module, base.top+(y+stampQuiet)*base.module
-				draw.Draw(out, image.Rect(x0, y0, x0+base.module, y0+base.module), black, image.Point{}, draw.Src)
+				x0, y0 := (x+stampQuiet)*base.module, (y+stampQuiet)*base.module
+				draw.Draw(img, image.Rect(x0, y0, x0+base.module, y0+base.module), black, image.Point{}, draw.Src)
 			}
 		}
 	}
-	return out, nil
+	ov, err := pades.NewGrayOverlay(img)
+	if err != nil {
+		return nil, err
+	}
+	return base.stamp.WithOverlay(ov, base.qx, base.top)
 }
 
 // stampQuiet is the modules of white around the QR code.
 const stampQuiet = 2
 
-// stampBase is a stamp without its QR code's dark modules, and where they go.
+// stampBase is a stamp without its QR code's dark modules, prepared for embedding, and
+// where the code goes.
 type stampBase struct {
-	img             *image.NRGBA
+	stamp           *pades.Stamp
 	qx, top, module int
 }
 
@@ -283,7 +288,11 @@ func (s *Service) stampBase(key string, sealImg image.Image, size int, left bool
 	cx := panelX + (int(qrSide*k)-cb.Dx())/2
 	cy := top + qrPx + int(captionGap*k)
 	draw.Draw(out, image.Rect(cx, cy, cx+cb.Dx(), cy+cb.Dy()), caption, cb.Min, draw.Over)
-	b := &stampBase{img: out, qx: qx, top: top, module: module}
+	st, err := pades.NewStampImage(out)
+	if err != nil {
+		return nil, err
+	}
+	b := &stampBase{stamp: st, qx: qx, top: top, module: module}
 	s.stampBases.Store(cacheKey, b)
 	return b, nil
 }

@@ -429,6 +429,12 @@ func (u *update) addAppearance() ref {
 	}
 	img := u.alloc()
 	u.objects = append(u.objects, writtenObject{num: img, stream: &stream{dict: u.stamp.imageDict(smask), data: u.stamp.rgb, at: -1}})
+	xobjects := dict{{"Seal", ref{img, 0}}}
+	for i, o := range u.stamp.overlays {
+		n := u.alloc()
+		u.objects = append(u.objects, writtenObject{num: n, stream: &stream{dict: o.img.imageDict(nil), data: o.img.rgb, at: -1}})
+		xobjects = append(xobjects, entry{"O" + strconv.Itoa(i+1), ref{n, 0}})
+	}
 	w, h := u.req.Place.Width, u.req.Place.Height
 	content := u.stamp.appearance(w, h)
 	form := u.alloc()
@@ -436,7 +442,7 @@ func (u *update) addAppearance() ref {
 		{"Type", name("XObject")},
 		{"Subtype", name("Form")},
 		{"BBox", array{number("0"), number("0"), realNum(w), realNum(h)}},
-		{"Resources", dict{{"XObject", dict{{"Seal", ref{img, 0}}}}}},
+		{"Resources", dict{{"XObject", xobjects}}},
 		{"Length", number(strconv.Itoa(len(content)))},
 	}, data: content, at: -1}})
 	return ref{form, 0}
@@ -546,6 +552,9 @@ func (u *update) write() []byte {
 	size := 2*u.contentsLen + 4096
 	if u.stamp != nil {
 		size += len(u.stamp.rgb) + len(u.stamp.alpha)
+		for _, o := range u.stamp.overlays {
+			size += len(o.img.rgb) + 256
+		}
 	}
 	out := make([]byte, 0, size)
 	if c := u.doc.last; u.base == u.doc.length && c != '\n' && c != '\r' {

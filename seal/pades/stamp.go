@@ -17,8 +17,51 @@ import (
 // in Request.Stamp. A Stamp is immutable and safe for concurrent use.
 type Stamp struct {
 	width, height int
-	rgb           []byte // zlib-compressed 8-bit RGB samples
+	rgb           []byte // zlib-compressed 8-bit RGB samples (gray ones when gray is set)
 	alpha         []byte // zlib-compressed 8-bit alpha samples; nil if the image is opaque
+	gray          bool
+	// overlays are opaque images drawn over this one, such as a use's QR code over a stamp
+	// prepared once per seal, so that only the small overlay is compressed for each use.
+	overlays []overlay
+}
+
+// overlay is an image drawn over a stamp, at pixel (x, y) from the stamp's top left, one
+// pixel of the overlay per pixel of the stamp.
+type overlay struct {
+	img  *Stamp
+	x, y int
+}
+
+// NewGrayOverlay converts an opaque grayscale picture (a QR code) for drawing over a stamp
+// with WithOverlay.
+func NewGrayOverlay(img *image.Gray) (*Stamp, error) {
+	b := img.Bounds()
+	if b.Dx() <= 0 || b.Dy() <= 0 || b.Dx()*b.Dy() > 16<<20 {
+		return nil, fmt.Errorf("pades: overlay: unusable size %dx%d", b.Dx(), b.Dy())
+	}
+	samples := make([]byte, 0, b.Dx()*b.Dy())
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		samples = append(samples, img.Pix[img.PixOffset(b.Min.X, y):img.PixOffset(b.Max.X, y)]...)
+	}
+	z, err := deflate(samples)
+	if err != nil {
+		return nil, fmt.Errorf("pades: overlay: %w", err)
+	}
+	return &Stamp{width: b.Dx(), height: b.Dy(), rgb: z, gray: true}, nil
+}
+
+// WithOverlay returns s with the opaque picture o drawn over it, its top left at pixel (x,
+// y) of s, at s's scale; s is unchanged, so a stamp prepared once serves every use.
+func (s *Stamp) WithOverlay(o *Stamp, x, y int) (*Stamp, error) {
+	if o == nil || o.alpha != nil || len(o.overlays) > 0 {
+		return nil, fmt.Errorf("pades: overlay: not an opaque picture")
+	}
+	if x < 0 || y < 0 || x+o.width > s.width || y+o.height > s.height {
+		return nil, fmt.Errorf("pades: overlay: %dx%d at %d,%d does not fit the %dx%d stamp", o.width, o.height, x, y, s.width, s.height)
+	}
+	c := *s
+	c.overlays = append(s.overlays[:len(s.overlays):len(s.overlays)], overlay{img: o, x: x, y: y})
+	return &c, nil
 }
 
 // NewStamp converts a seal image (PNG, usually with an alpha channel) for embedding.
@@ -115,6 +158,9 @@ func (s *Stamp) imageDict(smask object) dict {
 		{"Filter", name("FlateDecode")},
 		{"Length", number(strconv.Itoa(len(s.rgb)))},
 	}
+	if s.gray {
+		d[4].val = name("DeviceGray")
+	}
 	if smask != nil {
 		d = append(d, entry{"SMask", smask})
 	}
@@ -136,16 +182,26 @@ func (s *Stamp) maskDict() dict {
 }
 
 // appearance returns the content stream that draws the image named /Seal into a w×h box,
-// as large as fits with its aspect ratio kept, centred.
+// as large as fits with its aspect ratio kept, centred, then each overlay i, named /O<i+1>,
+// where it goes on it.
 func (s *Stamp) appearance(w, h float64) []byte {
 	scale := math.Min(w/float64(s.width), h/float64(s.height))
 	iw, ih := float64(s.width)*scale, float64(s.height)*scale
-	b := []byte("q ")
-	for _, v := range []float64{iw, 0, 0, ih, (w - iw) / 2, (h - ih) / 2} {
-		b = appendReal(b, v)
-		b = append(b, ' ')
+	ox, oy := (w-iw)/2, (h-ih)/2
+	draw := func(b []byte, m [6]float64, name string) []byte {
+		b = append(b, "q "...)
+		for _, v := range m {
+			b = appendReal(b, v)
+			b = append(b, ' ')
+		}
+		return append(b, "cm /"+name+" Do Q\n"...)
 	}
-	return append(b, "cm /Seal Do Q\n"...)
+	b := draw(nil, [6]float64{iw, 0, 0, ih, ox, oy}, "Seal")
+	for i, o := range s.overlays {
+		ow, oh := float64(o.img.width)*scale, float64(o.img.height)*scale
+		b = draw(b, [6]float64{ow, 0, 0, oh, ox + float64(o.x)*scale, oy + float64(s.height-o.y-o.img.height)*scale}, "O"+strconv.Itoa(i+1))
+	}
+	return b
 }
 
 // appendReal writes v with at most four decimals, as PDF reals have no exponent form.
