@@ -37,16 +37,16 @@ type Authorization struct {
 	Ref string    `json:"ref"` // A-<no>
 	NewAuthorization
 	// GrantorDepartment, GranteeDepartment and Seals name what the ids point at, for pages.
-	GrantorDepartment string    `json:"grantor_department"`
-	GranteeDepartment string    `json:"grantee_department"`
-	Seals             []SealTag `json:"seals"`
-	CreatedBy    uuid.UUID  `json:"created_by"`
-	CreatedAt    time.Time  `json:"created_at"`
-	RevokedAt    *time.Time `json:"revoked_at"`
-	RevokeReason *string    `json:"revoke_reason"`
-	no           int64
-	validFrom    time.Time
-	validUntil   time.Time
+	GrantorDepartment string     `json:"grantor_department"`
+	GranteeDepartment string     `json:"grantee_department"`
+	Seals             []SealTag  `json:"seals"`
+	CreatedBy         uuid.UUID  `json:"created_by"`
+	CreatedAt         time.Time  `json:"created_at"`
+	RevokedAt         *time.Time `json:"revoked_at"`
+	RevokeReason      *string    `json:"revoke_reason"`
+	no                int64
+	validFrom         time.Time
+	validUntil        time.Time
 }
 
 // NewAuthorization is a letter to record.

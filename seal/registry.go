@@ -27,25 +27,25 @@ import (
 
 // Seal is one registered seal, as the API shows it. Its key never leaves the service.
 type Seal struct {
-	ID           uuid.UUID   `json:"id"`
-	Ref          string      `json:"ref"` // S-<no>
-	Name         string      `json:"name"`
-	Type         string      `json:"type"`
-	DepartmentID uuid.UUID   `json:"department_id"`
-	Department   string      `json:"department"`
-	SupervisorID uuid.UUID   `json:"supervisor_id"`
+	ID           uuid.UUID `json:"id"`
+	Ref          string    `json:"ref"` // S-<no>
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	DepartmentID uuid.UUID `json:"department_id"`
+	Department   string    `json:"department"`
+	SupervisorID uuid.UUID `json:"supervisor_id"`
 	// SupervisorName and Custodians name the people for pages that show the seal.
 	SupervisorName string      `json:"supervisor_name"`
 	CustodianIDs   []uuid.UUID `json:"custodian_ids"`
 	Custodians     []Person    `json:"custodians"`
 	Status         string      `json:"status"`
-	StatusSince  time.Time   `json:"status_since"`
-	ValidFrom    string      `json:"valid_from"`
-	ValidUntil   string      `json:"valid_until"`
-	KeyAlgorithm string      `json:"key_algorithm"`
-	CertSerial   string      `json:"certificate_serial"`
-	ImageVersion int         `json:"image_version"` // 0: no image yet
-	ImageDigest  *string     `json:"image_digest"`
+	StatusSince    time.Time   `json:"status_since"`
+	ValidFrom      string      `json:"valid_from"`
+	ValidUntil     string      `json:"valid_until"`
+	KeyAlgorithm   string      `json:"key_algorithm"`
+	CertSerial     string      `json:"certificate_serial"`
+	ImageVersion   int         `json:"image_version"` // 0: no image yet
+	ImageDigest    *string     `json:"image_digest"`
 	// ScanToVerify says whether the seal's stamps carry the QR code of their use's public
 	// verification address (扫码验真); on unless turned off.
 	ScanToVerify bool `json:"scan_to_verify"`
@@ -142,7 +142,9 @@ func (s Seal) imageFixed() error {
 }
 
 // SM2Certificate returns an SM2 seal's certificate, issued by the SM2 root.
-func (s Seal) SM2Certificate() (*smx509.Certificate, error) { return smx509.ParseCertificate(s.certDER) }
+func (s Seal) SM2Certificate() (*smx509.Certificate, error) {
+	return smx509.ParseCertificate(s.certDER)
+}
 
 // CertificatePEM returns the seal's certificate as PEM, whatever its algorithm.
 func (s Seal) CertificatePEM() []byte {
