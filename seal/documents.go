@@ -282,12 +282,12 @@ type SignatureReport struct {
 // the checks of that signature: data-digest, signer-signature, signer-certificate,
 // signer-chain, signer-listed, maker-signature, seal-validity, maker-chain.
 type SealDataReport struct {
-	Name       string      `json:"name"`
-	ESID       string      `json:"es_id"`
-	VendorID   string      `json:"vendor_id"`
-	Maker      string      `json:"maker"`
-	ValidStart string      `json:"valid_start"`
-	ValidEnd   string      `json:"valid_end"`
+	Name       string `json:"name"`
+	ESID       string `json:"es_id"`
+	VendorID   string `json:"vendor_id"`
+	Maker      string `json:"maker"`
+	ValidStart string `json:"valid_start"`
+	ValidEnd   string `json:"valid_end"`
 	// Valid reports that every check passed.
 	Valid  bool        `json:"valid"`
 	Checks []ses.Check `json:"checks"`
