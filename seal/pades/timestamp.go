@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/digitorus/pkcs7"
@@ -124,6 +123,10 @@ type Timestamp struct {
 	// timestamping; Error says why not.
 	Valid bool
 	Error string
+
+	// covers reports that the token was read, its signature verifies and it is over the
+	// bytes asked, whatever its certificate's chain.
+	covers bool
 }
 
 // checkTimestamp verifies the signature timestamp token of p, if it has one.
@@ -169,6 +172,7 @@ func checkToken(tok []byte, covered func(hash.Hash), roots *x509.CertPool, what 
 	if string(h.Sum(nil)) != string(t.HashedMessage) {
 		return fail("the token is over other bytes than %s", what)
 	}
+	ts.covers = true
 	if roots == nil {
 		return fail("no trusted roots were given")
 	}
@@ -199,7 +203,7 @@ func (s *Signature) checkDocumentTimestamp(data, der []byte, roots *x509.CertPoo
 	if ts.Cert != nil {
 		s.Signer, s.Chain = ts.Cert, []*x509.Certificate{ts.Cert}
 	}
-	s.DigestValid = ts.Valid || !strings.Contains(ts.Error, "other bytes")
+	s.DigestValid = ts.covers
 	s.ChainValid = ts.Valid
 	if !ts.Valid {
 		s.ChainError = ts.Error
