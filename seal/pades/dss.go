@@ -5,9 +5,12 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emmansun/gmsm/smx509"
 )
 
 // ValidationData is what a validator needs, besides a trusted root, to validate signatures
@@ -175,13 +178,13 @@ type Revocation struct {
 	RevokedAt time.Time
 }
 
-// revocation looks the signer certificate up in the newest of the CRLs issued and signed by
-// issuer; nil when none is.
-func revocation(signer, issuer *x509.Certificate, embedded, given [][]byte) *Revocation {
-	var best *x509.RevocationList
+// revocation looks the certificate with serial up in the newest of the CRLs issued and
+// signed by issuer (ECDSA, RSA or SM2: smx509 reads and checks all three); nil when none is.
+func revocation(serial *big.Int, issuer *smx509.Certificate, embedded, given [][]byte) *Revocation {
+	var best *smx509.RevocationList
 	bestEmbedded := false
 	for i, der := range append(append([][]byte{}, embedded...), given...) {
-		crl, err := x509.ParseRevocationList(der)
+		crl, err := smx509.ParseRevocationList(der)
 		if err != nil || crl.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
@@ -195,7 +198,7 @@ func revocation(signer, issuer *x509.Certificate, embedded, given [][]byte) *Rev
 	}
 	r := &Revocation{CRLThisUpdate: best.ThisUpdate, Embedded: bestEmbedded}
 	for _, e := range best.RevokedCertificateEntries {
-		if e.SerialNumber.Cmp(signer.SerialNumber) == 0 {
+		if e.SerialNumber.Cmp(serial) == 0 {
 			r.Revoked, r.RevokedAt = true, e.RevocationTime
 			break
 		}

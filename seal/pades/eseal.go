@@ -205,36 +205,13 @@ func (s *Signature) checkESeal(data, der []byte, vc verifyContext) {
 	s.ChainError = strings.Join(chainErrs, "; ")
 }
 
-// sm2Revocation looks an SM2 signer certificate up in the newest of the CRLs signed by its
-// issuer among the SM2 roots; nil when none is.
+// sm2Revocation looks an SM2 signer certificate up in the CRLs of its issuer among the SM2
+// roots; nil when it does not chain to one or no CRL of it is at hand.
 func sm2Revocation(signer *smx509.Certificate, roots *smx509.CertPool, embedded, given [][]byte) *Revocation {
 	chains, err := signer.Verify(smx509.VerifyOptions{Roots: roots, CurrentTime: signer.NotBefore.Add(time.Second),
 		KeyUsages: []smx509.ExtKeyUsage{smx509.ExtKeyUsageAny}})
 	if err != nil || len(chains) == 0 || len(chains[0]) < 2 {
 		return nil
 	}
-	issuer := chains[0][1]
-	var best *smx509.RevocationList
-	bestEmbedded := false
-	for i, der := range append(append([][]byte{}, embedded...), given...) {
-		crl, err := smx509.ParseRevocationList(der)
-		if err != nil || crl.CheckSignatureFrom(issuer) != nil {
-			continue
-		}
-		// The newest; of two issued in the same second, the one given after the file's.
-		if best == nil || !crl.ThisUpdate.Before(best.ThisUpdate) {
-			best, bestEmbedded = crl, i < len(embedded)
-		}
-	}
-	if best == nil {
-		return nil
-	}
-	r := &Revocation{CRLThisUpdate: best.ThisUpdate, Embedded: bestEmbedded}
-	for _, e := range best.RevokedCertificateEntries {
-		if e.SerialNumber.Cmp(signer.SerialNumber) == 0 {
-			r.Revoked, r.RevokedAt = true, e.RevocationTime
-			break
-		}
-	}
-	return r
+	return revocation(signer.SerialNumber, chains[0][1], embedded, given)
 }

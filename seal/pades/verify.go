@@ -453,7 +453,9 @@ func (s *Signature) checkChain(p *parsedCMS, vc verifyContext) {
 		return
 	}
 	if len(chains) > 0 && len(chains[0]) > 1 {
-		s.Revocation = revocation(p.signer, chains[0][1], embeddedCRLs, vc.crls)
+		if issuer, err := smx509.ParseCertificate(chains[0][1].Raw); err == nil {
+			s.Revocation = revocation(p.signer.SerialNumber, issuer, embeddedCRLs, vc.crls)
+		}
 	}
 	if r := s.Revocation; r != nil && r.Revoked && !r.RevokedAt.After(at) {
 		s.ChainError = fmt.Sprintf("the signer certificate was revoked on %s, before the signature's time %s",
