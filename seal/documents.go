@@ -349,42 +349,11 @@ type TimestampReport struct {
 // Verify checks every signature of pdf against the internal CA's root and finds its seal and
 // its seal-use register entry (by the digest of the revision it signed).
 func (s *Service) Verify(ctx context.Context, pdf []byte) (Verification, error) {
-	roots, err := s.roots(ctx)
+	t, err := s.trust(ctx)
 	if err != nil {
 		return Verification{}, err
 	}
-	sm2Roots, err := s.sm2Roots(ctx)
-	if err != nil {
-		return Verification{}, err
-	}
-	return verify(ctx, pdf, Trust{Roots: roots, SM2Roots: sm2Roots}, s)
-}
-
-// sm2Roots is what electronic seals are checked against: the SM2 root, which issues SM2
-// seal certificates and makes the seals' GB/T 38540 data, and the certificates trusted on
-// import of every seal whose data another vendor's maker made.
-func (s *Service) sm2Roots(ctx context.Context) (*smx509.CertPool, error) {
-	pool := smx509.NewCertPool()
-	if s.Maker != nil {
-		pool.AddCert(s.Maker.Cert)
-	}
-	rows, err := s.DB.Query(ctx, `SELECT chain_der FROM seals WHERE imported_seal_data IS NOT NULL`)
-	if err != nil {
-		return nil, fmt.Errorf("seal: trusted SM2 roots: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var chain [][]byte
-		if err := rows.Scan(&chain); err != nil {
-			return nil, err
-		}
-		for _, der := range chain {
-			if c, err := smx509.ParseCertificate(der); err == nil {
-				pool.AddCert(c)
-			}
-		}
-	}
-	return pool, rows.Err()
+	return verify(ctx, pdf, t, s)
 }
 
 // Trust is what an offline verification trusts besides the file: the roots of PAdES
@@ -557,31 +526,47 @@ func verify(ctx context.Context, pdf []byte, t Trust, reg *Service) (Verificatio
 	return v, nil
 }
 
-// roots is what signatures are checked against: the internal CA's root, and the top of the
-// chain of every imported seal certificate (trusted by the seal admin who imported it).
-func (s *Service) roots(ctx context.Context) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	pool.AddCert(s.CA.Cert)
-	rows, err := s.DB.Query(ctx, `SELECT cert_der, chain_der FROM seals WHERE key_alg = 'imported'`)
+// trust is what the service's verification trusts: the internal CA's root, and the top of
+// the chain of every imported seal certificate (trusted by the seal admin who imported it);
+// for electronic seals, the SM2 root, which issues SM2 seal certificates and makes the seals'
+// GB/T 38540 data, and the certificates trusted on import of every seal whose data another
+// vendor's maker made.
+func (s *Service) trust(ctx context.Context) (Trust, error) {
+	t := Trust{Roots: x509.NewCertPool(), SM2Roots: smx509.NewCertPool()}
+	t.Roots.AddCert(s.CA.Cert)
+	if s.Maker != nil {
+		t.SM2Roots.AddCert(s.Maker.Cert)
+	}
+	rows, err := s.DB.Query(ctx, `SELECT key_alg, cert_der, chain_der FROM seals
+		WHERE key_alg = 'imported' OR imported_seal_data IS NOT NULL`)
 	if err != nil {
-		return nil, fmt.Errorf("seal: trusted roots: %w", err)
+		return Trust{}, fmt.Errorf("seal: trusted roots: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var alg string
 		var leaf []byte
 		var chain [][]byte
-		if err := rows.Scan(&leaf, &chain); err != nil {
-			return nil, err
+		if err := rows.Scan(&alg, &leaf, &chain); err != nil {
+			return Trust{}, err
+		}
+		if alg != "imported" {
+			for _, der := range chain {
+				if c, err := smx509.ParseCertificate(der); err == nil {
+					t.SM2Roots.AddCert(c)
+				}
+			}
+			continue
 		}
 		top := leaf
 		if len(chain) > 0 {
 			top = chain[len(chain)-1]
 		}
 		if c, err := x509.ParseCertificate(top); err == nil {
-			pool.AddCert(c)
+			t.Roots.AddCert(c)
 		}
 	}
-	return pool, rows.Err()
+	return t, rows.Err()
 }
 
 // UploadedDocument returns the name of the document with digest d uploaded to be sealed by

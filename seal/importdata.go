@@ -19,8 +19,7 @@ import (
 
 // sealDataImport is another vendor's seal data and its signer's key, checked.
 type sealDataImport struct {
-	data    []byte        // the SES_Seal
-	digest  vault.Digest  // where it is stored
+	digest  vault.Digest  // where the SES_Seal is stored
 	seal    *ses.Seal     // as parsed
 	key     crypto.Signer // the signer's SM2 key
 	cert    *smx509.Certificate
@@ -111,7 +110,7 @@ func (s *Service) ImportSealData(ctx context.Context, a Actor, n NewSeal, data [
 	if err != nil {
 		return Seal{}, err
 	}
-	return s.register(ctx, a, n, nil, &sealDataImport{data: data, digest: digest, seal: d, key: key, cert: cert,
+	return s.register(ctx, a, n, nil, &sealDataImport{digest: digest, seal: d, key: key, cert: cert,
 		trusted: trusted, picture: pic, width: w, height: h})
 }
 

@@ -29,42 +29,42 @@ type crlCache struct {
 // sealed documents embed, reissued when a seal was revoked since (in any serve process) and
 // at least every crlMaxAge.
 func (s *Service) CurrentCRL(ctx context.Context) ([]byte, error) {
-	var state string
-	if err := s.DB.QueryRow(ctx, `SELECT count(*)::text || '/' || coalesce(max(status_since)::text, '')
-		FROM seals WHERE status = 'revoked'`).Scan(&state); err != nil {
-		return nil, fmt.Errorf("seal: crl: %w", err)
-	}
-	c := &s.crl
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := s.now()
-	if c.der != nil && c.revState == state && now.Sub(c.issued) < crlMaxAge && !now.Before(c.issued) {
-		return c.der, nil
-	}
-	der, err := s.CRL(ctx)
+	state, err := s.revocationState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.der, c.issued, c.revState = der, now, state
-	return der, nil
+	return s.cachedCRL(&s.crl, state, func() ([]byte, error) { return s.CRL(ctx) })
 }
 
-// CurrentSM2CRL is CurrentCRL for the SM2 root: its CRL of revoked SM2 seals, reissued
-// when a seal was revoked since and at least every crlMaxAge.
+// CurrentSM2CRL is CurrentCRL for the SM2 root: its CRL of revoked SM2 seals.
 func (s *Service) CurrentSM2CRL(ctx context.Context) ([]byte, error) {
+	state, err := s.revocationState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.cachedCRL(&s.sm2CRL, state, func() ([]byte, error) { return s.SM2CRL(ctx) })
+}
+
+// revocationState names the revoked seals as they stand: it changes with every revocation.
+func (s *Service) revocationState(ctx context.Context) (string, error) {
 	var state string
 	if err := s.DB.QueryRow(ctx, `SELECT count(*)::text || '/' || coalesce(max(status_since)::text, '')
-		FROM seals WHERE status = 'revoked' AND key_alg = 'sm2'`).Scan(&state); err != nil {
-		return nil, fmt.Errorf("seal: SM2 crl: %w", err)
+		FROM seals WHERE status = 'revoked'`).Scan(&state); err != nil {
+		return "", fmt.Errorf("seal: crl: %w", err)
 	}
-	c := &s.sm2CRL
+	return state, nil
+}
+
+// cachedCRL is c's CRL while the revoked seals are as state says and it is younger than
+// crlMaxAge, else one issue makes.
+func (s *Service) cachedCRL(c *crlCache, state string, issue func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := s.now()
 	if c.der != nil && c.revState == state && now.Sub(c.issued) < crlMaxAge && !now.Before(c.issued) {
 		return c.der, nil
 	}
-	der, err := s.SM2CRL(ctx)
+	der, err := issue()
 	if err != nil {
 		return nil, err
 	}
@@ -82,17 +82,22 @@ func (s *Service) validationData(ctx context.Context, sl Seal, chain []*x509.Cer
 		vd.Certs = append(vd.Certs, s.TSA.Cert)
 		vd.Certs = append(vd.Certs, s.TSA.Chain...)
 	}
-	if sl.KeyAlgorithm != "imported" {
-		crl, err := s.CurrentCRL(ctx)
-		if err != nil {
-			return nil, err
-		}
-		vd.CRLs = [][]byte{crl}
+	if sl.KeyAlgorithm == "imported" {
+		return vd, nil
 	}
-	if sl.KeyAlgorithm == string(keys.SM2) {
+	state, err := s.revocationState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	crl, err := s.cachedCRL(&s.crl, state, func() ([]byte, error) { return s.CRL(ctx) })
+	if err != nil {
+		return nil, err
+	}
+	vd.CRLs = [][]byte{crl}
+	if sl.KeyAlgorithm == string(keys.SM2) && !sl.ImportedSealData {
 		// An SM2 seal's certificate and its issuer travel in the electronic signature; the
 		// SM2 root's CRL joins the store (the CA's stays for the TSA's certificate).
-		crl, err := s.CurrentSM2CRL(ctx)
+		crl, err := s.cachedCRL(&s.sm2CRL, state, func() ([]byte, error) { return s.SM2CRL(ctx) })
 		if err != nil {
 			return nil, err
 		}

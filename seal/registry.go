@@ -559,74 +559,52 @@ func (s *Service) AddImage(ctx context.Context, a Actor, id uuid.UUID, data []by
 // CRL returns the CA's current certificate revocation list (DER), listing every revoked seal's
 // certificate; each call issues a new one with the next CRL number.
 func (s *Service) CRL(ctx context.Context) ([]byte, error) {
-	var revoked []ca.Revoked
 	// A revoked seal's current certificate and those it had before a re-key.
-	rows, err := s.DB.Query(ctx, `SELECT cert_der, status_since FROM seals WHERE status = 'revoked' AND key_alg <> 'sm2'
-		UNION ALL SELECT c.cert_der, s.status_since FROM seal_certificates c JOIN seals s ON s.id = c.seal_id WHERE s.status = 'revoked'`)
-	if err != nil {
-		return nil, fmt.Errorf("seal: crl: %w", err)
-	}
-	for rows.Next() {
-		var der []byte
-		var at time.Time
-		if err := rows.Scan(&der, &at); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		revoked = append(revoked, ca.Revoked{Serial: c.SerialNumber, At: at, Reason: 0})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var number int64
-	if err := s.DB.QueryRow(ctx, `UPDATE seal_ca SET crl_number = crl_number + 1 WHERE id = 1 RETURNING crl_number`).Scan(&number); err != nil {
-		return nil, fmt.Errorf("seal: crl number: %w", err)
-	}
-	now := s.now()
-	return s.CA.CRL(number, revoked, now, now.Add(24*time.Hour))
+	return s.issueCRL(ctx, 1, `SELECT cert_serial, status_since FROM seals WHERE status = 'revoked' AND key_alg <> 'sm2'
+		UNION ALL SELECT c.cert_serial, s.status_since FROM seal_certificates c JOIN seals s ON s.id = c.seal_id WHERE s.status = 'revoked'`,
+		s.CA.CRL)
 }
 
 // SM2CRL returns the SM2 root's current certificate revocation list (DER, signed with SM2),
-// listing every revoked SM2 seal's certificate; each call issues a new one with the next
-// CRL number of the SM2 root.
+// listing every revoked SM2 seal's certificate it issued; each call issues a new one with the
+// next CRL number of the SM2 root.
 func (s *Service) SM2CRL(ctx context.Context) ([]byte, error) {
 	if s.Maker == nil {
 		return nil, ErrNotFound
 	}
-	var revoked []ca.Revoked
-	rows, err := s.DB.Query(ctx, `SELECT cert_serial, status_since FROM seals
-		WHERE status = 'revoked' AND key_alg = 'sm2' AND imported_seal_data IS NULL`)
+	return s.issueCRL(ctx, 2, `SELECT cert_serial, status_since FROM seals
+		WHERE status = 'revoked' AND key_alg = 'sm2' AND imported_seal_data IS NULL`, s.Maker.CRL)
+}
+
+// issueCRL issues, with sign and the next CRL number of seal_ca row caRow, a CRL listing the
+// certificates revoked (serial in hexadecimal, revocation time) that query selects.
+func (s *Service) issueCRL(ctx context.Context, caRow int, query string,
+	sign func(number int64, revoked []ca.Revoked, thisUpdate, nextUpdate time.Time) ([]byte, error)) ([]byte, error) {
+	rows, err := s.DB.Query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("seal: SM2 crl: %w", err)
+		return nil, fmt.Errorf("seal: crl: %w", err)
 	}
-	for rows.Next() {
+	revoked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ca.Revoked, error) {
 		var serial string
 		var at time.Time
-		if err := rows.Scan(&serial, &at); err != nil {
-			rows.Close()
-			return nil, err
+		if err := r.Scan(&serial, &at); err != nil {
+			return ca.Revoked{}, err
 		}
 		n, ok := new(big.Int).SetString(serial, 16)
 		if !ok {
-			rows.Close()
-			return nil, fmt.Errorf("seal: SM2 crl: serial %q", serial)
+			return ca.Revoked{}, fmt.Errorf("seal: crl: certificate serial %q", serial)
 		}
-		revoked = append(revoked, ca.Revoked{Serial: n, At: at, Reason: 0})
-	}
-	if err := rows.Err(); err != nil {
+		return ca.Revoked{Serial: n, At: at, Reason: 0}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	var number int64
-	if err := s.DB.QueryRow(ctx, `UPDATE seal_ca SET crl_number = crl_number + 1 WHERE id = 2 RETURNING crl_number`).Scan(&number); err != nil {
-		return nil, fmt.Errorf("seal: SM2 crl number: %w", err)
+	if err := s.DB.QueryRow(ctx, `UPDATE seal_ca SET crl_number = crl_number + 1 WHERE id = $1 RETURNING crl_number`, caRow).Scan(&number); err != nil {
+		return nil, fmt.Errorf("seal: crl number: %w", err)
 	}
 	now := s.now()
-	return s.Maker.CRL(number, revoked, now, now.Add(24*time.Hour))
+	return sign(number, revoked, now, now.Add(24*time.Hour))
 }
 
 // sm2CRLURL is where SM2 seal certificates say their CRL is.
