@@ -45,6 +45,18 @@ func buildSealvault(t *testing.T) string {
 
 // childEnv is the test's environment without any sealvault setting, so a child process
 // is configured by its command line only.
+// runIn returns a function that runs the binary bin in directory dir with childEnv, giving
+// its combined output.
+func runIn(t *testing.T, bin, dir string) func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Dir = dir
+		cmd.Env = childEnv()
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+}
+
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {

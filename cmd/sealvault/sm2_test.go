@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,13 +42,7 @@ func TestDemoSM2SealAndVerify(t *testing.T) {
 
 	bin := buildSealvault(t)
 	empty := t.TempDir()
-	run := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(t.Context(), bin, args...)
-		cmd.Dir = empty
-		cmd.Env = childEnv()
-		b, err := cmd.CombinedOutput()
-		return string(b), err
-	}
+	run := runIn(t, bin, empty)
 	out, err := run("verify", file, "--root", trustFile)
 	if err != nil {
 		t.Fatalf("verify --root trust.pem: %v\n%s", err, out)

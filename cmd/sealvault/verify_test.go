@@ -16,7 +16,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -210,13 +209,7 @@ func TestDemoSealAndVerify(t *testing.T) {
 	fingerprint := fmt.Sprintf("%x", sha256.Sum256(blk.Bytes))
 	bin := buildSealvault(t)
 	empty := t.TempDir()
-	run := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(t.Context(), bin, args...)
-		cmd.Dir = empty
-		cmd.Env = childEnv()
-		b, err := cmd.CombinedOutput()
-		return string(b), err
-	}
+	run := runIn(t, bin, empty)
 	for _, tc := range []struct {
 		name  string
 		args  []string

@@ -98,14 +98,7 @@ func TestMakeOpenSSLVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := ses.ParseSeal(der)
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	rootPEM := write("root.pem", ca.SM2CertPEM(root))
 	info := write("info.der", s.SignedInfo())
 	sig := write("sig.der", s.Value)
@@ -118,6 +111,20 @@ func TestMakeOpenSSLVerifies(t *testing.T) {
 	out = mustOut(t, "openssl", "verify", "-vfyopt", "distid:1234567812345678", "-CAfile", rootPEM, rootPEM)
 	if !strings.Contains(string(out), ": OK") {
 		t.Errorf("openssl verify of the SM2 root: %s", out)
+	}
+}
+
+// tempWriter returns a function that writes a file into a temporary directory of the test
+// and returns its path.
+func tempWriter(t *testing.T) func(name string, data []byte) string {
+	dir := t.TempDir()
+	return func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }
 

@@ -3,8 +3,6 @@ package ses_test
 import (
 	"bytes"
 	"crypto/rand"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -103,14 +101,7 @@ func TestSignOpenSSLVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := ses.ParseSignature(der)
-	dir := t.TempDir()
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	rootPEM := write("root.pem", ca.SM2CertPEM(root))
 	certPEM := write("seal.pem", ca.SM2CertPEM(s.Signer))
 	tbs := write("tbs.der", s.SignedData())
