@@ -220,6 +220,12 @@ func TestImportedSealData(t *testing.T) {
 	if p := problemOf(t, upload(changed, keyPEM)); p.Status != 400 || !strings.Contains(fieldReason(p, "seal_data"), "does not verify") {
 		t.Errorf("changed seal data: %+v", p)
 	}
+	if p := problemOf(t, upload(esl[:100], keyPEM)); p.Status != 400 || !strings.Contains(fieldReason(p, "seal_data"), "not GB/T 38540 seal data") {
+		t.Errorf("truncated seal data: %+v", p)
+	}
+	if p := problemOf(t, upload(esl, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\x00\n-----END PRIVATE KEY-----\n"))); p.Status != 400 || fieldReason(p, "private_key") == "" {
+		t.Errorf("a broken key file: %+v", p)
+	}
 	if n := count(t, b.pool, "seals"); n != 1 {
 		t.Errorf("%d seals after the refusals, want 1", n)
 	}
