@@ -2,7 +2,8 @@
 # Installs what `make run` and `make test` need on a bare Debian 12 machine: the PostgreSQL
 # server package (unless a database is configured), poppler-utils, the notice's fonts, jq, the
 # seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf, zbar-tools, softhsm2 and Chromium
-# (the workbench is tested in a real browser), and the Go modules. As root it installs with apt-get;
+# (the workbench is tested in a real browser), gcc and libturbojpeg0-dev (JPEG pages are decoded
+# with libjpeg-turbo), and the Go modules. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
 mode=${1:-run} # run | test
@@ -17,6 +18,10 @@ case $mode in
   test)
     [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql) ;;
 esac
+# Page workers decode JPEG scans with libjpeg-turbo through cgo: the build needs a C compiler
+# and the TurboJPEG header and library.
+command -v gcc >/dev/null || need+=(gcc libc6-dev)
+[ -f /usr/include/turbojpeg.h ] || need+=(libturbojpeg0-dev)
 # The service renders thumbnails of uploaded PDFs with poppler's pdftoppm; the tests check
 # PDFs with pdfinfo as well.
 command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(poppler-utils)

@@ -301,6 +301,76 @@ func BenchmarkIngest(b *testing.B) {
 	}
 }
 
+// BenchmarkIngestScans and BenchmarkIngestFloor are the pair of issue #14's ingest target, on
+// both stores, for scans of 1 and 2 pages (each a distinct 1 MiB JPEG) at concurrency 1 and 4.
+// IngestScans: one op = Ingest of one material of those pages. IngestFloor: one op = what an
+// ingest of those pages cannot do without, measured in the same process: a full decode of each
+// page with libjpeg-turbo (pages.ReferenceDecode, djpeg's decode), and raw Puts of the bytes
+// an ingest stores (each page and, for the PDF that embeds them, as many bytes again).
+func BenchmarkIngestScans(b *testing.B) {
+	e := newBenchEnv(b, true)
+	e.scans(b, func(b *testing.B, be vault.Backend, ctx context.Context, pages [][]byte) error {
+		req := e.request(b, "page1.jpg", bytes.NewReader(pages[0]), false)
+		for i, p := range pages[1:] {
+			f, err := vault.Spool("", fmt.Sprintf("page%d.jpg", i+2), bytes.NewReader(p), 1<<40)
+			if err != nil {
+				return err
+			}
+			req.Pages = append(req.Pages, f)
+		}
+		defer release(req)
+		m, created, err := e.ingester(be).Ingest(ctx, req)
+		if err == nil && (!created || m.PageCount != len(pages)) {
+			err = fmt.Errorf("ingest: created %v, %d pages", created, m.PageCount)
+		}
+		return err
+	})
+}
+
+func BenchmarkIngestFloor(b *testing.B) {
+	e := newBenchEnv(b, true)
+	e.scans(b, func(b *testing.B, be vault.Backend, ctx context.Context, pgs [][]byte) error {
+		for _, p := range pgs {
+			if err := pages.ReferenceDecode(p); err != nil {
+				return err
+			}
+			for range 2 { // the page, and its bytes again in the PDF
+				if _, _, err := vault.Put(ctx, be, bytes.NewReader(p), nil); err != nil {
+					return err
+				}
+				p[e.page.at]++ // a distinct blob: the stamp comment changes
+			}
+		}
+		return nil
+	})
+}
+
+// scans runs op as {fs,s3}/pages={1,2}/c={1,4}, each op with its own distinct pages.
+func (e *benchEnv) scans(b *testing.B, op func(b *testing.B, be vault.Backend, ctx context.Context, pages [][]byte) error) {
+	for _, be := range e.backends() {
+		for _, n := range []int{1, 2} {
+			for _, c := range []int{1, 4} {
+				b.Run(fmt.Sprintf("%s/pages=%d/c=%d", be.name, n, c), func(b *testing.B) {
+					ctx := b.Context()
+					b.SetBytes(int64(n) * benchPageSize)
+					bufs := make([][][]byte, c)
+					for w := range bufs {
+						for range n {
+							bufs[w] = append(bufs[w], make([]byte, benchPageSize))
+						}
+					}
+					testkit.RunConcurrent(b, c, "uploads/s", func(w, _ int) error {
+						for _, buf := range bufs[w] {
+							e.page.next(buf)
+						}
+						return op(b, be.b, ctx, bufs[w])
+					})
+				})
+			}
+		}
+	}
+}
+
 // BenchmarkRawPut is BenchmarkIngest's peer: one op = vault.Put of one distinct 1 MiB slice
 // (the same JPEG bytes, stamped the same way) to the same store, without pins.
 func BenchmarkRawPut(b *testing.B) {

@@ -100,12 +100,13 @@ func clip(s string) string {
 //
 // A file that is not acceptable yields a *RejectError; any other error is a read error of r.
 func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
-	p, _, err := inspect(name, r, lim)
+	p, _, err := inspect(name, r, lim, 0)
 	return p, err
 }
 
-// inspect is Inspect that also returns the decoded pixels.
-func inspect(name string, r io.Reader, lim Limits) (Page, image.Image, error) {
+// inspect is Inspect that also returns the decoded pixels: a JPEG's reduced in its decode
+// to the smallest size at least want pixels wide (see decodeJPEG), any other image's whole.
+func inspect(name string, r io.Reader, lim Limits, want int) (Page, image.Image, error) {
 	lim = lim.orDefaults()
 	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileBytes+1))
 	if err != nil {
@@ -153,12 +154,9 @@ func inspect(name string, r io.Reader, lim Limits) (Page, image.Image, error) {
 		}
 	}
 
-	img, err := decode(k.format, data)
+	img, err := decodePage(k.format, data, cfg, want)
 	if err != nil {
 		return Page{}, nil, undecodable(name, k, err)
-	}
-	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return Page{}, nil, undecodable(name, k, nil)
 	}
 
 	p := Page{Name: name, Format: k.format, Width: cfg.Width, Height: cfg.Height, Data: data}
@@ -225,6 +223,27 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 		return tiff.DecodeConfig(r)
 	}
 	return image.Config{}, fmt.Errorf("pages: no decoder for %q", format)
+}
+
+// decodePage decodes all of a page image whose header said cfg. A JPEG goes through
+// libjpeg-turbo where it can, reduced in the decode to the smallest size at least want pixels
+// wide (want 0: to an eighth, in grey, only to prove it whole); any other image, and a JPEG
+// libjpeg-turbo is not given, is decoded at full size and must be as large as its header said.
+func decodePage(format string, data []byte, cfg image.Config, want int) (image.Image, error) {
+	if format == "jpeg" {
+		img, err := decodeJPEG(data, cfg.Width, cfg.Height, want, want == 0)
+		if !errors.Is(err, errNotTurbo) {
+			return img, err
+		}
+	}
+	img, err := decode(format, data)
+	if err != nil {
+		return nil, err
+	}
+	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return nil, fmt.Errorf("pages: decoded %d×%d, the header said %d×%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height)
+	}
+	return img, nil
 }
 
 // decode uses the decoder of the sniffed format rather than image.Decode, so the choice

@@ -54,7 +54,12 @@ func FuzzInspect(f *testing.F) {
 		}
 		k := sniff(data)
 
-		p, img, err := inspect("page.bin", bytes.NewReader(data), fuzzLimits)
+		// In full, and reduced as pages after the first are: the same verdict either way.
+		p, img, err := inspect("page.bin", bytes.NewReader(data), fuzzLimits, 1<<30)
+		_, small, errSmall := inspect("page.bin", bytes.NewReader(data), fuzzLimits, 0)
+		if (err == nil) != (errSmall == nil) {
+			t.Fatalf("decoded in full: %v; reduced: %v", err, errSmall)
+		}
 		if err != nil {
 			var re *RejectError
 			if !errors.As(err, &re) || re.Reason == "" || re.ReasonZh == "" || re.File != "page.bin" {
@@ -76,6 +81,9 @@ func FuzzInspect(f *testing.F) {
 			t.Fatal("the page's data is not the file's")
 		case img.Bounds() != image.Rect(0, 0, p.Width, p.Height):
 			t.Fatalf("decoded to %v, stated %d×%d", img.Bounds(), p.Width, p.Height)
+		case p.Format == "jpeg" && JPEGDecoder == "libjpeg-turbo" && p.Color != "cmyk" &&
+			small.Bounds() != image.Rect(0, 0, (p.Width+7)/8, (p.Height+7)/8):
+			t.Fatalf("reduced to %v, from %d×%d", small.Bounds(), p.Width, p.Height)
 		}
 		pdf, err := Assemble([]Page{p})
 		if err != nil {

@@ -1,11 +1,9 @@
 package pages
 
 import (
-	"bytes"
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
 
 	"golang.org/x/image/draw"
 )
@@ -28,7 +26,11 @@ func Thumbnail(p Page) ([]byte, error) {
 	if k.format == "" {
 		return nil, notPageImage(p.Name, k)
 	}
-	src, err := decode(k.format, p.Data)
+	cfg, err := decodeConfig(k.format, p.Data)
+	if err != nil {
+		return nil, undecodable(p.Name, k, err)
+	}
+	src, err := decodePage(k.format, p.Data, cfg, ThumbWidth)
 	if err != nil {
 		return nil, undecodable(p.Name, k, err)
 	}
@@ -61,9 +63,9 @@ func thumbnailOf(name string, src image.Image) ([]byte, error) {
 	// decode); the page itself is in the PDF untouched.
 	draw.ApproxBiLinear.Scale(dst, r, src, sb, draw.Over, nil)
 
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: ThumbQuality}); err != nil {
+	b, err := compressJPEG(dst, ThumbQuality)
+	if err != nil {
 		return nil, fmt.Errorf("pages: thumbnail %q: %w", clip(name), err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }

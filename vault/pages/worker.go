@@ -402,7 +402,11 @@ func workPages(job Job) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		p, img, err := inspect(f.Name, fh, lim)
+		want := 0 // pages after the first are only proved whole
+		if i == 0 {
+			want = ThumbWidth
+		}
+		p, img, err := inspect(f.Name, fh, lim, want)
 		fh.Close()
 		if err != nil {
 			return res, err
