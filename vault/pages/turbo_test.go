@@ -27,7 +27,7 @@ func noisyScan(w, h int) *image.RGBA {
 	for y := range h {
 		for x := range w {
 			n := uint8(rng.IntN(40))
-			img.SetRGBA(x, y, color.RGBA{uint8(200 - 150*y/h) + n/2, 180 + n, uint8(40 + 150*x/w), 0xff})
+			img.SetRGBA(x, y, color.RGBA{uint8(200-150*y/h) + n/2, 180 + n, uint8(40 + 150*x/w), 0xff})
 		}
 	}
 	return img
