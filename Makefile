@@ -38,6 +38,7 @@ bench: prereqs-test build versitygw
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(Ingest|RawPut)$$' -benchtime=48x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(IngestScans|IngestFloor)$$' -benchtime=100x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^BenchmarkIngestMemory$$' -benchtime=3x
+	tools/with-testdb.sh tools/bench.sh ./cmd/sealvault/ '^BenchmarkBulkIngest$$' -benchtime=10000x
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|Floor|Pdfsign)$$' -benchtime=200x
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|SignBT|SignLT|SignLTA|Floor)$$' -benchtime=300x
 	tools/bench.sh ./seal/tsa/ '^BenchmarkToken' -benchtime=2000x

@@ -14,7 +14,7 @@ import (
 
 // clearEnv unsets every variable sealvault reads, for the duration of the test, so that the
 // environment of whoever runs the tests cannot leak into them.
-func clearEnv(t *testing.T) {
+func clearEnv(t testing.TB) {
 	t.Helper()
 	fs := pflag.NewFlagSet("sealvault", pflag.ContinueOnError)
 	(&Config{}).bindFlags(fs)

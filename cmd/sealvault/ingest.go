@@ -961,9 +961,18 @@ func runIngest(ctx context.Context, o ingestOptions, password string, log *slog.
 	if sent == 0 {
 		size = "0B"
 	}
-	fmt.Fprintf(stdout, "uploaded %d, already stored %d, failed %d (of %d rows); sent %s in %s\n",
+	// Pages: the page images of the rows this run stored (PDF rows are left out: their pages
+	// are not counted here).
+	pages := 0
+	for i, r := range results {
+		if r.status == rowCreated && !rows[i].pdf {
+			pages += len(rows[i].files)
+		}
+	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(stdout, "uploaded %d, already stored %d, failed %d (of %d rows); sent %s in %s; %d page images, %.1f pages/s\n",
 		counts[rowCreated], counts[rowExisting]+counts[rowSkipped], failed, len(results),
-		size, time.Since(start).Round(10*time.Millisecond))
+		size, elapsed.Round(10*time.Millisecond), pages, float64(pages)/elapsed.Seconds())
 	if rerr == nil {
 		fmt.Fprintf(stdout, "report: %s\n", o.report)
 	}

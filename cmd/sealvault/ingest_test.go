@@ -276,6 +276,7 @@ func TestIngestUploadsResumesAndReports(t *testing.T) {
 			t.Errorf("stderr lacks the failed row or the finished progress bar:\n%s", run.stderr)
 		}
 		if !strings.Contains(run.stdout, "uploaded 3, already stored 0, failed 1 (of 4 rows)") ||
+			!strings.Contains(run.stdout, "; 4 page images, ") || !strings.Contains(run.stdout, " pages/s\n") ||
 			!strings.Contains(run.stdout, "report: "+report) {
 			t.Errorf("summary:\n%s", run.stdout)
 		}

@@ -31,7 +31,7 @@ const (
 )
 
 // freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ type service struct {
 // startServe runs `sealvault serve --demo` on a fresh loopback port against dbURL, keeping
 // its state in dataDir, and waits until /readyz answers 200. The service is stopped at
 // cleanup at the latest.
-func startServe(t *testing.T, dbURL, dataDir string, extra ...string) *service {
+func startServe(t testing.TB, dbURL, dataDir string, extra ...string) *service {
 	t.Helper()
 	clearEnv(t)
 	addr := freeAddr(t)
