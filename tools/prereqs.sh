@@ -3,10 +3,16 @@
 # server package (unless a database is configured), poppler-utils, the notice's fonts, jq, the
 # seal images' Chinese font (Noto CJK), for the tests libnss3-tools, qpdf, zbar-tools, softhsm2 and Chromium
 # (the workbench is tested in a real browser), gcc and libturbojpeg0-dev (JPEG pages are decoded
-# with libjpeg-turbo), and the Go modules. As root it installs with apt-get;
+# with libjpeg-turbo), and the Go modules. `bench` (what `make bench` needs) is `test` plus a
+# JDK, Apache PDFBox 2 and Bouncy Castle for the PDFBox peer of the signing-engine benchmarks
+# (tools/pdfbox-bench); `test` needs no Java. As root it installs with apt-get;
 # otherwise it says what to install. With CI=true nothing is optional.
 set -euo pipefail
-mode=${1:-run} # run | test
+mode=${1:-run} # run | test | bench
+case $mode in
+  run | test | bench) ;;
+  *) echo "prereqs: unknown mode $mode (run, test or bench)" >&2; exit 2 ;;
+esac
 
 need=()
 have_pg() {
@@ -15,7 +21,7 @@ have_pg() {
 }
 case $mode in
   run) [ -z "${DATABASE_URL:-}${SEALVAULT_DATABASE_URL:-}${SEALVAULT_DATABASE_URL_FILE:-}" ] && ! have_pg && need+=(postgresql) ;;
-  test)
+  test | bench)
     [ -z "${SEALVAULT_TEST_DATABASE_URL:-}" ] && ! have_pg && need+=(postgresql) ;;
 esac
 # Page workers decode JPEG scans with libjpeg-turbo through cgo: the build needs a C compiler
@@ -29,7 +35,7 @@ command -v pdfinfo >/dev/null && command -v pdftoppm >/dev/null || need+=(popple
 [ -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-droid-fallback fonts-dejavu-core)
 # The seal tests check signed PDFs with poppler's pdfsig, trusting a test root through an NSS
 # database made with certutil, and with qpdf --check.
-if [ "$mode" = test ]; then
+if [ "$mode" = test ] || [ "$mode" = bench ]; then
   command -v certutil >/dev/null || need+=(libnss3-tools)
   command -v qpdf >/dev/null || need+=(qpdf)
   # The workbench tests drive one headless Chromium through its pages.
@@ -38,6 +44,16 @@ if [ "$mode" = test ]; then
   command -v zbarimg >/dev/null || need+=(zbar-tools)
   # PKCS#11 key custody is tested against a SoftHSM2 token (softhsm2-util makes it).
   command -v softhsm2-util >/dev/null || need+=(softhsm2)
+fi
+# The PDFBox peer of BenchmarkSign (tools/pdfbox-bench) is compiled with javac against the
+# Debian jars in /usr/share/java and run with java: PDFBox 2 (with FontBox and Commons
+# Logging, its dependencies) and Bouncy Castle's provider, PKIX and util jars.
+if [ "$mode" = bench ]; then
+  command -v java >/dev/null && command -v javac >/dev/null || need+=(default-jdk-headless)
+  [ -f /usr/share/java/pdfbox2.jar ] || need+=(libpdfbox2-java)
+  [ -f /usr/share/java/bcprov.jar ] || need+=(libbcprov-java)
+  [ -f /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
+  [ -f /usr/share/java/bcutil.jar ] || need+=(libbcutil-java)
 fi
 # Seal images are drawn in Noto Serif CJK; the browser tests check that the workbench's
 # Chinese is drawn in a CJK font, not as boxes.
