@@ -429,3 +429,71 @@ func TestConcurrentAccepts(t *testing.T) {
 		t.Errorf("%d acceptances succeeded, %d transitions recorded; want 1 and 1", ok, transitions)
 	}
 }
+
+// TestSealableAndSealedInTheRecordingTransaction: in the transaction that records a use, the
+// case check locks the case and still refuses another document; Sealed files each output as
+// a sealed document of the case and moves the case to sealed once, after which a further
+// copy may be sealed from an output. A department without a letter is refused with the
+// owning department named.
+func TestSealableAndSealedInTheRecordingTransaction(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	c := w.open(t, w.clerk, "INSTANT-1")
+	if _, err := w.cases.Accept(ctx, w.act(w.clerk), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.uploadDoc(t, w.clerk, doc)
+	if _, err := w.cases.Decide(ctx, w.act(w.clerk), c.ID, casework.Decision{Decision: casework.Approved, Text: "准予",
+		Document: &casework.DocumentRef{Digest: doc}}); err != nil {
+		t.Fatal(err)
+	}
+	sealing := casework.Sealing{S: w.cases}
+	out1 := strings.Replace(doc, "aa", "c1", 1)
+	out2 := strings.Replace(doc, "aa", "c2", 1)
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := sealing.Sealable(ctx, tx, c.ID, w.clerk, doc); err != nil {
+			return err
+		}
+		if _, err := sealing.Sealable(ctx, tx, c.ID, w.clerk, out1); err == nil {
+			t.Error("an output not yet filed is sealable")
+		} else {
+			refusedBy(t, err, "not-case-document", c.CaseNo)
+		}
+		if err := sealing.Sealed(ctx, tx, w.act(w.clerk), c.ID, "U-1", out1); err != nil {
+			return err
+		}
+		return sealing.Sealed(ctx, tx, w.act(w.clerk), c.ID, "U-2", out2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.cases.Get(ctx, w.act(w.clerk), c.ID)
+	if err != nil || got.State != casework.Sealed {
+		t.Fatalf("after Sealed: %v %+v", err, got)
+	}
+	kinds := map[string]string{}
+	for _, d := range got.Documents {
+		kinds[d.Digest] = d.Kind + " " + d.Name
+	}
+	if kinds[out1] != "sealed U-1.pdf" || kinds[out2] != "sealed U-2.pdf" || len(got.Documents) != 3 {
+		t.Errorf("documents: %v", kinds)
+	}
+	var moves int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'case.sealed' AND case_id = $1`, c.CaseNo).Scan(&moves); err != nil || moves != 1 {
+		t.Errorf("%d case.sealed events (%v), want 1", moves, err)
+	}
+	if _, err := sealing.Sealable(ctx, w.pool, c.ID, w.clerk, out1); err != nil {
+		t.Errorf("a further copy from an output: %v", err)
+	}
+
+	// Without the letter, the clerk holds no seal power; the refusal names the owner.
+	var letter uuid.UUID
+	if err := w.pool.QueryRow(ctx, `SELECT id FROM authorizations WHERE 'INSTANT-1' = ANY(items)`).Scan(&letter); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.seals.RevokeAuthorization(ctx, w.act(w.admin), letter, "撤销委托"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sealing.Sealable(ctx, w.pool, c.ID, w.clerk, doc)
+	refusedBy(t, err, "no-power", "天河区市场监督管理局", "INSTANT-1")
+}

@@ -75,10 +75,10 @@ type useLink struct {
 }
 
 // newUseLink makes the verification address of the use of seal sl for req, or nil when the
-// seal's stamps carry no QR code.
-func (s *Service) newUseLink(ctx context.Context, sl Seal, req Request) (*useLink, error) {
-	if on, err := scanToVerify(ctx, s.DB, sl); err != nil || !on {
-		return nil, err
+// seal's stamps carry no QR code (sl.ScanToVerify, as read for the use).
+func (s *Service) newUseLink(sl Seal, req Request) (*useLink, error) {
+	if !sl.ScanToVerify {
+		return nil, nil
 	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -124,13 +124,12 @@ func (s *Service) SetScanToVerify(ctx context.Context, a Actor, id uuid.UUID, on
 	return s.GetSeal(ctx, id)
 }
 
-// record stores the address with the use's register row, in the recording transaction.
-func (l *useLink) record(ctx context.Context, tx pgx.Tx, useID uuid.UUID) error {
-	if l == nil {
-		return nil
+// queue queues on b, for the recording transaction, the statement that stores the address
+// with the use's register row.
+func (l *useLink) queue(b *pgx.Batch, useID uuid.UUID) {
+	if l != nil {
+		b.Queue(`INSERT INTO seal_use_links (use_id, token, url) VALUES ($1, $2, $3)`, useID, l.token, l.url)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO seal_use_links (use_id, token, url) VALUES ($1, $2, $3)`, useID, l.token, l.url)
-	return err
 }
 
 // stampFor is the stamp of req's use and where it goes on the document of size bytes in f:
