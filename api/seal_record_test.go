@@ -77,3 +77,27 @@ func TestSealApplyRecordsAllOrNothing(t *testing.T) {
 			name, use.Ref, status, links, wantLinks, sealed, events)
 	}
 }
+
+// TestSealApplyRoundTrips: an application of the ECDSA seal, once the caches (the CRL, the
+// signer, the stamp, prepared statements) are warm, takes at most 19 round trips to
+// PostgreSQL, the authentication's included: reading and checking before signing, pinning
+// the signed copy, and one transaction that checks again and records.
+func TestSealApplyRoundTrips(t *testing.T) {
+	w := newBenchWorld(t)
+	var trips []int64
+	for range 3 {
+		id, err := w.approved(w.seals["ecdsa"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := benchTrips.Load()
+		if err := w.apply(id); err != nil {
+			t.Fatal(err)
+		}
+		trips = append(trips, benchTrips.Load()-before)
+	}
+	if n := trips[len(trips)-1]; n > 19 {
+		t.Errorf("an application took %d round trips (in turn: %v), want at most 19", n, trips)
+	}
+	t.Logf("round trips per application: %v", trips)
+}
