@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -707,13 +706,19 @@ type signed struct {
 	archive   archiveStamp // the document timestamp's
 }
 
+// signInMemory is the size up to which a document being sealed is read from the vault into
+// memory; a larger one is copied to a file in WorkDir, so that the memory an application
+// takes does not grow with the document.
+const signInMemory = 8 << 20
+
 // sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
 // nil), timestamped by the service's TSA and followed by the validation data and a
 // document timestamp (PAdES B-LTA;
 // without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
-// and stores the result in the vault. The document is copied from the vault to a file in
-// WorkDir, verified against its digest as it is read, and the signer reads it there; the
-// signed document streams from the signer into the vault, so neither is held in memory. A
+// and stores the result in the vault. The document is read from the vault, verified
+// against its digest as it is read, into memory when it is at most signInMemory bytes and
+// otherwise to a file in WorkDir, and the signer reads it there; the signed document streams
+// from the signer into the vault, so a large document is held in memory neither way. A
 // failure stores nothing: the upload is aborted unless the signer finished.
 func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink) (signed, error) {
 	if s.TSA == nil {
@@ -751,16 +756,12 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 	if err != nil {
 		return signed{}, err
 	}
-	in, err := vault.SpoolObject(ctx, s.Blobs, digest, s.WorkDir)
+	in, err := vault.Fetch(ctx, s.Blobs, digest, s.WorkDir, signInMemory)
 	if err != nil {
 		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
 	}
-	defer in.Remove()
-	f, err := os.Open(in.Path)
-	if err != nil {
-		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
-	}
-	defer f.Close()
+	defer in.Close()
+	f := in.ReaderAt
 	stamp, place, err := s.stampFor(ctx, sl, req, link, f, in.Size)
 	if err != nil {
 		return signed{}, err

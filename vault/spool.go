@@ -1,10 +1,12 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"sealvault/vault/pages"
@@ -121,4 +123,103 @@ func SpoolObject(ctx context.Context, b Backend, d Digest, dir string) (*Spooled
 	}
 	s.Size = n
 	return s, nil
+}
+
+// Local is a verified copy of an object for a reader that needs random access to it, such
+// as the signer: held in memory when it is small, else in a temporary file. Close releases
+// it (removing the file).
+type Local struct {
+	io.ReaderAt
+	Size int64
+	file *os.File // nil when held in memory
+}
+
+// InMemory reports whether the copy is held in memory rather than in a file.
+func (l *Local) InMemory() bool { return l.file == nil }
+
+// Close removes the file of a spooled copy; a nil *Local is fine.
+func (l *Local) Close() error {
+	if l == nil || l.file == nil {
+		return nil
+	}
+	err := l.file.Close()
+	if rerr := os.Remove(l.file.Name()); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Fetch returns object d once all its bytes hash to d: a *CorruptError if they do not, a
+// *MissingError if it is missing. An object of at most inMemory bytes is read into memory
+// once (the copy to a file and the reading back that SpoolObject costs are saved); a larger
+// one is spooled to a new file in dir (the system temporary directory if empty), so that the
+// memory it takes does not grow with its size. On any error nothing is left behind.
+func Fetch(ctx context.Context, b Backend, d Digest, dir string, inMemory int64) (*Local, error) {
+	r, err := Open(ctx, b, d)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	src := &ctxReader{ctx: ctx, r: r}
+	// A store that hands out files tells the size, so that the copy is allocated once.
+	size := int64(-1)
+	if st, ok := r.(*verifier).rc.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := st.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
+	var prefix []byte
+	if size <= inMemory {
+		hint := int64(256 << 10)
+		if size >= 0 {
+			hint = size + 1 // room for the read that meets the end
+		}
+		data, err := readUpTo(src, inMemory+1, hint)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) <= inMemory { // the end was read, and the verdict was good
+			return &Local{ReaderAt: bytes.NewReader(data), Size: int64(len(data))}, nil
+		}
+		prefix = data // longer than it said: on to a file, with what was read
+	}
+	f, err := os.CreateTemp(dir, "sealvault-object-*")
+	if err != nil {
+		return nil, fmt.Errorf("vault: spool %s: %w", d, err)
+	}
+	n, err := f.Write(prefix)
+	if err == nil {
+		var m int64
+		m, err = io.Copy(f, src)
+		n += int(m)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &Local{ReaderAt: f, Size: int64(n), file: f}, nil
+}
+
+// readUpTo reads r to its end or to limit bytes, whichever comes first, into a buffer that
+// starts with room for hint bytes.
+func readUpTo(r io.Reader, limit, hint int64) ([]byte, error) {
+	buf := make([]byte, 0, max(512, min(hint, limit)))
+	for int64(len(buf)) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // let append pick the next capacity
+		}
+		end := int64(cap(buf))
+		if end > limit {
+			end = limit
+		}
+		n, err := r.Read(buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
