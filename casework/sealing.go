@@ -22,10 +22,29 @@ var _ seal.Cases = Sealing{}
 // the document is one of its result documents, the user's department may see the case, and
 // the user holds the seal power for its item (受审分离 for promised items). The seal regime
 // then checks the seal itself (its status, and the letter covering it).
+//
+// On a transaction the case row stays locked until the transaction ends, so that the case
+// cannot change before the use is recorded. A case already sealed is locked shared: further
+// copies of one case are sealed side by side, each holding off a change of the case (its
+// delivery, say) until it commits. A case not yet sealed is locked exclusively, as the first
+// use moves it to sealed (Sealed): two first uses take turns rather than both holding the
+// row shared and then each waiting for the other to let go of it.
 func (x Sealing) Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, user identity.User, document string) (seal.CaseFacts, error) {
 	lock := ""
 	if _, ok := db.(pgx.Tx); ok {
+		var state string
+		err := db.QueryRow(ctx, `SELECT state FROM cases WHERE id = $1`, id).Scan(&state)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return seal.CaseFacts{}, seal.ErrNotFound
+		} else if err != nil {
+			return seal.CaseFacts{}, fmt.Errorf("casework: case: %w", err)
+		}
+		// A sealed case is never decided again, so a row read sealed and then locked
+		// shared is sealed or past it (then refused below), never one to move.
 		lock = "FOR UPDATE OF c"
+		if state == Sealed {
+			lock = "FOR SHARE OF c"
+		}
 	}
 	r, kind, err := getRowWithDocument(ctx, db, id, document, lock)
 	if errors.Is(err, ErrNotFound) {
@@ -58,14 +77,17 @@ func (x Sealing) Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, u
 }
 
 // Sealed implements seal.Cases: the first use moves the case to sealed; every use's output
-// becomes a document of the case (it may be sealed again, by another seal).
+// becomes a document of the case (it may be sealed again, by another seal). It follows
+// Sealable on tx, whose lock on the case row it relies on: exclusive when the case is still
+// to move to sealed.
 func (x Sealing) Sealed(ctx context.Context, tx pgx.Tx, a seal.Actor, id uuid.UUID, use, output string) error {
-	// One round trip: the output joins the case's documents as the case row is read, locked.
+	// One round trip: the output joins the case's documents as the case row is read (the
+	// share lock is Sealable's, or held under its exclusive one).
 	var r row
 	err := tx.QueryRow(ctx, `WITH d AS (
 			INSERT INTO case_documents (case_id, digest, kind, name, added_by, added_at)
 			VALUES ($1, $2, 'sealed', $3, $4, $5) ON CONFLICT (case_id, digest) DO NOTHING)
-		SELECT `+rowColumns+` FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1 FOR UPDATE OF c`,
+		SELECT `+rowColumns+` FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1 FOR SHARE OF c`,
 		id, output, use+".pdf", a.User.ID, x.S.now()).Scan(r.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound

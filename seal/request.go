@@ -769,7 +769,9 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 
 	preq := pades.Request{Signer: signer, Chain: chain, Stamp: stamp, Place: place,
 		Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-		Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true}
+		Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true,
+		// The document was hashed as it was verified: the signer goes on from there.
+		DocumentSHA256: in.SHA256}
 	if sl.KeyAlgorithm == string(keys.SM2) {
 		// A seal of the national algorithms signs a GB/T 38540 electronic signature carrying
 		// its seal data, whose picture is the image the stamp draws (checkSealData holds
@@ -885,7 +887,8 @@ type Cases interface {
 	// Sealable returns the facts of case id if user may seal document (a digest) for it now:
 	// the case is decided, the document is one of its result documents, and user's department
 	// may seal for its item. Otherwise it returns a *Refusal naming the rule, or ErrNotFound.
-	// On a transaction it locks the case row until the transaction ends.
+	// On a transaction it locks the case row until the transaction ends (shared when uses
+	// of the case may be recorded side by side, exclusively when Sealed will change it).
 	Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, user identity.User, document string) (CaseFacts, error)
 	// Sealed records on tx, with the use's register row, that use sealed the case and that
 	// output (a digest) is one of its documents.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -131,7 +132,11 @@ func SpoolObject(ctx context.Context, b Backend, d Digest, dir string) (*Spooled
 type Local struct {
 	io.ReaderAt
 	Size int64
-	file *os.File // nil when held in memory
+	// SHA256 is the SHA-256 state after the object's bytes, as they were verified: its Sum is
+	// the digest. A reader that hashes the object again can go on from a clone of it (as
+	// pades.Request.DocumentSHA256 does); it is not written to.
+	SHA256 hash.Hash
+	file   *os.File // nil when held in memory
 }
 
 // InMemory reports whether the copy is held in memory rather than in a file.
@@ -179,7 +184,7 @@ func Fetch(ctx context.Context, b Backend, d Digest, dir string, inMemory int64)
 			return nil, err
 		}
 		if int64(len(data)) <= inMemory { // the end was read, and the verdict was good
-			return &Local{ReaderAt: bytes.NewReader(data), Size: int64(len(data))}, nil
+			return &Local{ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: r.(*verifier).h}, nil
 		}
 		prefix = data // longer than it said: on to a file, with what was read
 	}
@@ -198,7 +203,7 @@ func Fetch(ctx context.Context, b Backend, d Digest, dir string, inMemory int64)
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &Local{ReaderAt: f, Size: int64(n), file: f}, nil
+	return &Local{ReaderAt: f, Size: int64(n), SHA256: r.(*verifier).h, file: f}, nil
 }
 
 // readUpTo reads r to its end or to limit bytes, whichever comes first, into a buffer that

@@ -106,6 +106,9 @@ func TestFetchVerifies(t *testing.T) {
 			if got := read(l); l.Size != int64(len(data)) || !bytes.Equal(got, data) {
 				t.Errorf("limit %d: %d bytes (size %d), not the %d of the object", limit, len(got), l.Size, len(data))
 			}
+			if vault.Digest(l.SHA256.Sum(nil)) != d {
+				t.Errorf("limit %d: the SHA-256 state is not that of the object", limit)
+			}
 			if err := l.Close(); err != nil {
 				t.Error(err)
 			}
