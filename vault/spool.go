@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 
 	"sealvault/vault/pages"
 )
@@ -137,14 +138,24 @@ type Local struct {
 	// pades.Request.DocumentSHA256 does); it is not written to.
 	SHA256 hash.Hash
 	file   *os.File // nil when held in memory
+	buf    *[]byte  // the memory held, back to fetchBuffers on Close
 }
 
 // InMemory reports whether the copy is held in memory rather than in a file.
 func (l *Local) InMemory() bool { return l.file == nil }
 
-// Close removes the file of a spooled copy; a nil *Local is fine.
+// Close removes the file of a spooled copy, or lets the memory of one held in memory serve
+// another Fetch: the copy must not be read after it. A nil *Local is fine.
 func (l *Local) Close() error {
-	if l == nil || l.file == nil {
+	if l == nil {
+		return nil
+	}
+	if l.buf != nil {
+		l.ReaderAt, l.SHA256 = nil, nil
+		fetchBuffers.Put(l.buf)
+		l.buf = nil
+	}
+	if l.file == nil {
 		return nil
 	}
 	err := l.file.Close()
@@ -179,14 +190,18 @@ func Fetch(ctx context.Context, b Backend, d Digest, dir string, inMemory int64)
 		if size >= 0 {
 			hint = size + 1 // room for the read that meets the end
 		}
-		data, err := readUpTo(src, inMemory+1, hint)
+		buf := fetchBuffer(min(hint, inMemory+1))
+		data, err := readUpTo(src, inMemory+1, (*buf)[:0])
 		if err != nil {
+			fetchBuffers.Put(buf)
 			return nil, err
 		}
+		*buf = data
 		if int64(len(data)) <= inMemory { // the end was read, and the verdict was good
-			return &Local{ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: r.(*verifier).h}, nil
+			return &Local{ReaderAt: bytes.NewReader(data), Size: int64(len(data)), SHA256: r.(*verifier).h, buf: buf}, nil
 		}
 		prefix = data // longer than it said: on to a file, with what was read
+		defer fetchBuffers.Put(buf)
 	}
 	f, err := os.CreateTemp(dir, "sealvault-object-*")
 	if err != nil {
@@ -206,10 +221,26 @@ func Fetch(ctx context.Context, b Backend, d Digest, dir string, inMemory int64)
 	return &Local{ReaderAt: f, Size: int64(n), SHA256: r.(*verifier).h, file: f}, nil
 }
 
-// readUpTo reads r to its end or to limit bytes, whichever comes first, into a buffer that
-// starts with room for hint bytes.
-func readUpTo(r io.Reader, limit, hint int64) ([]byte, error) {
-	buf := make([]byte, 0, max(512, min(hint, limit)))
+// fetchBuffers keeps the memory of copies Fetch held, for the next ones: a document being
+// sealed is read whole, and allocating (and clearing) its size again for every application
+// costs more than reading it.
+var fetchBuffers sync.Pool // *[]byte
+
+// fetchBuffer returns an empty buffer with room for at least n bytes.
+func fetchBuffer(n int64) *[]byte {
+	if b, ok := fetchBuffers.Get().(*[]byte); ok {
+		if int64(cap(*b)) >= n {
+			return b
+		}
+		*b = make([]byte, 0, max(n, 2*int64(cap(*b))))
+		return b
+	}
+	b := make([]byte, 0, max(512, n))
+	return &b
+}
+
+// readUpTo reads r to its end or to limit bytes, whichever comes first, appending to buf.
+func readUpTo(r io.Reader, limit int64, buf []byte) ([]byte, error) {
 	for int64(len(buf)) < limit {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)] // let append pick the next capacity

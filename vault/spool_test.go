@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"testing"
 
 	"sealvault/vault"
@@ -136,4 +137,46 @@ func TestFetchVerifies(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the spool directory holds %d files after Close and the refusals", len(left))
 	}
+}
+
+// TestFetchReusesMemory: copies held in memory and closed lend their memory to the next
+// fetches, of objects large and small, from many goroutines at once: each copy holds its own
+// object's bytes until it is closed, and a closed copy cannot be read.
+func TestFetchReusesMemory(t *testing.T) {
+	store, err := fsstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs [][]byte
+	var digests []vault.Digest
+	for i := range 6 {
+		data := bytes.Repeat([]byte{byte('a' + i)}, 1000<<i)
+		d, _, err := vault.Put(t.Context(), store, bytes.NewReader(data), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs, digests = append(objs, data), append(digests, d)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				k := (g + i) % len(objs)
+				l, err := vault.Fetch(t.Context(), store, digests[k], "", 1<<20)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got := make([]byte, l.Size)
+				if _, err := l.ReadAt(got, 0); err != nil || !bytes.Equal(got, objs[k]) || !l.InMemory() {
+					t.Errorf("object %d: %d bytes (%v), not its own", k, len(got), err)
+				}
+				l.Close()
+				if l.ReaderAt != nil {
+					t.Error("a closed copy can still be read")
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -37,3 +37,30 @@ func TestDeflateReusesWriters(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestInflaterReusedAfterAnError: a reused zlib reader, put back after a stream that is not
+// zlib and after one cut short, reads the next stream whole.
+func TestInflaterReusedAfterAnError(t *testing.T) {
+	good := []byte("the cross-reference stream's rows\n")
+	z, err := deflate(bytes.Repeat(good, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]byte{[]byte("not zlib at all"), z[:len(z)/2]} {
+		if zr, err := inflater(bytes.NewReader(bad)); err == nil {
+			if _, err := io.ReadAll(zr); err == nil {
+				t.Errorf("%q... inflated without an error", bad[:8])
+			}
+			inflaters.Put(zr)
+		}
+		zr, err := inflater(bytes.NewReader(z))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(zr)
+		inflaters.Put(zr)
+		if err != nil || !bytes.Equal(out, bytes.Repeat(good, 100)) {
+			t.Errorf("after a bad stream: %d bytes, %v", len(out), err)
+		}
+	}
+}
