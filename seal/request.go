@@ -582,6 +582,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 
 	var refused error
 	var useID uuid.UUID
+	var recorded Use
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		signedWith := sl
@@ -606,7 +607,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		}
 		// The register row and what goes with it, in one round trip: the verification
 		// address, the first archive version, the request consumed, and the signed document
-		// filed for sealing again (by another seal), like an upload. The row's id is chosen
+		// filed for sealing again (by another seal), like an upload; then the row as read back. The row's id is chosen
 		// here so that the statements after it can name it.
 		useID = uuid.New()
 		var no int64
@@ -628,6 +629,13 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 			SELECT $1, department_id, (SELECT 'U-' || u.no || '.pdf' FROM seal_uses u WHERE u.id = $3), $4, page_count, $5, $6
 			FROM seal_documents WHERE digest = $2 AND department_id = $7
 			ON CONFLICT DO NOTHING`, d.String(), req.DocumentDigest, useID, n, a.User.ID, now, req.DepartmentID)
+		// The register row as GetUse reads it, from this transaction, which commits it.
+		b.Queue(`SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+` WHERE u.id = $1`,
+			useID).QueryRow(func(r pgx.Row) error {
+			var err error
+			recorded, err = scanUse(r)
+			return err
+		})
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
@@ -657,7 +665,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err != nil {
 		return Use{}, err
 	}
-	return s.GetUse(ctx, useID)
+	return recorded, nil
 }
 
 // applicable checks that request req may be applied now by its requester a: its state, the
