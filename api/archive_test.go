@@ -10,6 +10,7 @@ import (
 
 	"sealvault/internal/identity"
 	"sealvault/seal"
+	"sealvault/seal/tsa"
 )
 
 // TestArchiveTimestampRenewal: every use's output is PAdES B-LTA (validation data and a
@@ -111,5 +112,43 @@ func TestTSACertificateRenewed(t *testing.T) {
 	again, err := seal.OpenTSA(t.Context(), b.pool, b.custody, b.ca, "测试时间戳服务", testTSAPolicy, time.Second, time.Now())
 	if err != nil || !again.Cert.Equal(ts.Cert) {
 		t.Errorf("a later start: %v, certificate renewed one %t", err, err == nil && again.Cert.Equal(ts.Cert))
+	}
+}
+
+// TestTSASerialsUniqueAcrossProcesses: two TSAs opened on one database, as two serve
+// processes do, draw their token serial numbers from the sequence a block at a time: each
+// hands out increasing numbers, and no number is handed out twice, however the calls of the
+// two interleave and beyond the first block.
+func TestTSASerialsUniqueAcrossProcesses(t *testing.T) {
+	b := setup(t)
+	other, err := seal.OpenTSA(t.Context(), b.pool, b.custody, b.ca, "测试时间戳服务", testTSAPolicy, time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	last := map[string]int64{}
+	for i := range 100 {
+		for name, ts := range map[string]*tsa.TSA{"first": b.tsa, "second": other} {
+			if name == "second" && i%3 == 0 {
+				continue // the second draws less often: its blocks are used up at other times
+			}
+			n, err := ts.Serial(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if by, dup := seen[n.String()]; dup {
+				t.Fatalf("serial %s handed out by the %s TSA and again by the %s", n, by, name)
+			}
+			seen[n.String()] = name
+			if n.Int64() <= last[name] {
+				t.Fatalf("the %s TSA handed out %s after %d", name, n, last[name])
+			}
+			last[name] = n.Int64()
+		}
+	}
+	// A token carries its serial.
+	st, err := b.tsa.Stamp(t.Context(), make([]byte, 32))
+	if err != nil || seen[st.Serial.String()] != "" {
+		t.Errorf("a token's serial %v (%v) was handed out before", st.Serial, err)
 	}
 }

@@ -2,17 +2,27 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,29 +40,51 @@ import (
 )
 
 // benchWorld is the world of newSealWorld behind a real HTTP listener: a server on its own
-// database, an active RSA-3072 seal of D1 delegated to the center for item 440100-01-001
-// with approval required, and a two-page A4 PDF uploaded by the center's window user, the
-// result of a decided case of that item which every request names. It is built with testing.TB, since setup and newSealWorld take *testing.T.
+// database, two active seals of D1, one ECDSA P-256 and one RSA-3072, delegated to the
+// center for item 440100-01-001 with approval required, and a one-page A4 scan (a noisy
+// 1500×2120 JPEG, about 600 KB, like seal/pades's scan-1p) uploaded by the center's window
+// user, the result of a decided case of that item which every request names. It is built
+// with testing.TB, since setup and newSealWorld take *testing.T.
 type benchWorld struct {
 	pool      *pgxpool.Pool
 	logs      *testkit.SyncBuffer
 	base      string // URL of the listener
 	client    *http.Client
-	window    string // token of the center's window user, who requests and applies
-	custodian string // token of a custodian of the seal, who approves
-	seal      uuid.UUID
-	doc       string    // digest of the window user's document
-	caseID    uuid.UUID // a decided case of benchItem whose result is doc
+	window    string               // token of the center's window user, who requests and applies
+	custodian string               // token of a custodian of the seal, who approves
+	seals     map[string]uuid.UUID // by key algorithm: benchAlgorithms
+	doc       string               // digest of the window user's document
+	caseID    uuid.UUID            // a decided case of benchItem whose result is doc
 	blobs     *fsstore.Store
 }
 
 // benchItem is the item the letter of benchWorld covers.
 const benchItem = "440100-01-001"
 
+// benchAlgorithms are the key algorithms of benchWorld's seals, with the names of their
+// sub-benchmarks: the issue's target is for the ECDSA seal.
+var benchAlgorithms = []struct{ name, alg string }{{"ecdsa", "ecdsa-p256"}, {"rsa-3072", "rsa-3072"}}
+
+// noisyScan is a gray w×h JPEG of noise (quality 60), which does not compress: a scanned
+// page's size without a scanner.
+func noisyScan(tb testing.TB, w, h int, seed uint64) []byte {
+	tb.Helper()
+	rng := mrand.New(mrand.NewPCG(seed, 1))
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(200 + rng.IntN(56))
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 60}); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 func newBenchWorld(tb testing.TB) *benchWorld {
 	tb.Helper()
 	ctx := tb.Context()
-	w := &benchWorld{pool: dbtest.Pool(tb), logs: &testkit.SyncBuffer{}}
+	w := &benchWorld{pool: countingPool(tb, &benchTrips), logs: &testkit.SyncBuffer{}}
 	fatal := func(err error) {
 		tb.Helper()
 		if err != nil {
@@ -89,7 +121,16 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 		Ingester: &vault.Ingester{DB: w.pool, Blobs: blobs, Pins: vault.NewPins(w.pool), Keys: holder, Limits: lim, WorkDir: tb.TempDir()}})
 	fatal(err)
 
-	ts := httptest.NewServer(srv)
+	// Each request runs under a pprof label naming its operation, so that a CPU profile
+	// (-cpuprofile) can be narrowed to the applications and the goroutines they start
+	// (-tagfocus=op=apply), without the setup's requests.
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		op := "other"
+		if strings.HasSuffix(r.URL.Path, "/apply") {
+			op = "apply"
+		}
+		pprof.Do(r.Context(), pprof.Labels("op", op), func(ctx context.Context) { srv.ServeHTTP(rw, r.WithContext(ctx)) })
+	}))
 	tb.Cleanup(ts.Close)
 	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}
 	tb.Cleanup(tr.CloseIdleConnections)
@@ -116,25 +157,28 @@ func newBenchWorld(tb testing.TB) *benchWorld {
 	supervisor, _ := user("d1-supervisor", dept.ID, identity.RoleCustodian)
 	w.custodian = custodianToken
 
-	var sl seal.Seal
-	w.call(tb, http.MethodPost, "/api/v1/seals", admin, map[string]any{
-		"name": "天河区市场监督管理局行政审批专用章", "type": "business", "department_id": dept.ID, "supervisor_id": supervisor,
-		"custodian_ids": []uuid.UUID{custodian}, "valid_from": day(-10), "valid_until": day(365),
-		"key_algorithm": "rsa-3072"}, http.StatusCreated, &sl)
-	w.send(tb, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/image", admin, "image/png", seal.DemoImage(), http.StatusOK, nil)
-	w.call(tb, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", admin,
-		map[string]any{"status": "active", "reason": "经审批启用"}, http.StatusOK, &sl)
-	w.seal = sl.ID
+	w.seals = map[string]uuid.UUID{}
+	var ids []uuid.UUID
+	for _, a := range benchAlgorithms {
+		var sl seal.Seal
+		w.call(tb, http.MethodPost, "/api/v1/seals", admin, map[string]any{
+			"name": "天河区市场监督管理局行政审批专用章（" + a.name + "）", "type": "business", "department_id": dept.ID,
+			"supervisor_id": supervisor, "custodian_ids": []uuid.UUID{custodian}, "valid_from": day(-10), "valid_until": day(365),
+			"key_algorithm": a.alg}, http.StatusCreated, &sl)
+		w.send(tb, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/image", admin, "image/png", seal.DemoImage(), http.StatusOK, nil)
+		w.call(tb, http.MethodPost, "/api/v1/seals/"+sl.ID.String()+"/status", admin,
+			map[string]any{"status": "active", "reason": "经审批启用"}, http.StatusOK, &sl)
+		w.seals[a.name] = sl.ID
+		ids = append(ids, sl.ID)
+	}
 	w.call(tb, http.MethodPost, "/api/v1/authorizations", admin, map[string]any{
 		"grantor_department_id": dept.ID, "grantee_department_id": center.ID, "items": []string{benchItem},
-		"powers": []string{"receive", "seal"}, "seal_ids": []uuid.UUID{sl.ID}, "valid_from": day(-1), "valid_until": day(30),
+		"powers": []string{"receive", "seal"}, "seal_ids": ids, "valid_from": day(-1), "valid_until": day(30),
 		"approval_required": true, "note": "食品经营许可即办件"}, http.StatusCreated, nil)
 
-	pdf, err := pages.Assemble([]pages.Page{
-		{Name: "1.jpg", Data: testkit.PageImage(tb, "jpeg", 1654, 2339, 1)},
-		{Name: "2.jpg", Data: testkit.PageImage(tb, "jpeg", 1654, 2339, 2)},
-	})
+	pdf, err := pages.Assemble([]pages.Page{{Name: "1.jpg", Data: noisyScan(tb, 1500, 2120, 1)}})
 	fatal(err)
+	tb.Logf("document: one page, %d bytes", len(pdf))
 	var doc seal.Document
 	w.send(tb, http.MethodPost, "/api/v1/documents?name=许可证.pdf", w.window, "application/pdf", pdf, http.StatusCreated, &doc)
 	w.doc = doc.Digest
@@ -213,18 +257,20 @@ func (w *benchWorld) call(tb testing.TB, method, path, token string, body any, s
 	w.send(tb, method, path, token, "application/json", js, status, v)
 }
 
-// requestBody is a seal-use request for the world's document: page 2, x 380, y 60, size 120.
-func (w *benchWorld) requestBody() []byte {
+// requestBody is a seal-use request of seal sealID for the world's document: page 1, x 380,
+// y 60, size 120.
+func (w *benchWorld) requestBody(sealID uuid.UUID) []byte {
 	js, _ := json.Marshal(map[string]any{
-		"seal_id": w.seal, "case_id": w.caseID, "document_digest": w.doc,
-		"placement": map[string]any{"page": 2, "x": 380, "y": 60, "size": 120}, "reason": "准予食品经营许可"})
+		"seal_id": sealID, "case_id": w.caseID, "document_digest": w.doc,
+		"placement": map[string]any{"page": 1, "x": 380, "y": 60, "size": 120}, "reason": "准予食品经营许可"})
 	return js
 }
 
-// approved files a request as the window user and approves it as the custodian.
-func (w *benchWorld) approved(n int) (uuid.UUID, error) {
+// approved files a request of seal sealID as the window user and approves it as the
+// custodian.
+func (w *benchWorld) approved(sealID uuid.UUID) (uuid.UUID, error) {
 	var r seal.Request
-	if err := w.expect(http.MethodPost, "/api/v1/seal-requests", w.window, "application/json", w.requestBody(), http.StatusCreated, &r); err != nil {
+	if err := w.expect(http.MethodPost, "/api/v1/seal-requests", w.window, "application/json", w.requestBody(sealID), http.StatusCreated, &r); err != nil {
 		return uuid.Nil, err
 	}
 	err := w.expect(http.MethodPost, "/api/v1/seal-requests/"+r.ID.String()+"/approve", w.custodian, "application/json",
@@ -247,42 +293,160 @@ func (w *benchWorld) count(tb testing.TB, query string) int {
 	return n
 }
 
+// benchTrips counts the statements and batches sent on the pools of countingPool: each is
+// one round trip to PostgreSQL.
+var benchTrips atomic.Int64
+
+// tripCounter is a pgx tracer that adds one to n for each query, exec (BEGIN and COMMIT
+// included) and batch.
+type tripCounter struct{ n *atomic.Int64 }
+
+func (t tripCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	t.n.Add(1)
+	return ctx
+}
+func (tripCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (t tripCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	t.n.Add(1)
+	return ctx
+}
+func (tripCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (tripCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// countingPool is dbtest.Pool (pgxpool's defaults) with a tripCounter on n.
+func countingPool(tb testing.TB, n *atomic.Int64) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tripCounter{n}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// cpuSample is the CPU time used so far by this process (the server and its HTTP clients)
+// and, when it runs on this machine, by the PostgreSQL server of the world's pool: its
+// postmaster and children, exited children included.
+type cpuSample struct {
+	self, pg time.Duration
+	pgKnown  bool
+}
+
+// clockTick is Linux's USER_HZ, the unit of /proc/<pid>/stat's times.
+const clockTick = 10 * time.Millisecond
+
+// procStat returns the parent pid and the utime, stime, cutime and cstime of process pid.
+func procStat(pid int) (ppid int, times [4]time.Duration, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, times, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, times, false
+	}
+	f := strings.Fields(string(b[i+1:])) // state ppid ... utime(11) stime cutime cstime
+	if len(f) < 15 {
+		return 0, times, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	for k := range times {
+		t, _ := strconv.ParseInt(f[11+k], 10, 64)
+		times[k] = time.Duration(t) * clockTick
+	}
+	return ppid, times, true
+}
+
+func (w *benchWorld) sampleCPU(tb testing.TB) cpuSample {
+	tb.Helper()
+	var s cpuSample
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	var backend int
+	if err := w.pool.QueryRow(tb.Context(), `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		tb.Fatal(err)
+	}
+	postmaster, _, ok := procStat(backend)
+	if !ok {
+		return s // a server elsewhere
+	}
+	_, t, ok := procStat(postmaster)
+	if !ok {
+		return s
+	}
+	s.pg, s.pgKnown = t[0]+t[1]+t[2]+t[3], true
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, t, ok := procStat(pid); ok && ppid == postmaster {
+			s.pg += t[0] + t[1]
+		}
+	}
+	return s
+}
+
 // BenchmarkSealApplyHTTP times POST /api/v1/seal-requests/{id}/apply over a real HTTP
-// connection, on c clients at once, each application using its own approved request
-// prepared before the timer starts. The database pool is dbtest's: pgxpool's default of
-// max(4, GOMAXPROCS) connections.
+// connection, with the ECDSA seal and with the RSA one, on c clients at once, each
+// application using its own approved request prepared before the timer starts. The
+// database pool is dbtest's: pgxpool's default of max(4, GOMAXPROCS) connections. Besides
+// the rate and latencies it reports, per application, the SQL round trips (sql/op), the CPU
+// of this process, server and clients (go-cpu-ms/op), and, when PostgreSQL runs on this
+// machine, the CPU of its processes (pg-cpu-ms/op).
 func BenchmarkSealApplyHTTP(b *testing.B) {
 	w := newBenchWorld(b)
-	for _, c := range []int{1, 8} {
-		b.Run("c="+strconv.Itoa(c), func(b *testing.B) {
-			ids := make([]uuid.UUID, b.N)
-			for i := range ids {
-				var err error
-				if ids[i], err = w.approved(i); err != nil {
-					b.Fatal(err)
+	for _, a := range benchAlgorithms {
+		for _, c := range []int{1, 8} {
+			b.Run(a.name+"/c="+strconv.Itoa(c), func(b *testing.B) {
+				ids := make([]uuid.UUID, b.N)
+				for i := range ids {
+					var err error
+					if ids[i], err = w.approved(w.seals[a.name]); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			uses := w.count(b, `SELECT count(*) FROM seal_uses`)
-			events := w.count(b, `SELECT count(*) FROM audit_events WHERE action = 'seal.apply'`)
-			testkit.RunConcurrent(b, c, "applies/s", func(_, i int) error { return w.apply(ids[i]) })
-			if got := w.count(b, `SELECT count(*) FROM seal_uses`) - uses; got != b.N {
-				b.Fatalf("%d new register rows, want %d", got, b.N)
-			}
-			if got := w.count(b, `SELECT count(*) FROM audit_events WHERE action = 'seal.apply'`) - events; got != b.N {
-				b.Fatalf("%d new seal.apply events, want %d", got, b.N)
-			}
-		})
+				uses := w.count(b, `SELECT count(*) FROM seal_uses`)
+				events := w.count(b, `SELECT count(*) FROM audit_events WHERE action = 'seal.apply'`)
+				cpu0 := w.sampleCPU(b)
+				trips0 := benchTrips.Load()
+				testkit.RunConcurrent(b, c, "applies/s", func(_, i int) error { return w.apply(ids[i]) })
+				trips := benchTrips.Load() - trips0
+				cpu := w.sampleCPU(b)
+				perOp := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(b.N) }
+				b.ReportMetric(float64(trips)/float64(b.N), "sql/op")
+				b.ReportMetric(perOp(cpu.self-cpu0.self), "go-cpu-ms/op")
+				if cpu.pgKnown && cpu0.pgKnown {
+					b.ReportMetric(perOp(cpu.pg-cpu0.pg), "pg-cpu-ms/op")
+				}
+				if got := w.count(b, `SELECT count(*) FROM seal_uses`) - uses; got != b.N {
+					b.Fatalf("%d new register rows, want %d", got, b.N)
+				}
+				if got := w.count(b, `SELECT count(*) FROM audit_events WHERE action = 'seal.apply'`) - events; got != b.N {
+					b.Fatalf("%d new seal.apply events, want %d", got, b.N)
+				}
+			})
+		}
 	}
 }
 
 // BenchmarkSealRequestApproveApplyHTTP times the whole front-desk path per op over real
-// HTTP: the window user files a request, the custodian approves it, the window user applies.
+// HTTP with the ECDSA seal: the window user files a request, the custodian approves it, the
+// window user applies.
 func BenchmarkSealRequestApproveApplyHTTP(b *testing.B) {
 	w := newBenchWorld(b)
 	b.Run("c=8", func(b *testing.B) {
 		uses := w.count(b, `SELECT count(*) FROM seal_uses`)
 		testkit.RunConcurrent(b, 8, "ops/s", func(_, i int) error {
-			id, err := w.approved(i)
+			id, err := w.approved(w.seals["ecdsa"])
 			if err != nil {
 				return err
 			}

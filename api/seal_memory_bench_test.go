@@ -172,9 +172,9 @@ func BenchmarkSealApplyMemory(b *testing.B) {
 	var worstHeap, worstRSS float64
 	b.SetBytes(size)
 	b.ResetTimer()
-	for i := range b.N {
+	for range b.N {
 		b.StopTimer()
-		id, err := w.approved(i)
+		id, err := w.approved(w.seals["rsa-3072"]) // the seal its earlier runs used
 		if err != nil {
 			b.Fatal(err)
 		}

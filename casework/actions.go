@@ -33,14 +33,16 @@ func (s *Service) holds(ctx context.Context, db vault.Querier, u identity.User, 
 	if u.DepartmentID == r.owner {
 		return "", nil
 	}
-	owner := s.departmentName(ctx, db, r.owner)
+	// The owning department's name is read only for a refusal, which names it.
 	if (power == powerDecide || power == powerSeal) && r.kind == reuse.ItemPromised {
+		owner := s.departmentName(ctx, db, r.owner)
 		return "", refuse("separation-of-duties",
 			fmt.Sprintf("item %s is a promised item: only %s decides and seals it; the front desk receives and delivers (separation of receiving and deciding)", r.item, owner),
 			fmt.Sprintf("事项 %s 为承诺件，只能由%s审批并用印，窗口只负责收件和送达（受审分离）", r.item, owner))
 	}
 	l, err := seal.LetterGranting(ctx, db, r.owner, u.DepartmentID, r.item, power, s.now())
 	if errors.Is(err, seal.ErrNotFound) {
+		owner := s.departmentName(ctx, db, r.owner)
 		return "", refuse("no-power",
 			fmt.Sprintf("your department holds no authorization letter in force from %s granting the %s power for item %s", owner, power, r.item),
 			fmt.Sprintf("您所在部门没有%s出具的、授予事项 %s「%s」权限且在有效期内的授权委托书", owner, r.item, powerNames[power]))

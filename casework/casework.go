@@ -187,18 +187,40 @@ type row struct {
 	dueOn               *time.Time
 }
 
+const rowColumns = `c.id, c.department_id, coalesce(c.owner_department_id, i.department_id), c.case_no, c.item_code,
+	c.state, i.kind, i.time_limit_days, c.due_on`
+
+func (r *row) fields() []any {
+	return []any{&r.id, &r.dept, &r.owner, &r.caseNo, &r.item, &r.state, &r.kind, &r.limit, &r.dueOn}
+}
+
 func getRow(ctx context.Context, db vault.Querier, id uuid.UUID, lock string) (row, error) {
 	var r row
-	err := db.QueryRow(ctx, `SELECT c.id, c.department_id, coalesce(c.owner_department_id, i.department_id), c.case_no, c.item_code,
-			c.state, i.kind, i.time_limit_days, c.due_on
-		FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1 `+lock, id).
-		Scan(&r.id, &r.dept, &r.owner, &r.caseNo, &r.item, &r.state, &r.kind, &r.limit, &r.dueOn)
+	err := db.QueryRow(ctx, `SELECT `+rowColumns+`
+		FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1 `+lock, id).Scan(r.fields()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, ErrNotFound
 	} else if err != nil {
 		return r, fmt.Errorf("casework: case: %w", err)
 	}
 	return r, nil
+}
+
+// getRowWithDocument is getRow that also returns the kind of document digest among the
+// case's documents, nil when it is not one of them, in the same round trip.
+func getRowWithDocument(ctx context.Context, db vault.Querier, id uuid.UUID, digest, lock string) (row, *string, error) {
+	var r row
+	var kind *string
+	err := db.QueryRow(ctx, `SELECT `+rowColumns+`,
+			(SELECT d.kind FROM case_documents d WHERE d.case_id = c.id AND d.digest = $2)
+		FROM cases c JOIN service_items i ON i.code = c.item_code WHERE c.id = $1 `+lock, id, digest).
+		Scan(append(r.fields(), &kind)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, nil, ErrNotFound
+	} else if err != nil {
+		return r, nil, fmt.Errorf("casework: case: %w", err)
+	}
+	return r, kind, nil
 }
 
 // visibleTo reports whether u may see case r: its receiving or owning department's staff,

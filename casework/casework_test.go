@@ -2,6 +2,7 @@ package casework_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -427,5 +428,181 @@ func TestConcurrentAccepts(t *testing.T) {
 	w.pool.QueryRow(t.Context(), `SELECT count(*) FROM case_transitions WHERE case_id = $1 AND to_state = 'accepted'`, c.ID).Scan(&transitions)
 	if ok != 1 || transitions != 1 {
 		t.Errorf("%d acceptances succeeded, %d transitions recorded; want 1 and 1", ok, transitions)
+	}
+}
+
+// TestSealableAndSealedInTheRecordingTransaction: in the transaction that records a use, the
+// case check locks the case and still refuses another document; Sealed files each output as
+// a sealed document of the case and moves the case to sealed once, after which a further
+// copy may be sealed from an output. A department without a letter is refused with the
+// owning department named.
+func TestSealableAndSealedInTheRecordingTransaction(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	c := w.open(t, w.clerk, "INSTANT-1")
+	if _, err := w.cases.Accept(ctx, w.act(w.clerk), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.uploadDoc(t, w.clerk, doc)
+	if _, err := w.cases.Decide(ctx, w.act(w.clerk), c.ID, casework.Decision{Decision: casework.Approved, Text: "准予",
+		Document: &casework.DocumentRef{Digest: doc}}); err != nil {
+		t.Fatal(err)
+	}
+	sealing := casework.Sealing{S: w.cases}
+	out1 := strings.Replace(doc, "aa", "c1", 1)
+	out2 := strings.Replace(doc, "aa", "c2", 1)
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := sealing.Sealable(ctx, tx, c.ID, w.clerk, doc); err != nil {
+			return err
+		}
+		if _, err := sealing.Sealable(ctx, tx, c.ID, w.clerk, out1); err == nil {
+			t.Error("an output not yet filed is sealable")
+		} else {
+			refusedBy(t, err, "not-case-document", c.CaseNo)
+		}
+		if err := sealing.Sealed(ctx, tx, w.act(w.clerk), c.ID, "U-1", out1); err != nil {
+			return err
+		}
+		return sealing.Sealed(ctx, tx, w.act(w.clerk), c.ID, "U-2", out2)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.cases.Get(ctx, w.act(w.clerk), c.ID)
+	if err != nil || got.State != casework.Sealed {
+		t.Fatalf("after Sealed: %v %+v", err, got)
+	}
+	kinds := map[string]string{}
+	for _, d := range got.Documents {
+		kinds[d.Digest] = d.Kind + " " + d.Name
+	}
+	if kinds[out1] != "sealed U-1.pdf" || kinds[out2] != "sealed U-2.pdf" || len(got.Documents) != 3 {
+		t.Errorf("documents: %v", kinds)
+	}
+	var moves int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'case.sealed' AND case_id = $1`, c.CaseNo).Scan(&moves); err != nil || moves != 1 {
+		t.Errorf("%d case.sealed events (%v), want 1", moves, err)
+	}
+	if _, err := sealing.Sealable(ctx, w.pool, c.ID, w.clerk, out1); err != nil {
+		t.Errorf("a further copy from an output: %v", err)
+	}
+
+	// Without the letter, the clerk holds no seal power; the refusal names the owner.
+	var letter uuid.UUID
+	if err := w.pool.QueryRow(ctx, `SELECT id FROM authorizations WHERE 'INSTANT-1' = ANY(items)`).Scan(&letter); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.seals.RevokeAuthorization(ctx, w.act(w.admin), letter, "撤销委托"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = sealing.Sealable(ctx, w.pool, c.ID, w.clerk, doc)
+	refusedBy(t, err, "no-power", "天河区市场监督管理局", "INSTANT-1")
+}
+
+// TestSealingLocksTheCase: in the recording transactions, a case still to move to sealed is
+// locked exclusively, so two first uses take turns and the case moves once; a case sealed
+// already is locked shared, so further copies are recorded side by side, while a change of
+// the case (its delivery) waits for them.
+func TestSealingLocksTheCase(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	c := w.open(t, w.clerk, "INSTANT-1")
+	if _, err := w.cases.Accept(ctx, w.act(w.clerk), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.uploadDoc(t, w.clerk, doc)
+	if _, err := w.cases.Decide(ctx, w.act(w.clerk), c.ID, casework.Decision{Decision: casework.Approved, Text: "准予",
+		Document: &casework.DocumentRef{Digest: doc}}); err != nil {
+		t.Fatal(err)
+	}
+	sealing := casework.Sealing{S: w.cases}
+	begin := func() pgx.Tx {
+		t.Helper()
+		tx, err := w.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(ctx) })
+		return tx
+	}
+	// returns runs f in a goroutine and reports whether it returned within d.
+	type result struct{ err error }
+	start := func(f func() error) chan result {
+		done := make(chan result, 1)
+		go func() { done <- result{f()} }()
+		return done
+	}
+	within := func(done chan result, d time.Duration) (error, bool) {
+		select {
+		case r := <-done:
+			return r.err, true
+		case <-time.After(d):
+			return nil, false
+		}
+	}
+	out := func(n int) string { return strings.Replace(doc, "aa", fmt.Sprintf("%02d", 10+n), 1) }
+
+	// Two first uses: the second waits for the first to commit.
+	a, b := begin(), begin()
+	if _, err := sealing.Sealable(ctx, a, c.ID, w.clerk, doc); err != nil {
+		t.Fatal(err)
+	}
+	second := start(func() error {
+		if _, err := sealing.Sealable(ctx, b, c.ID, w.clerk, doc); err != nil {
+			return err
+		}
+		return sealing.Sealed(ctx, b, w.act(w.clerk), c.ID, "U-2", out(2))
+	})
+	if _, done := within(second, 300*time.Millisecond); done {
+		t.Fatal("a second first use did not wait for the first")
+	}
+	if err := sealing.Sealed(ctx, a, w.act(w.clerk), c.ID, "U-1", out(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err, done := within(second, 10*time.Second); !done || err != nil {
+		t.Fatalf("the second first use after the first committed: done %t, %v", done, err)
+	}
+	if err := b.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var moves int
+	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE action = 'case.sealed' AND case_id = $1`, c.CaseNo).Scan(&moves); err != nil || moves != 1 {
+		t.Errorf("%d case.sealed events (%v), want 1", moves, err)
+	}
+
+	// Further copies of the sealed case: side by side; the delivery waits for both.
+	a, b = begin(), begin()
+	for i, tx := range []pgx.Tx{a, b} {
+		done := start(func() error {
+			if _, err := sealing.Sealable(ctx, tx, c.ID, w.clerk, doc); err != nil {
+				return err
+			}
+			return sealing.Sealed(ctx, tx, w.act(w.clerk), c.ID, fmt.Sprintf("U-%d", 3+i), out(3+i))
+		})
+		if err, ok := within(done, 5*time.Second); !ok || err != nil {
+			t.Fatalf("copy %d while the other is being recorded: done %t, %v", i+1, ok, err)
+		}
+	}
+	delivered := start(func() error {
+		_, err := w.cases.Deliver(ctx, w.act(w.clerk), c.ID, casework.DeliverCounter, "")
+		return err
+	})
+	if _, done := within(delivered, 300*time.Millisecond); done {
+		t.Fatal("the case was delivered while uses of it were being recorded")
+	}
+	for _, tx := range []pgx.Tx{a, b} {
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err, done := within(delivered, 10*time.Second); !done || err != nil {
+		t.Fatalf("delivery after the uses committed: done %t, %v", done, err)
+	}
+	got, err := w.cases.Get(ctx, w.act(w.clerk), c.ID)
+	if err != nil || got.State != casework.Delivered || len(got.Documents) != 5 {
+		t.Errorf("after delivery: %v, state %s, %d documents (want delivered, 5)", err, got.State, len(got.Documents))
 	}
 }

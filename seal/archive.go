@@ -47,9 +47,21 @@ type archiveStamp struct {
 // size bytes, ending with the document timestamp st.
 func recordArchive(ctx context.Context, tx pgx.Tx, id uuid.UUID, version int, d vault.Digest, size int64, st archiveStamp, by *uuid.UUID, now time.Time) (UseArchive, error) {
 	a := UseArchive{Version: version, Digest: d.String(), Size: size, TimestampAt: st.Time, TSA: st.TSA, TSANotAfter: st.NotAfter}
-	_, err := tx.Exec(ctx, `INSERT INTO seal_use_archives (use_id, version, digest, size, timestamp_at, tsa_name, tsa_serial, tsa_not_after, created_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10)`, id, version, a.Digest, size, a.TimestampAt, a.TSA, st.Serial, a.TSANotAfter, now, by)
+	_, err := tx.Exec(ctx, archiveInsert, archiveArgs(id, a, st, by, now)...)
 	return a, err
+}
+
+// queueArchive is recordArchive queued on batch b, which the caller sends on its transaction.
+func queueArchive(b *pgx.Batch, id uuid.UUID, version int, d vault.Digest, size int64, st archiveStamp, by *uuid.UUID, now time.Time) {
+	a := UseArchive{Version: version, Digest: d.String(), Size: size, TimestampAt: st.Time, TSA: st.TSA, TSANotAfter: st.NotAfter}
+	b.Queue(archiveInsert, archiveArgs(id, a, st, by, now)...)
+}
+
+const archiveInsert = `INSERT INTO seal_use_archives (use_id, version, digest, size, timestamp_at, tsa_name, tsa_serial, tsa_not_after, created_at, created_by)
+	VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10)`
+
+func archiveArgs(id uuid.UUID, a UseArchive, st archiveStamp, by *uuid.UUID, now time.Time) []any {
+	return []any{id, a.Version, a.Digest, a.Size, a.TimestampAt, a.TSA, st.Serial, a.TSANotAfter, now, by}
 }
 
 // RenewalResult is what RenewArchives did to one use.

@@ -86,13 +86,16 @@ const sealColumns = `s.id, s.no, s.name, s.type, s.department_id, d.name, s.supe
 	(SELECT digest FROM seal_images i WHERE i.seal_id = s.id ORDER BY version DESC LIMIT 1), s.scan_to_verify,
 	s.imported_seal_data IS NOT NULL`
 
-func scanSeal(row pgx.Row) (Seal, error) {
+func scanSeal(row pgx.Row) (Seal, error) { return scanSealWith(row.Scan) }
+
+// scanSealWith is scanSeal with the row's Scan, which may take other columns before the seal's.
+func scanSealWith(scan func(dest ...any) error) (Seal, error) {
 	var s Seal
 	var custodians []uuid.UUID
 	var custodianNames []string
 	var supervisor *string
 	var version *int32
-	err := row.Scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
+	err := scan(&s.ID, &s.no, &s.Name, &s.Type, &s.DepartmentID, &s.Department, &s.SupervisorID, &s.Status,
 		&s.StatusSince, &s.validFrom, &s.validUntil, &s.KeyAlgorithm, &s.CertSerial, &s.certDER, &s.chainDER, &s.keyRef,
 		&s.CreatedAt, &custodians, &custodianNames, &supervisor, &version, &s.ImageDigest, &s.ScanToVerify,
 		&s.ImportedSealData)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -82,11 +81,14 @@ const requestColumns = `r.id, r.no, r.seal_id, r.requester_id, r.department_id, 
 	(SELECT x.no FROM seals x WHERE x.id = r.seal_id), (SELECT x.name FROM seals x WHERE x.id = r.seal_id),
 	(SELECT l.no FROM authorizations l WHERE l.id = r.authorization_id)`
 
-func scanRequest(row pgx.Row) (Request, error) {
+func scanRequest(row pgx.Row) (Request, error) { return scanRequestWith(row.Scan) }
+
+// scanRequestWith is scanRequest with the row's Scan, which may take further columns.
+func scanRequestWith(scan func(dest ...any) error) (Request, error) {
 	var r Request
 	var sealNo int64
 	var letterNo *int64
-	err := row.Scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseID, &r.CaseRef,
+	err := scan(&r.ID, &r.no, &r.SealID, &r.RequesterID, &r.DepartmentID, &r.AuthorizationID, &r.CaseID, &r.CaseRef,
 		&r.ItemCode, &r.DocumentDigest, &r.Placement.Page, &r.Placement.X, &r.Placement.Y, &r.Placement.Size, &r.Reason,
 		&r.ApprovalRequired, &r.Status, &r.DecidedBy, &r.DecidedAt, &r.DecisionNote, &r.CreatedAt,
 		&r.RequesterName, &sealNo, &r.SealName, &letterNo)
@@ -105,6 +107,27 @@ func scanRequest(row pgx.Row) (Request, error) {
 
 func getRequest(ctx context.Context, db vault.Querier, id uuid.UUID, lock string) (Request, error) {
 	return scanRequest(db.QueryRow(ctx, `SELECT `+requestColumns+` FROM seal_requests r WHERE r.id = $1 `+lock, id))
+}
+
+// getRequestAndSeal reads request id and its seal in one round trip; lock is "" or row-lock
+// clauses for r and s, such as "FOR UPDATE OF r FOR SHARE OF s".
+func getRequestAndSeal(ctx context.Context, db vault.Querier, id uuid.UUID, lock string) (Request, Seal, error) {
+	row := db.QueryRow(ctx, `SELECT `+requestColumns+`, `+sealColumns+` FROM seal_requests r
+		JOIN seals s ON s.id = r.seal_id JOIN departments d ON d.id = s.department_id WHERE r.id = $1 `+lock, id)
+	var sl Seal
+	var serr error
+	req, err := scanRequestWith(func(dest ...any) error {
+		var raw error
+		sl, serr = scanSealWith(func(sealDest ...any) error {
+			raw = row.Scan(append(dest, sealDest...)...)
+			return raw
+		})
+		return raw
+	})
+	if err != nil {
+		return req, sl, err
+	}
+	return req, sl, serr
 }
 
 // GetRequest returns a request the actor may see: their own, their department's, one for a
@@ -531,16 +554,12 @@ func scanUse(row pgx.Row) (Use, error) {
 // to GC.
 func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error) {
 	now := s.now()
-	req, err := getRequest(ctx, s.DB, id, "")
+	req, sl, err := getRequestAndSeal(ctx, s.DB, id, "")
 	if err != nil {
 		return Use{}, err
 	}
 	if req.RequesterID != a.User.ID {
 		return Use{}, ErrForbidden
-	}
-	sl, err := getSeal(ctx, s.DB, req.SealID, "")
-	if err != nil {
-		return Use{}, err
 	}
 	if _, err := s.applicable(ctx, s.DB, a, req, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
@@ -551,7 +570,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err := s.checkSealData(ctx, sl, now); err != nil {
 		return Use{}, s.denied(ctx, a, err, "apply", sl, &req, req.CaseRef, req.ItemCode)
 	}
-	link, err := s.newUseLink(ctx, sl, req)
+	link, err := s.newUseLink(sl, req)
 	if err != nil {
 		return Use{}, err
 	}
@@ -563,13 +582,11 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 
 	var refused error
 	var useID uuid.UUID
+	var recorded Use
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		if req, err = getRequest(ctx, tx, id, "FOR UPDATE"); err != nil {
-			return err
-		}
 		signedWith := sl
-		if sl, err = getSeal(ctx, tx, req.SealID, "FOR SHARE OF s"); err != nil {
+		if req, sl, err = getRequestAndSeal(ctx, tx, id, "FOR UPDATE OF r FOR SHARE OF s"); err != nil {
 			return err
 		}
 		if sl.ImageVersion != signedWith.ImageVersion {
@@ -588,38 +605,44 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 		if err := s.Pins.Hold(ctx, tx, s.Blobs, d); err != nil {
 			return err
 		}
+		// The register row and what goes with it, in one round trip: the verification
+		// address, the first archive version, the request consumed, and the signed document
+		// filed for sealing again (by another seal), like an upload; then the row as read back. The row's id is chosen
+		// here so that the statements after it can name it.
+		useID = uuid.New()
 		var no int64
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO seal_uses (request_id, seal_id, image_version, cert_serial, requester_id, approver_id, department_id,
+		b := &pgx.Batch{}
+		b.Queue(`
+			INSERT INTO seal_uses (id, request_id, seal_id, image_version, cert_serial, requester_id, approver_id, department_id,
 				authorization_id, case_id, case_ref, item_code, input_digest, output_digest, output_size, page, x, y, size, applied_at,
 				timestamp_at, tsa_name, tsa_serial, signature_digest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::numeric, $23)
-			RETURNING id, no`,
+			VALUES ($24, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22::numeric, $23)
+			RETURNING no`,
 			req.ID, sl.ID, sl.ImageVersion, sl.CertSerial, req.RequesterID, req.DecidedBy, req.DepartmentID,
 			letterID(v.letter), req.CaseID, req.CaseRef, req.ItemCode, req.DocumentDigest, d.String(), n, req.Placement.Page,
 			req.Placement.X, req.Placement.Y, req.Placement.Size, now, stamped.Time, stamped.TSA, stamped.Serial,
-			fmt.Sprintf("%x", out.signature)).Scan(&useID, &no); err != nil {
+			fmt.Sprintf("%x", out.signature), useID).QueryRow(func(r pgx.Row) error { return r.Scan(&no) })
+		link.queue(b, useID)
+		queueArchive(b, useID, 1, d, n, out.archive, &a.User.ID, now)
+		b.Queue(`UPDATE seal_requests SET status = 'applied' WHERE id = $1`, id)
+		b.Queue(`INSERT INTO seal_documents (digest, department_id, name, size, page_count, uploaded_by, uploaded_at)
+			SELECT $1, department_id, (SELECT 'U-' || u.no || '.pdf' FROM seal_uses u WHERE u.id = $3), $4, page_count, $5, $6
+			FROM seal_documents WHERE digest = $2 AND department_id = $7
+			ON CONFLICT DO NOTHING`, d.String(), req.DocumentDigest, useID, n, a.User.ID, now, req.DepartmentID)
+		// The register row as GetUse reads it, from this transaction, which commits it.
+		b.Queue(`SELECT `+useColumns+archiveColumns+` FROM seal_uses u JOIN seals s ON s.id = u.seal_id`+archiveJoin+` WHERE u.id = $1`,
+			useID).QueryRow(func(r pgx.Row) error {
+			var err error
+			recorded, err = scanUse(r)
 			return err
-		}
-		if err := link.record(ctx, tx, useID); err != nil {
-			return err
-		}
-		if _, err := recordArchive(ctx, tx, useID, 1, d, n, out.archive, &a.User.ID, now); err != nil {
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		if req.CaseID != nil {
 			if err := s.cases().Sealed(ctx, tx, a, *req.CaseID, useRef(no), d.String()); err != nil {
 				return err
 			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE seal_requests SET status = 'applied' WHERE id = $1`, id); err != nil {
-			return err
-		}
-		// The signed document may be sealed again (by another seal), like an upload.
-		if _, err := tx.Exec(ctx, `INSERT INTO seal_documents (digest, department_id, name, size, page_count, uploaded_by, uploaded_at)
-			SELECT $1, department_id, $3, $4, page_count, $5, $6 FROM seal_documents WHERE digest = $2 AND department_id = $7
-			ON CONFLICT DO NOTHING`, d.String(), req.DocumentDigest, useRef(no)+".pdf", n, a.User.ID, now, req.DepartmentID); err != nil {
-			return err
 		}
 		details := map[string]any{"use": useRef(no), "request": req.Ref, "seal": sl.Ref, "item": req.ItemCode,
 			"certificate_serial": sl.CertSerial, "input": req.DocumentDigest, "image_version": sl.ImageVersion}
@@ -642,7 +665,7 @@ func (s *Service) Apply(ctx context.Context, a Actor, id uuid.UUID) (Use, error)
 	if err != nil {
 		return Use{}, err
 	}
-	return s.GetUse(ctx, useID)
+	return recorded, nil
 }
 
 // applicable checks that request req may be applied now by its requester a: its state, the
@@ -691,13 +714,19 @@ type signed struct {
 	archive   archiveStamp // the document timestamp's
 }
 
+// signInMemory is the size up to which a document being sealed is read from the vault into
+// memory; a larger one is copied to a file in WorkDir, so that the memory an application
+// takes does not grow with the document.
+const signInMemory = 8 << 20
+
 // sign seals the request's document with seal sl (its stamp carrying link's QR code, unless
 // nil), timestamped by the service's TSA and followed by the validation data and a
 // document timestamp (PAdES B-LTA;
 // without a TSA, or when it does not answer, nothing is signed: a *pades.TimestampError),
-// and stores the result in the vault. The document is copied from the vault to a file in
-// WorkDir, verified against its digest as it is read, and the signer reads it there; the
-// signed document streams from the signer into the vault, so neither is held in memory. A
+// and stores the result in the vault. The document is read from the vault, verified
+// against its digest as it is read, into memory when it is at most signInMemory bytes and
+// otherwise to a file in WorkDir, and the signer reads it there; the signed document streams
+// from the signer into the vault, so a large document is held in memory neither way. A
 // failure stores nothing: the upload is aborted unless the signer finished.
 func (s *Service) sign(ctx context.Context, sl Seal, req Request, now time.Time, link *useLink) (signed, error) {
 	if s.TSA == nil {
@@ -735,16 +764,12 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 	if err != nil {
 		return signed{}, err
 	}
-	in, err := vault.SpoolObject(ctx, s.Blobs, digest, s.WorkDir)
+	in, err := vault.Fetch(ctx, s.Blobs, digest, s.WorkDir, signInMemory)
 	if err != nil {
 		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
 	}
-	defer in.Remove()
-	f, err := os.Open(in.Path)
-	if err != nil {
-		return signed{}, fmt.Errorf("seal: document of %s: %w", req.Ref, err)
-	}
-	defer f.Close()
+	defer in.Close()
+	f := in.ReaderAt
 	stamp, place, err := s.stampFor(ctx, sl, req, link, f, in.Size)
 	if err != nil {
 		return signed{}, err
@@ -752,7 +777,9 @@ func (s *Service) signWith(ctx context.Context, sl Seal, req Request, now time.T
 
 	preq := pades.Request{Signer: signer, Chain: chain, Stamp: stamp, Place: place,
 		Name: sl.Name, Reason: req.Reason, Location: sl.Department, Time: now,
-		Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true}
+		Field: "Seal-" + req.Ref, Timestamp: ts, DSS: vd, ArchiveTimestamp: true,
+		// The document was hashed as it was verified: the signer goes on from there.
+		DocumentSHA256: in.SHA256}
 	if sl.KeyAlgorithm == string(keys.SM2) {
 		// A seal of the national algorithms signs a GB/T 38540 electronic signature carrying
 		// its seal data, whose picture is the image the stamp draws (checkSealData holds
@@ -868,7 +895,8 @@ type Cases interface {
 	// Sealable returns the facts of case id if user may seal document (a digest) for it now:
 	// the case is decided, the document is one of its result documents, and user's department
 	// may seal for its item. Otherwise it returns a *Refusal naming the rule, or ErrNotFound.
-	// On a transaction it locks the case row until the transaction ends.
+	// On a transaction it locks the case row until the transaction ends (shared when uses
+	// of the case may be recorded side by side, exclusively when Sealed will change it).
 	Sealable(ctx context.Context, db vault.Querier, id uuid.UUID, user identity.User, document string) (CaseFacts, error)
 	// Sealed records on tx, with the use's register row, that use sealed the case and that
 	// output (a digest) is one of its documents.

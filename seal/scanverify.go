@@ -75,10 +75,10 @@ type useLink struct {
 }
 
 // newUseLink makes the verification address of the use of seal sl for req, or nil when the
-// seal's stamps carry no QR code.
-func (s *Service) newUseLink(ctx context.Context, sl Seal, req Request) (*useLink, error) {
-	if on, err := scanToVerify(ctx, s.DB, sl); err != nil || !on {
-		return nil, err
+// seal's stamps carry no QR code (sl.ScanToVerify, as read for the use).
+func (s *Service) newUseLink(sl Seal, req Request) (*useLink, error) {
+	if !sl.ScanToVerify {
+		return nil, nil
 	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -124,13 +124,12 @@ func (s *Service) SetScanToVerify(ctx context.Context, a Actor, id uuid.UUID, on
 	return s.GetSeal(ctx, id)
 }
 
-// record stores the address with the use's register row, in the recording transaction.
-func (l *useLink) record(ctx context.Context, tx pgx.Tx, useID uuid.UUID) error {
-	if l == nil {
-		return nil
+// queue queues on b, for the recording transaction, the statement that stores the address
+// with the use's register row.
+func (l *useLink) queue(b *pgx.Batch, useID uuid.UUID) {
+	if l != nil {
+		b.Queue(`INSERT INTO seal_use_links (use_id, token, url) VALUES ($1, $2, $3)`, useID, l.token, l.url)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO seal_use_links (use_id, token, url) VALUES ($1, $2, $3)`, useID, l.token, l.url)
-	return err
 }
 
 // stampFor is the stamp of req's use and where it goes on the document of size bytes in f:
@@ -214,25 +213,36 @@ func (s *Service) composeStamp(key string, sealImg image.Image, url string, left
 	if err != nil {
 		return nil, err
 	}
-	n := (code.Size() + 2*stampQuiet) * base.module
-	img := image.NewGray(image.Rect(0, 0, n, n))
-	for i := range img.Pix {
-		img.Pix[i] = 0xff
-	}
-	black := image.NewUniform(color.Gray{0})
-	for y := range code.Size() {
-		for x := range code.Size() {
-			if code.Module(x, y) {
-				x0, y0 := (x+stampQuiet)*base.module, (y+stampQuiet)*base.module
-				draw.Draw(img, image.Rect(x0, y0, x0+base.module, y0+base.module), black, image.Point{}, draw.Src)
-			}
-		}
-	}
-	ov, err := pades.NewGrayOverlay(img)
+	ov, err := pades.NewGrayOverlay(drawCode(code, base.module))
 	if err != nil {
 		return nil, err
 	}
 	return base.stamp.WithOverlay(ov, base.qx, base.top)
+}
+
+// drawCode draws code black on white, module pixels a module, inside a quiet zone of
+// stampQuiet modules: each row of modules is drawn once and copied down.
+func drawCode(code *qr.QrCode, module int) *image.Gray {
+	size := code.Size()
+	n := (size + 2*stampQuiet) * module
+	img := image.NewGray(image.Rect(0, 0, n, n))
+	for y := range size + 2*stampQuiet {
+		line := img.Pix[y*module*n : (y*module+1)*n]
+		for i := range line {
+			line[i] = 0xff
+		}
+		if my := y - stampQuiet; my >= 0 && my < size {
+			for x := range size {
+				if code.Module(x, my) {
+					clear(line[(x+stampQuiet)*module : (x+stampQuiet+1)*module])
+				}
+			}
+		}
+		for k := 1; k < module; k++ {
+			copy(img.Pix[(y*module+k)*n:], line)
+		}
+	}
+	return img
 }
 
 // stampQuiet is the modules of white around the QR code.

@@ -81,8 +81,8 @@ type Service struct {
 	// PublicURL is the public base address of the scan-to-verify page (--public-url), which
 	// the QR code on every stamp names (empty: DefaultPublicURL).
 	PublicURL string
-	// WorkDir is where a document being sealed is copied from the vault (empty: the system
-	// temporary directory).
+	// WorkDir is where a document being sealed that is too large to read into memory is
+	// copied from the vault (empty: the system temporary directory).
 	WorkDir string
 	// DefaultKeyAlgorithm is the key algorithm of a seal filed without one (empty:
 	// ecdsa-p256; cmd/sealvault's --seal-algorithm defaults to sm2).

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,8 +30,8 @@ const tsaRecertify = 2 * 365 * 24 * time.Hour
 // OpenTSA returns the service's timestamping authority (RFC 3161): its key (in custody) and
 // its certificate, issued by root for timeStamping alone, made on first start as row 3 of
 // seal_ca and renewed for the same key when it has less than two years left; token serial
-// numbers come from the tsa_serials sequence, so several serve processes on one database
-// never repeat one.
+// numbers come from the tsa_serials sequence, drawn tsaSerialBlock at a time, so several
+// serve processes on one database never repeat one.
 func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *ca.CA, name string, policy asn1.ObjectIdentifier, accuracy time.Duration, now time.Time) (*tsa.TSA, error) {
 	var out *tsa.TSA
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
@@ -75,19 +77,47 @@ func OpenTSA(ctx context.Context, db *pgxpool.Pool, custody keys.Custody, root *
 			}
 		}
 		out = &tsa.TSA{Cert: cert, Chain: []*x509.Certificate{root.Cert}, Key: signer, Policy: policy, Accuracy: accuracy,
-			Serial: func(ctx context.Context) (*big.Int, error) {
-				var n int64
-				if err := db.QueryRow(ctx, `SELECT nextval('tsa_serials')`).Scan(&n); err != nil {
-					return nil, err
-				}
-				return big.NewInt(n), nil
-			}}
+			Serial: (&serialBlock{db: db, size: tsaSerialBlock}).next}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("seal: timestamping authority: %w", err)
 	}
 	return out, nil
+}
+
+// tsaSerialBlock is how many token serial numbers a process draws from tsa_serials at once:
+// a seal application makes two tokens, which then cost no round trip for their serials.
+// Numbers a process drew and did not use before it stopped are never used.
+const tsaSerialBlock = 32
+
+// serialBlock hands out serial numbers from tsa_serials, drawing size of them in one query
+// when it has none left; they are unique across processes and increasing within one.
+type serialBlock struct {
+	db   *pgxpool.Pool
+	size int
+	mu   sync.Mutex
+	left []int64
+}
+
+func (b *serialBlock) next(ctx context.Context) (*big.Int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.left) == 0 {
+		rows, err := b.db.Query(ctx, `SELECT nextval('tsa_serials') FROM generate_series(1, $1)`, b.size)
+		if err != nil {
+			return nil, err
+		}
+		drawn, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(drawn)
+		b.left = drawn
+	}
+	n := b.left[0]
+	b.left = b.left[1:]
+	return big.NewInt(n), nil
 }
 
 // UseTimestamp is the signature timestamp a use's signature carries (PAdES B-T).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // maxDecoded bounds what one xref or object stream may inflate to, and the raw data of a
@@ -594,15 +595,33 @@ func (d *document) decode(s *stream) ([]byte, error) {
 	if f == nil {
 		return raw, nil
 	}
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
+	zr, err := inflater(bytes.NewReader(raw))
 	if err != nil {
 		return nil, err
 	}
 	out, err := io.ReadAll(io.LimitReader(zr, maxDecoded))
+	inflaters.Put(zr)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, err
 	}
 	return unpredict(out, parms)
+}
+
+// inflaters keeps zlib readers for reuse (each holds a 32 KB window and its tables): a
+// signature reads the document's cross-reference streams, and again after its update.
+var inflaters sync.Pool
+
+// inflater returns a zlib reader of r, reused from inflaters when one is there; the caller
+// puts it back when done.
+func inflater(r io.Reader) (io.ReadCloser, error) {
+	if zr, ok := inflaters.Get().(io.ReadCloser); ok {
+		if err := zr.(zlib.Resetter).Reset(r, nil); err != nil {
+			inflaters.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return zlib.NewReader(r)
 }
 
 // unpredict reverses a PNG predictor (Predictor >= 10) row by row.

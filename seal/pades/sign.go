@@ -67,6 +67,14 @@ type Request struct {
 	// not used.
 	ESeal *ElectronicSeal
 
+	// DocumentSHA256, when set, is the SHA-256 state after exactly the bytes of the
+	// document SignTo is given, as a caller that has just hashed them (verifying them, say)
+	// holds it: SignTo then copies the document without hashing it again for the CMS
+	// signature and the document timestamp, which are over SHA-256, resuming from a clone of
+	// the state instead. It must be over the very bytes the reader holds, or the signature
+	// does not verify. Sign does not use it.
+	DocumentSHA256 hash.Hash
+
 	// docTimestamp makes the update's signature a document timestamp.
 	docTimestamp bool
 }
@@ -139,6 +147,11 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 		return Signed{}, err
 	}
 	h, ah, all := p.hashes()
+	if pre := req.DocumentSHA256; pre != nil {
+		if h, ah, all, err = p.resume(pre, h, ah); err != nil {
+			return Signed{}, fmt.Errorf("pades: sign: %w", err)
+		}
+	}
 	n, err := copyHashed(ctx, w, r, size, all...)
 	if err != nil {
 		return Signed{Size: n}, fmt.Errorf("pades: sign: copy: %w", err)
@@ -241,6 +254,27 @@ func (p *prepared) hashes() (h, archive hash.Hash, all []hash.Hash) {
 		all = append(all, archive)
 	}
 	return h, archive, all
+}
+
+// resume replaces the SHA-256 among the hashes the document is written to (h for a CMS
+// signature, else the archive timestamp's ah) with a clone of pre, the SHA-256 state after
+// the document, and returns the hashes still to write it to.
+func (p *prepared) resume(pre, h, ah hash.Hash) (hash.Hash, hash.Hash, []hash.Hash, error) {
+	c, ok := pre.(hash.Cloner)
+	if !ok {
+		return nil, nil, nil, errors.New("the document's SHA-256 state cannot be cloned")
+	}
+	clone, err := c.Clone()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, isCMS := p.signer.(cmsSigner); isCMS {
+		return clone, nil, nil, nil
+	}
+	if ah != nil {
+		return h, clone, []hash.Hash{h}, nil
+	}
+	return h, ah, []hash.Hash{h}, nil
 }
 
 // finish signs, and writes the validation data's update and the document timestamp's when

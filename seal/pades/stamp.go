@@ -9,6 +9,7 @@ import (
 	_ "image/png" // the seal images are PNG
 	"math"
 	"strconv"
+	"sync"
 )
 
 // Stamp is a seal image converted for embedding: its colour and alpha channels, each
@@ -133,9 +134,14 @@ func splitAlpha(img image.Image) (rgb, alpha []byte, opaque bool) {
 
 func deflate(p []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	w, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
-	if err != nil {
-		return nil, err
+	w, _ := deflaters.Get().(*zlib.Writer)
+	if w == nil {
+		var err error
+		if w, err = zlib.NewWriterLevel(&buf, zlib.BestSpeed); err != nil {
+			return nil, err
+		}
+	} else {
+		w.Reset(&buf)
 	}
 	if _, err := w.Write(p); err != nil {
 		return nil, err
@@ -143,8 +149,13 @@ func deflate(p []byte) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
+	deflaters.Put(w)
 	return buf.Bytes(), nil
 }
+
+// deflaters keeps zlib writers for reuse: a new one allocates about a megabyte of state,
+// more than compressing a use's QR code takes.
+var deflaters sync.Pool
 
 // imageDict is the image XObject dictionary of the stamp's colour samples.
 func (s *Stamp) imageDict(smask object) dict {

@@ -28,8 +28,8 @@ type TSA struct {
 	Policy asn1.ObjectIdentifier
 	// Accuracy is the accuracy tokens state (at least a microsecond).
 	Accuracy time.Duration
-	// Serial returns the next serial number: unique and increasing across every process
-	// that signs with this TSA.
+	// Serial returns the next serial number: unique across every process that signs with
+	// this TSA (RFC 3161 §2.4.2), and increasing within one.
 	Serial func(ctx context.Context) (*big.Int, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
