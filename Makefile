@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/sealvault
 
-.PHONY: run test bench fuzz build prereqs prereqs-test prereqs-bench vet clean versitygw
+.PHONY: run test bench bench-table fuzz build prereqs prereqs-test prereqs-bench vet clean versitygw
 
 build:
 	$(GO) build -o $(BIN) ./cmd/sealvault
@@ -32,15 +32,26 @@ vet:
 test: prereqs-test build vet versitygw
 	tools/with-testdb.sh $(GO) test -race -count=1 -timeout 40m ./...
 
-# The benchmarks of docs/BENCHMARKS.md, against the same kind of throw-away cluster and S3
-# server as the tests (about 12 minutes): ingest against raw Put on both backends at
-# concurrency 1, 4 and 16, the memory of large uploads, the seal engine against its floor
-# (SHA-256 of the file and one signature) and pdfsign in the same run, the engine against
-# Apache PDFBox 2 with its JIT warm (tools/pdfbox-bench, a JVM per document and concurrency
-# that makes 1,000 signatures before the measured ones), then the memory of sealing a 200 MB
-# document through the service. Not part of `make test`. tools/bench.sh fails when a pattern
-# runs no benchmark.
+# The benchmarks of docs/BENCHMARKS.md, each with its floor or peer in the same run, against
+# the same kind of throw-away cluster and S3 server as the tests (about 40 minutes, 25 of
+# them the audit trail's and the reuse plan's, which build a log of a million events and a
+# catalog of ten million materials; SEALVAULT_BENCH_EVENTS and SEALVAULT_BENCH_MATERIALS
+# make them smaller): ingest against its floor and raw Put on both backends, the memory of
+# large uploads, `sealvault ingest` of 10,000 pages, the seal engine against its floor,
+# pdfsign and Apache PDFBox 2 with its JIT warm (tools/pdfbox-bench: 1,000 signatures before
+# the measured ones), B-T/B-LT/B-LTA against B-B, SM2 against its floor, the TSA, key
+# custody, seal applications over HTTP, the memory of sealing a 200 MB document through the
+# service, the audit log and the reuse plan. Not part of `make test`. tools/bench.sh fails
+# when a pattern runs no benchmark. Every result is appended to BENCH_OUT, and the ratio
+# table (cmd/benchtable) is printed from it at the end; `make bench-table BENCH_OUT=FILE`
+# prints it again. BENCH_ROUNDS=3 runs every line three times, interleaved, for medians.
+BENCH_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
+BENCH_OUT ?= var/bench/bench-$(BENCH_STAMP).txt
+export BENCH_OUT
+
 bench: prereqs-bench build versitygw
+	mkdir -p $(dir $(BENCH_OUT))
+	: >$(BENCH_OUT)
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(Ingest|RawPut)$$' -benchtime=48x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(IngestScans|IngestFloor)$$' -benchtime=100x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^BenchmarkIngestMemory$$' -benchtime=3x
@@ -52,7 +63,18 @@ bench: prereqs-bench build versitygw
 	tools/bench.sh ./seal/keys/ '^BenchmarkCustodySign$$' -benchtime=2000x
 	tools/bench.sh ./seal/ses/ '^BenchmarkAlgorithms$$' -benchtime=5000x
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|SignSM2|Floor|FloorSM2)$$' -benchtime=300x
+	tools/with-testdb.sh tools/bench.sh ./api/ '^BenchmarkSealApplyHTTP$$' -benchtime=1000x
+	tools/with-testdb.sh tools/bench.sh ./api/ '^BenchmarkSealRequestApproveApplyHTTP$$' -benchtime=200x
 	tools/with-testdb.sh tools/bench.sh ./api/ '^BenchmarkSealApplyMemory$$' -benchtime=3x
+	tools/with-testdb.sh tools/bench.sh ./audit/ '^Benchmark(Append|PlainInsert)$$/^c=' -benchtime=3s
+	tools/with-testdb.sh tools/bench.sh ./audit/ '^BenchmarkAppend$$/^integrate' -benchtime=3x
+	tools/with-testdb.sh tools/bench.sh ./audit/ '^Benchmark(InclusionProof|VerifyOffline)$$' -benchtime=5s -timeout 30m
+	tools/with-testdb.sh tools/bench.sh ./reuse/ '^Benchmark(Plan|Lookups|TypeIndex)$$' -benchtime=2000x -timeout 60m
+	$(GO) run ./cmd/benchtable $(BENCH_OUT)
+
+# The table of the file named by BENCH_OUT, else of the newest var/bench/bench-*.txt.
+bench-table:
+	$(GO) run ./cmd/benchtable $(if $(filter command line environment,$(origin BENCH_OUT)),$(BENCH_OUT),$(lastword $(sort $(wildcard var/bench/bench-*.txt))))
 
 # Every fuzz target of docs/FUZZING.md, one after another, each for FUZZTIME (go test takes
 # one -fuzz target per package run). FUZZFLAGS passes more flags, such as -parallel 1 on a
