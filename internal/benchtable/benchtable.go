@@ -103,10 +103,10 @@ type Rule struct {
 // A Row is one line of the table.
 type Row struct {
 	Section, Title, Key string
-	Ours, Peer, Ratio  float64 // Peer is NaN for a Value rule; Ratio is the printed number
-	N                  int     // results the medians are taken over (the fewer of the two)
-	Target             string  // "≤ 1.3×", "" when none
-	Met                *bool
+	Ours, Peer, Ratio   float64 // Peer is NaN for a Value rule; Ratio is the printed number
+	N                   int     // results the medians are taken over (the fewer of the two)
+	Target              string  // "≤ 1.3×", "" when none
+	Met                 *bool
 }
 
 // Rules are the pairings of docs/BENCHMARKS.md, with issue #14's targets and the earlier
