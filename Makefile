@@ -42,11 +42,11 @@ test: prereqs-test build vet versitygw
 # the measured ones), B-T/B-LT/B-LTA against B-B, SM2 against its floor, the TSA, key
 # custody, seal applications over HTTP, the memory of sealing a 200 MB document through the
 # service, the audit log and the reuse plan. Not part of `make test`. tools/bench.sh fails
-# when a pattern runs no benchmark. Every result is appended to BENCH_OUT, and the ratio
+# when a pattern runs no benchmark. Every result is appended to BENCH_OUT (default bench-results/, ignored by git; not under var/, whose contents the data-dir rule checks), and the ratio
 # table (cmd/benchtable) is printed from it at the end; `make bench-table BENCH_OUT=FILE`
 # prints it again. BENCH_ROUNDS=3 runs every line three times, interleaved, for medians.
 BENCH_STAMP := $(shell date -u +%Y%m%dT%H%M%SZ)
-BENCH_OUT ?= var/bench/bench-$(BENCH_STAMP).txt
+BENCH_OUT ?= bench-results/bench-$(BENCH_STAMP).txt
 export BENCH_OUT
 
 bench: prereqs-bench build versitygw
@@ -72,9 +72,9 @@ bench: prereqs-bench build versitygw
 	tools/with-testdb.sh tools/bench.sh ./reuse/ '^Benchmark(Plan|Lookups|TypeIndex)$$' -benchtime=2000x -timeout 60m
 	$(GO) run ./cmd/benchtable $(BENCH_OUT)
 
-# The table of the file named by BENCH_OUT, else of the newest var/bench/bench-*.txt.
+# The table of the file named by BENCH_OUT, else of the newest bench-results/bench-*.txt.
 bench-table:
-	$(GO) run ./cmd/benchtable $(if $(filter command line environment,$(origin BENCH_OUT)),$(BENCH_OUT),$(lastword $(sort $(wildcard var/bench/bench-*.txt))))
+	$(GO) run ./cmd/benchtable $(if $(filter command line environment,$(origin BENCH_OUT)),$(BENCH_OUT),$(lastword $(sort $(wildcard bench-results/bench-*.txt))))
 
 # Every fuzz target of docs/FUZZING.md, one after another, each for FUZZTIME (go test takes
 # one -fuzz target per package run). FUZZFLAGS passes more flags, such as -parallel 1 on a
