@@ -411,16 +411,22 @@ func BenchmarkIngestMemory(b *testing.B) {
 		mb   int
 	}
 	for _, sz := range []size{{"image", 5}, {"image", 10}, {"image", 19}, {"pdf", 25}, {"pdf", 50}, {"pdf", 100}, {"pdf", 190}} {
+		// Made once for the sub-benchmark's runs (b.N = 1, then the -benchtime), so no two
+		// ops upload the same bytes.
+		write := benchUploads(b, sz.kind, sz.mb)
 		b.Run(fmt.Sprintf("%s/mb=%d", sz.kind, sz.mb), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "upload")
-			fileSize := writeBenchUpload(b, path, sz.kind, sz.mb)
+			fileSize := write(path)
 			ctx := b.Context()
 			var peakHeap, alloc uint64
 			var rssGrowth int64
 			b.SetBytes(fileSize)
 			b.ResetTimer()
-			for range b.N {
+			for i := range b.N {
 				b.StopTimer()
+				if i > 0 {
+					write(path)
+				}
 				f, err := os.Open(path)
 				if err != nil {
 					b.Fatal(err)
@@ -487,35 +493,42 @@ func BenchmarkIngestMemory(b *testing.B) {
 	}
 }
 
-// writeBenchUpload writes to path a page image of mb MiB (kind "image") or a PDF of mb
-// pages of distinct 1 MiB JPEGs (kind "pdf"), stamped apart from every other op, and
-// returns its size. Everything it allocated is returned to the system before measuring.
-func writeBenchUpload(b *testing.B, path, kind string, mb int) int64 {
+// benchUploads returns a function that writes an upload of kind ("image": one JPEG page of
+// mb MiB; "pdf": an mb-page PDF of 1 MiB scans) to path and returns its size. Each call
+// writes different bytes, so every op of a benchmark records a new material instead of
+// finding the one before it. Everything it allocated is returned to the system before the
+// op is measured.
+func benchUploads(b *testing.B, kind string, mb int) func(path string) int64 {
 	b.Helper()
-	var data []byte
+	size := benchPageSize
 	if kind == "image" {
-		st := newStamper(b, benchJPEG(b, mb<<20))
-		data = st.next(nil)
-	} else {
-		st := newStamper(b, benchJPEG(b, benchPageSize))
-		ps := make([]pages.Page, mb)
-		for i := range ps {
-			ps[i] = pages.Page{Name: fmt.Sprintf("p%d.jpg", i+1), Data: st.next(nil)}
+		size = mb << 20
+	}
+	st := newStamper(b, benchJPEG(b, size))
+	return func(path string) int64 {
+		var data []byte
+		if kind == "image" {
+			data = st.next(nil)
+		} else {
+			ps := make([]pages.Page, mb)
+			for i := range ps {
+				ps[i] = pages.Page{Name: fmt.Sprintf("p%d.jpg", i+1), Data: st.next(nil)}
+			}
+			pdf, err := pages.Assemble(ps)
+			if err != nil {
+				b.Fatal(err)
+			}
+			data = pdf
 		}
-		pdf, err := pages.Assemble(ps)
-		if err != nil {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			b.Fatal(err)
 		}
-		data = pdf
+		n := int64(len(data))
+		data = nil
+		runtime.GC()
+		debug.FreeOSMemory()
+		return n
 	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	n := int64(len(data))
-	data = nil
-	runtime.GC()
-	debug.FreeOSMemory()
-	return n
 }
 
 // resetPeakRSS resets VmHWM to the current RSS (Linux: "5" to /proc/self/clear_refs).
