@@ -52,6 +52,18 @@ func BenchmarkBulkIngest(b *testing.B) {
 		}
 	}
 
+	// The service and the ingest command run in this process and log to os.Stderr, which go
+	// test would print in the middle of this benchmark's result line (between its name and
+	// its figures, where tools/bench.sh and cmd/benchtable no longer find it). Their logs go
+	// to a file of the benchmark's instead; serve is stopped (a cleanup registered later,
+	// so run earlier) before os.Stderr is restored.
+	logFile, err := os.Create(filepath.Join(b.TempDir(), "serve.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	stderrBefore := os.Stderr
+	os.Stderr = logFile
+	b.Cleanup(func() { os.Stderr = stderrBefore; logFile.Close() })
 	srv := startServe(b, dbtest.URL(b), b.TempDir())
 	b.ResetTimer()
 	var stdout, stderr bytes.Buffer
