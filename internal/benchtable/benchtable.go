@@ -95,7 +95,8 @@ type Rule struct {
 	Peer    string
 	Metric  string
 	How     How
-	Percent bool // print the ratio as a percentage
+	Percent bool    // print the ratio as a percentage
+	Scale   float64 // a Value rule's number is the metric times Scale (0: 1)
 	Unit    string
 	Targets []Target
 }
@@ -116,7 +117,8 @@ var Rules = []Rule{
 		Metric: "ns/op", How: PeerOverOurs, Percent: true, Targets: []Target{{Sub: "fs/", Min: 70}, {Sub: "s3/", Min: 60}}},
 	{Title: "ingest vs raw Put of the same bytes", Ours: "BenchmarkIngest/*", Peer: "BenchmarkRawPut/*",
 		Metric: "ns/op", How: PeerOverOurs, Percent: true},
-	{Title: "server memory above idle, one large upload", Ours: "BenchmarkIngestMemory/*", Metric: "rss-growth-B", How: Value, Unit: " B"},
+	{Title: "server memory above idle, one large upload", Ours: "BenchmarkIngestMemory/*", Metric: "rss-growth-B", How: Value,
+		Scale: 1.0 / (1 << 20), Unit: " MB"},
 	{Title: "sealvault ingest of generated pages vs its floor", Ours: "BenchmarkBulkIngest", Metric: "ingest/floor", How: Value, Percent: true},
 	{Title: "bulk ingest rate", Ours: "BenchmarkBulkIngest", Metric: "ingest-pages/s", How: Value, Unit: " pages/s"},
 	{Title: "Sign vs its floor (SHA-256 + one signature), p50", Ours: "BenchmarkSign/*", Peer: "BenchmarkFloor/*",
@@ -195,6 +197,9 @@ func Table(results []Result, rules []Rule) []Row {
 				switch rule.How {
 				case Value:
 					row.Ratio = row.Ours
+					if rule.Scale != 0 {
+						row.Ratio *= rule.Scale
+					}
 				default:
 					p, ok := peer[k]
 					if !ok {
@@ -274,6 +279,9 @@ func format(v float64, r Rule) string {
 func number(v float64, metric string) string {
 	if metric == "ns/op" && !math.IsNaN(v) {
 		return number(v/1e6, "") + " ms"
+	}
+	if strings.HasSuffix(metric, "-ms") && !math.IsNaN(v) {
+		return number(v, "") + " ms"
 	}
 	switch {
 	case math.IsNaN(v):
