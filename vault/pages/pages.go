@@ -16,6 +16,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"os"
 
 	"golang.org/x/image/tiff"
 )
@@ -108,7 +109,7 @@ func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
 // to the smallest size at least want pixels wide (see decodeJPEG), any other image's whole.
 func inspect(name string, r io.Reader, lim Limits, want int) (Page, image.Image, error) {
 	lim = lim.orDefaults()
-	data, err := io.ReadAll(io.LimitReader(r, lim.MaxFileBytes+1))
+	data, err := readAllSized(r, lim.MaxFileBytes+1)
 	if err != nil {
 		return Page{}, nil, fmt.Errorf("pages: read %q: %w", clip(name), err)
 	}
@@ -344,4 +345,20 @@ func trimFloat(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// readAllSized reads up to limit bytes of r into one allocation of the file's size when r
+// is a file (io.ReadAll grows its buffer step by step, copying a 1 MB page a dozen times).
+func readAllSized(r io.Reader, limit int64) ([]byte, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(st.Size(), limit)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(r, limit))
+	return buf.Bytes(), err
 }

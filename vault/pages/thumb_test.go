@@ -6,6 +6,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math"
+
+	"golang.org/x/image/draw"
 	"testing"
 )
 
@@ -77,4 +79,55 @@ func TestThumbnailRefusesWhatIsNotAnImage(t *testing.T) {
 	t.Parallel()
 	_, err := Thumbnail(Page{Name: "x.png", Format: "png", Data: []byte("%PDF-1.7\n")})
 	rejected(t, err, "x.png", "this is a PDF")
+}
+
+// bilinearOpaque gives what draw.ApproxBiLinear gives over white paper, give or take the
+// rounding, for grey and opaque colour pixels, and leaves translucent ones to it.
+func TestBilinearOpaqueMatchesApproxBiLinear(t *testing.T) {
+	t.Parallel()
+	rgba := image.NewRGBA(image.Rect(0, 0, 425, 601))
+	gray := image.NewGray(image.Rect(0, 0, 425, 601))
+	for i := range rgba.Pix {
+		rgba.Pix[i] = uint8(i*7 + i/1700)
+		if i%4 == 3 {
+			rgba.Pix[i] = 0xff
+		}
+	}
+	for i := range gray.Pix {
+		gray.Pix[i] = uint8(i*13 + i/425)
+	}
+	for _, tc := range []struct {
+		name     string
+		src      image.Image
+		dst, ref draw.Image
+	}{
+		{"RGBA", rgba, image.NewRGBA(image.Rect(0, 0, 320, 452)), image.NewRGBA(image.Rect(0, 0, 320, 452))},
+		{"grey", gray, image.NewGray(image.Rect(0, 0, 320, 452)), image.NewGray(image.Rect(0, 0, 320, 452))},
+		{"grey, kept as it is", gray, image.NewGray(gray.Rect), image.NewGray(gray.Rect)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bilinearOpaque(tc.dst, tc.src) {
+				t.Fatal("not scaled")
+			}
+			r := tc.ref.Bounds()
+			draw.Draw(tc.ref, r, image.White, image.Point{}, draw.Src)
+			draw.ApproxBiLinear.Scale(tc.ref, r, tc.src, tc.src.Bounds(), draw.Over, nil)
+			worst := 0
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					a, b := color.RGBAModel.Convert(tc.dst.At(x, y)).(color.RGBA), color.RGBAModel.Convert(tc.ref.At(x, y)).(color.RGBA)
+					for _, d := range []int{int(a.R) - int(b.R), int(a.G) - int(b.G), int(a.B) - int(b.B)} {
+						worst = max(worst, d, -d)
+					}
+				}
+			}
+			if worst > 2 {
+				t.Errorf("differs from draw.ApproxBiLinear by up to %d levels", worst)
+			}
+		})
+	}
+	translucent := image.NewRGBA(image.Rect(0, 0, 10, 10))
+	if bilinearOpaque(image.NewRGBA(image.Rect(0, 0, 5, 5)), translucent) {
+		t.Error("scaled translucent pixels, which must be drawn over paper")
+	}
 }

@@ -76,6 +76,9 @@ var WorkerTimeout = 5 * time.Minute
 // behind in one process (fragmented heap, a slow leak in a decoder) does not last.
 const workerMaxJobs = 500
 
+// keepHeapBelow is the peak resident set under which a worker keeps its heap between jobs.
+const keepHeapBelow = 96 << 20
+
 // workersStarted counts the worker processes started, for tests.
 var workersStarted atomic.Int64
 
@@ -336,8 +339,12 @@ func WorkerMain() {
 		if err := enc.Encode(res); err != nil {
 			os.Exit(2)
 		}
-		// What this job decoded goes back to the system before the next one.
-		debug.FreeOSMemory()
+		// What a large job decoded goes back to the system before the next one. After a
+		// small one (a scanned page takes a few MB) the heap is kept for the next job:
+		// returning it and faulting it in again cost more CPU than the page's thumbnail.
+		if res.PeakRSS == 0 || res.PeakRSS > keepHeapBelow {
+			debug.FreeOSMemory()
+		}
 	}
 }
 
