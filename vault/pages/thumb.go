@@ -102,40 +102,28 @@ func bilinearOpaque(dst draw.Image, src image.Image) bool {
 	if sw == 0 || sh == 0 || dw == 0 || dh == 0 {
 		return true
 	}
-	// axis returns, for each destination index, the first source index and the weight
-	// (0–256) of the one after it.
-	axis := func(sn, dn int) ([]int, []int) {
-		at, wt := make([]int, dn), make([]int, dn)
+	// axis returns, for each destination index, the two source indices it samples (the
+	// second the last one again at the far edge) and the weight (0–256) of the second.
+	axis := func(sn, dn int) (at, next, wt []int) {
+		at, next, wt = make([]int, dn), make([]int, dn), make([]int, dn)
 		for i := range dn {
 			// (i+0.5)·sn/dn − 0.5 in 1/256ths.
-			f := ((2*i+1)*sn*256)/(2*dn) - 128
-			if f < 0 {
-				f = 0
-			}
+			f := max(0, ((2*i+1)*sn*256)/(2*dn)-128)
 			j, w := f>>8, f&0xff
 			if j >= sn-1 {
 				j, w = sn-1, 0
 			}
-			at[i], wt[i] = j, w
+			at[i], next[i], wt[i] = j, min(j+1, sn-1), w
 		}
-		return at, wt
+		return at, next, wt
 	}
-	xs, xw := axis(sw, dw)
-	ys, yw := axis(sh, dh)
+	xs, xn, xw := axis(sw, dw)
+	ys, yn, yw := axis(sh, dh)
 	for y := range dh {
-		r0 := ys[y] * sStride
-		r1 := r0
-		if ys[y]+1 < sh {
-			r1 += sStride
-		}
-		wy := yw[y]
+		r0, r1, wy := ys[y]*sStride, yn[y]*sStride, yw[y]
 		out := dp[y*dStride : y*dStride+dw*channels]
 		for x := range dw {
-			c0 := xs[x] * channels
-			c1 := c0
-			if xs[x]+1 < sw {
-				c1 += channels
-			}
+			c0, c1 := xs[x]*channels, xn[x]*channels
 			wx := xw[x]
 			for k := range channels {
 				top := int(sp[r0+c0+k])*(256-wx) + int(sp[r0+c1+k])*wx
