@@ -106,7 +106,7 @@ func Inspect(name string, r io.Reader, lim Limits) (Page, error) {
 }
 
 // inspect is Inspect that also returns the decoded pixels: a JPEG's reduced in its decode
-// to the smallest size at least want pixels wide (see decodeJPEG), any other image's whole.
+// to the largest size at most want pixels wide (see decodeJPEG), any other image's whole.
 func inspect(name string, r io.Reader, lim Limits, want int) (Page, image.Image, error) {
 	lim = lim.orDefaults()
 	data, err := readAllSized(r, lim.MaxFileBytes+1)
@@ -227,8 +227,9 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 }
 
 // decodePage decodes all of a page image whose header said cfg. A JPEG goes through
-// libjpeg-turbo where it can, reduced in the decode to the smallest size at least want pixels
-// wide (want 0: to an eighth, in grey, only to prove it whole); any other image, and a JPEG
+// libjpeg-turbo where it can, reduced in the decode to the largest size at most want pixels
+// wide, or to an eighth if that is still wider (want 0: to an eighth, in grey, only to prove
+// it whole); any other image, and a JPEG
 // libjpeg-turbo is not given, is decoded at full size and must be as large as its header said.
 func decodePage(format string, data []byte, cfg image.Config, want int) (image.Image, error) {
 	if format == "jpeg" {

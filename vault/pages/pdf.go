@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -35,8 +36,29 @@ const maxPagePoints = 14400
 //
 // A page whose data is not a JPEG, PNG or TIFF image yields a *RejectError naming it.
 func Assemble(pages []Page) (pdf []byte, err error) {
+	var buf bytes.Buffer
+	if err := AssembleTo(&buf, pages); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// AssembleTo is Assemble writing the PDF to w. Pages that are all grey or colour JPEGs (what
+// scanners produce) are written by writeJPEGPDF, their bytes passed through; any other mix
+// goes through pdfcpu. On an error w may hold part of a PDF.
+func AssembleTo(w io.Writer, pages []Page) (err error) {
 	if len(pages) == 0 {
-		return nil, errors.New("pages: assemble: no pages")
+		return errors.New("pages: assemble: no pages")
+	}
+	allJPEG := true
+	for _, p := range pages {
+		if _, _, space := jpegPDFColorSpace(p); space == "" {
+			allJPEG = false
+			break
+		}
+	}
+	if allJPEG {
+		return writeJPEGPDF(w, pages)
 	}
 	defer catchPanic(&err, "assemble")
 
@@ -44,52 +66,51 @@ func Assemble(pages []Page) (pdf []byte, err error) {
 	conf.Cmd = model.IMPORTIMAGES
 	ctx, err := pdfcpu.CreateContextWithXRefTable(conf, types.PaperSize["A4"])
 	if err != nil {
-		return nil, fmt.Errorf("pages: assemble: %w", err)
+		return fmt.Errorf("pages: assemble: %w", err)
 	}
 	parent, err := ctx.Pages()
 	if err != nil {
-		return nil, fmt.Errorf("pages: assemble: %w", err)
+		return fmt.Errorf("pages: assemble: %w", err)
 	}
 	tree, err := ctx.DereferenceDict(*parent)
 	if err != nil {
-		return nil, fmt.Errorf("pages: assemble: %w", err)
+		return fmt.Errorf("pages: assemble: %w", err)
 	}
 
 	for i, p := range pages {
-		data, w, h, err := pdfImage(p)
+		data, iw, ih, err := pdfImage(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// Relative scale 1 on a page of the image's own aspect ratio fills the page exactly;
 		// Import.DPI would round the resolution to whole dots per inch.
-		dpi := layoutDPI(p.DPI, w, h)
+		dpi := layoutDPI(p.DPI, iw, ih)
 		imp := &pdfcpu.Import{
-			PageDim: &types.Dim{Width: float64(w) * 72 / dpi, Height: float64(h) * 72 / dpi},
+			PageDim: &types.Dim{Width: float64(iw) * 72 / dpi, Height: float64(ih) * 72 / dpi},
 			Pos:     types.Center,
 			Scale:   1,
 			InpUnit: types.POINTS,
 		}
 		refs, err := pdfcpu.NewPagesForImage(ctx.XRefTable, bytes.NewReader(data), parent, imp)
 		if err != nil {
-			return nil, fmt.Errorf("pages: assemble: page %d %q: %w", i+1, clip(p.Name), err)
+			return fmt.Errorf("pages: assemble: page %d %q: %w", i+1, clip(p.Name), err)
 		}
 		if len(refs) != 1 {
-			return nil, fmt.Errorf("pages: assemble: page %d %q: became %d pages", i+1, clip(p.Name), len(refs))
+			return fmt.Errorf("pages: assemble: page %d %q: became %d pages", i+1, clip(p.Name), len(refs))
 		}
 		if err := ctx.SetValid(*refs[0]); err != nil {
-			return nil, fmt.Errorf("pages: assemble: page %d: %w", i+1, err)
+			return fmt.Errorf("pages: assemble: page %d: %w", i+1, err)
 		}
 		if err := model.AppendPageTree(refs[0], 1, tree); err != nil {
-			return nil, fmt.Errorf("pages: assemble: page %d: %w", i+1, err)
+			return fmt.Errorf("pages: assemble: page %d: %w", i+1, err)
 		}
 		ctx.PageCount++
 	}
 
-	var buf bytes.Buffer
-	if err := api.Write(ctx, &buf, conf); err != nil {
-		return nil, fmt.Errorf("pages: assemble: write: %w", err)
+	if err := api.Write(ctx, w, conf); err != nil {
+		return fmt.Errorf("pages: assemble: write: %w", err)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 // pdfImage returns what pdfcpu is given for p: JPEG and PNG as they are, TIFF converted to

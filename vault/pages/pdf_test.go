@@ -44,7 +44,17 @@ func assemble(t *testing.T, pages []Page) []byte {
 
 func TestAssemble(t *testing.T) {
 	t.Parallel()
-	pages, want := threePages(t)
+	for name, set := range map[string]func(*testing.T) ([]Page, []types.Dim){"mixed": threePages, "JPEG scans": threeScans} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pages, want := set(t)
+			checkAssembled(t, pages, want)
+		})
+	}
+}
+
+func checkAssembled(t *testing.T, pages []Page, want []types.Dim) {
+	t.Helper()
 	pdf := assemble(t, pages)
 
 	for _, mode := range []int{model.ValidationRelaxed, model.ValidationStrict} {
@@ -68,8 +78,10 @@ func TestAssemble(t *testing.T) {
 		}
 	}
 
-	if !bytes.Contains(pdf, pages[1].Data) {
-		t.Error("the JPEG scan was re-encoded; want its bytes embedded as they are")
+	for _, p := range pages {
+		if p.Format == "jpeg" && !bytes.Contains(pdf, p.Data) {
+			t.Errorf("the JPEG %s was re-encoded; want its bytes embedded as they are", p.Name)
+		}
 	}
 }
 
@@ -77,16 +89,51 @@ func near(a, b types.Dim) bool {
 	return math.Abs(a.Width-b.Width) < 0.5 && math.Abs(a.Height-b.Height) < 0.5
 }
 
+// threeScans are what a scanner gives: an A4 sheet in grey at 150 DPI, a colour slip at 300
+// DPI and a colour page that records no resolution, all JPEGs, which Assemble writes without
+// pdfcpu.
+func threeScans(t *testing.T) ([]Page, []types.Dim) {
+	t.Helper()
+	return []Page{
+			mustInspect(t, "a4.jpg", withJFIF(encodeJPEG(t, sheet(1240, 1754)), 1, 150)),
+			mustInspect(t, "slip.jpg", withJFIF(encodeJPEG(t, colourSheet(900, 600)), 1, 300)),
+			mustInspect(t, "photo.jpg", encodeJPEG(t, colourSheet(400, 500))),
+		}, []types.Dim{
+			{Width: 1240 * 72 / 150.0, Height: 1754 * 72 / 150.0}, // 595.2 × 841.9, A4
+			{Width: 900 * 72 / 300.0, Height: 600 * 72 / 300.0},
+			{Width: 400 * 72 / 200.0, Height: 500 * 72 / 200.0},
+		}
+}
+
+// Poppler (pdfinfo, pdftoppm) and qpdf read what Assemble writes, through pdfcpu (a PNG, a
+// JPEG and a TIFF) and without it (JPEG scans), with the page sizes and images intended.
 func TestAssembleWithPoppler(t *testing.T) {
 	t.Parallel()
+	for name, set := range map[string]func(*testing.T) ([]Page, []types.Dim){"mixed": threePages, "JPEG scans": threeScans} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pages, want := set(t)
+			checkWithPoppler(t, assemble(t, pages), want)
+		})
+	}
+}
+
+func checkWithPoppler(t *testing.T, pdf []byte, want []types.Dim) {
+	t.Helper()
 	pdfinfo, err := exec.LookPath("pdfinfo")
 	if err != nil {
 		t.Fatal("pdfinfo not found: install poppler-utils (make prereqs-test does)")
 	}
-	pages, want := threePages(t)
 	file := filepath.Join(t.TempDir(), "material.pdf")
-	if err := os.WriteFile(file, assemble(t, pages), 0o600); err != nil {
+	if err := os.WriteFile(file, pdf, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	qpdf, err := exec.LookPath("qpdf")
+	if err != nil {
+		t.Fatal("qpdf not found (make prereqs-test installs it)")
+	}
+	if out, err := exec.Command(qpdf, "--check", file).CombinedOutput(); err != nil {
+		t.Errorf("qpdf --check: %v\n%s", err, out)
 	}
 
 	out, err := exec.Command(pdfinfo, "-f", "1", "-l", "3", file).CombinedOutput()

@@ -19,7 +19,10 @@ func TestThumbnail(t *testing.T) {
 		w, h int
 	}{
 		{"A4 grey scan", mustInspect(t, "a4.png", encodePNG(t, sheet(1654, 2339))), 320, 453},
-		{"landscape photo", mustInspect(t, "photo.jpg", encodeJPEG(t, colourSheet(1200, 800))), 320, 213},
+		// A JPEG's thumbnail is its decode at 1/4, the largest reduction at most 320 wide.
+		{"landscape photo", mustInspect(t, "photo.jpg", encodeJPEG(t, colourSheet(1200, 800))), 300, 200},
+		{"A4 colour scan at 300 DPI", mustInspect(t, "a4.jpg", encodeJPEG(t, colourSheet(2480, 3508))), 310, 439},
+		{"A3 scan at 300 DPI, scaled after its decode at 1/8", mustInspect(t, "a3.jpg", encodeJPEG(t, colourSheet(3508, 4961))), 320, 453},
 		{"TIFF", mustInspect(t, "slip.tif", encodeTIFF(t, colourSheet(640, 1000))), 320, 500},
 		{"narrow slip, kept as it is", mustInspect(t, "slip.png", encodePNG(t, sheet(200, 300))), 200, 300},
 	} {

@@ -35,9 +35,10 @@ var errNotTurbo = errors.New("pages: not for libjpeg-turbo")
 const turboFlags = C.TJFLAG_STOPONWARNING | C.TJFLAG_LIMITSCANS | C.TJFLAG_FASTDCT
 
 // decodeJPEG decodes the whole of a JPEG (w×h pixels as its header says) reduced by the
-// largest scaling factor that keeps it at least minWidth pixels wide (minWidth 0: the
-// smallest, 1/8, which still decodes every coefficient). gray asks for luminance only.
-func decodeJPEG(data []byte, w, h, minWidth int, gray bool) (image.Image, error) {
+// smallest scaling factor that brings it to at most maxWidth pixels wide, or by the
+// smallest there is, 1/8, if none does (maxWidth 0); every coefficient is decoded either
+// way. gray asks for luminance only.
+func decodeJPEG(data []byte, w, h, maxWidth int, gray bool) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, errors.New("pages: empty JPEG")
 	}
@@ -62,7 +63,7 @@ func decodeJPEG(data []byte, w, h, minWidth int, gray bool) (image.Image, error)
 		gray = true
 	}
 
-	num, denom := scaleFor(w, minWidth)
+	num, denom := scaleFor(w, maxWidth)
 	sw, sh := scaled(w, num, denom), scaled(h, num, denom)
 	var img image.Image
 	var pix []byte
@@ -82,25 +83,31 @@ func decodeJPEG(data []byte, w, h, minWidth int, gray bool) (image.Image, error)
 	return img, nil
 }
 
-// scaleFor picks the smallest of libjpeg-turbo's scaling factors (num/denom ≤ 1) that keeps
-// a w-pixel-wide image at least minWidth wide.
-func scaleFor(w, minWidth int) (num, denom int) {
+// scaleFor picks the largest of libjpeg-turbo's scaling factors (num/denom ≤ 1) that brings
+// a w-pixel-wide image to at most maxWidth wide, or the smallest factor if none does.
+func scaleFor(w, maxWidth int) (num, denom int) {
 	var n C.int
 	factors := C.tjGetScalingFactors(&n)
-	num, denom = 1, 1
 	if factors == nil {
-		return num, denom
+		return 1, 1
 	}
+	var fit, least [2]int // the best fitting factor so far, and the smallest; {0, 0}: none yet
 	for _, f := range unsafe.Slice(factors, int(n)) {
 		fn, fd := int(f.num), int(f.denom)
-		if fn > fd || fn*denom >= num*fd { // larger than 1, or not smaller than the best so far
-			continue
+		if fn > fd {
+			continue // an enlargement
 		}
-		if scaled(w, fn, fd) >= min(minWidth, w) {
-			num, denom = fn, fd
+		if least[0] == 0 || fn*least[1] < least[0]*fd {
+			least = [2]int{fn, fd}
+		}
+		if scaled(w, fn, fd) <= maxWidth && (fit[0] == 0 || fn*fit[1] > fit[0]*fd) {
+			fit = [2]int{fn, fd}
 		}
 	}
-	return num, denom
+	if fit[0] == 0 {
+		fit = least
+	}
+	return fit[0], fit[1]
 }
 
 // scaled is TJSCALED: a dimension reduced by num/denom, rounded up.

@@ -69,7 +69,7 @@ func TestTurboPixelsMatchImageJPEG(t *testing.T) {
 	}
 }
 
-// A page is reduced in its decode to the smallest size the thumbnail can be made from, or to
+// A page is reduced in its decode to the largest size at most the thumbnail's width, or to
 // an eighth, in grey, when it is only proved whole; either way a damaged file is refused.
 func TestReducedDecode(t *testing.T) {
 	t.Parallel()
@@ -82,7 +82,9 @@ func TestReducedDecode(t *testing.T) {
 		size  image.Point
 		model color.Model
 	}{
-		{ThumbWidth, image.Pt(425, 601), color.RGBAModel}, // 3/8: 1/4 would be 284 wide
+		{ThumbWidth, image.Pt(284, 401), color.RGBAModel}, // 1/4: 3/8 would be 425 wide
+		{150, image.Pt(142, 201), color.RGBAModel},        // 1/8
+		{100, image.Pt(142, 201), color.RGBAModel},        // 1/8, the smallest there is
 		{0, image.Pt(142, 201), color.GrayModel},
 		{2000, image.Pt(1133, 1602), color.RGBAModel},
 	} {

@@ -433,12 +433,16 @@ func workPages(job Job) (Result, error) {
 		meta.Data = nil
 		res.Pages = append(res.Pages, meta)
 	}
-	pdf, err := Assemble(all)
+	res.PDF = filepath.Join(job.OutDir, "content.pdf")
+	out, err := os.OpenFile(res.PDF, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return res, err
 	}
-	res.PDF = filepath.Join(job.OutDir, "content.pdf")
-	if err := os.WriteFile(res.PDF, pdf, 0o600); err != nil {
+	err = AssembleTo(out, all)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return res, err
 	}
 	res.PageCount = len(all)
