@@ -36,7 +36,8 @@ test: prereqs-test build vet versitygw
 # the same kind of throw-away cluster and S3 server as the tests (about 40 minutes, 25 of
 # them the audit trail's and the reuse plan's, which build a log of a million events and a
 # catalog of ten million materials; SEALVAULT_BENCH_EVENTS and SEALVAULT_BENCH_MATERIALS
-# make them smaller): ingest against its floor and raw Put on both backends, the memory of
+# make them smaller): ingest against its floor and raw Put on both backends, the page
+# worker's job against a full decode and its PDF writer against pdfcpu, the memory of
 # large uploads, `sealvault ingest` of 10,000 pages, the seal engine against its floor,
 # pdfsign and Apache PDFBox 2 with its JIT warm (tools/pdfbox-bench: 1,000 signatures before
 # the measured ones), B-T/B-LT/B-LTA against B-B, SM2 against its floor, the TSA, key
@@ -54,6 +55,7 @@ bench: prereqs-bench build versitygw
 	: >$(BENCH_OUT)
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(Ingest|RawPut)$$' -benchtime=48x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^Benchmark(IngestScans|IngestFloor)$$' -benchtime=100x
+	tools/bench.sh ./vault/pages/ '^Benchmark(PageJob|Assemble)$$' -benchtime=200x
 	tools/with-testdb.sh tools/bench.sh ./vault/ '^BenchmarkIngestMemory$$' -benchtime=3x
 	tools/with-testdb.sh tools/bench.sh ./cmd/sealvault/ '^BenchmarkBulkIngest$$' -benchtime=10000x
 	tools/bench.sh ./seal/pades/ '^Benchmark(Sign|Floor|Pdfsign)$$' -benchtime=200x

@@ -60,6 +60,11 @@ func AssembleTo(w io.Writer, pages []Page) (err error) {
 	if allJPEG {
 		return writeJPEGPDF(w, pages)
 	}
+	return assemblePDFCPU(w, pages)
+}
+
+// assemblePDFCPU is AssembleTo through pdfcpu, for any mix of pages.
+func assemblePDFCPU(w io.Writer, pages []Page) (err error) {
 	defer catchPanic(&err, "assemble")
 
 	conf := PDFConfig()

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-func writeFile(t *testing.T, dir, name string, data []byte) JobFile {
+func writeFile(t testing.TB, dir, name string, data []byte) JobFile {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, data, 0o600); err != nil {
