@@ -167,12 +167,26 @@ func SignTo(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, req Req
 
 // copyHashed copies the document of size bytes that r holds to w and into each of hs,
 // returning the bytes written; it stops when ctx is done.
+//
+// A document held in memory (a *bytes.Reader of that size, as vault.Fetch hands out one of
+// up to 8 MB) is written from its own bytes, chunk by chunk, rather than copied through a
+// buffer first; a reader of any other kind (a spooled file) is copied through io.Copy's.
 func copyHashed(ctx context.Context, w io.Writer, r io.ReaderAt, size int64, hs ...hash.Hash) (int64, error) {
 	ws := []io.Writer{w}
 	for _, h := range hs {
 		ws = append(ws, h)
 	}
-	n, err := io.Copy(io.MultiWriter(ws...), &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
+	mw := io.MultiWriter(ws...)
+	var n int64
+	var err error
+	if br, ok := r.(*bytes.Reader); ok && br.Size() == size {
+		whole := *br // a reader of the same bytes from the start; the caller's keeps its offset
+		if _, err = whole.Seek(0, io.SeekStart); err == nil {
+			n, err = whole.WriteTo(&ctxChunks{ctx: ctx, w: mw})
+		}
+	} else {
+		n, err = io.Copy(mw, &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)})
+	}
 	if err == nil && n != size {
 		err = fmt.Errorf("the document ended after %d of %d bytes", n, size)
 	}
@@ -308,6 +322,33 @@ func (p *prepared) finish(ctx context.Context, h, ah hash.Hash, r io.ReaderAt, s
 		}
 	}
 	return nil
+}
+
+// ctxChunks passes what is written to w in chunks of copyChunk bytes, and stops when its
+// context is done, as ctxReader does for a copy.
+type ctxChunks struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+// copyChunk is the most ctxChunks writes at once: io.Copy's buffer size, so that w sees
+// the same writes whichever way the document is copied.
+const copyChunk = 32 << 10
+
+func (c *ctxChunks) Write(p []byte) (int, error) {
+	var n int
+	for len(p) > 0 {
+		if err := c.ctx.Err(); err != nil {
+			return n, err
+		}
+		m, err := c.w.Write(p[:min(len(p), copyChunk)])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[m:]
+	}
+	return n, nil
 }
 
 // ctxReader stops a copy when its context is done.

@@ -2,8 +2,10 @@ package pades
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -85,28 +87,51 @@ func TestSignToStreamsOriginalThenUpdate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			signed := out.Bytes()
-			if n.Size != int64(len(signed)) || !bytes.HasPrefix(signed, tt.pdf) || len(signed) <= len(tt.pdf) {
-				t.Fatalf("SignTo wrote %d bytes (said %d) that do not start with the %d of the original", len(signed), n.Size, len(tt.pdf))
-			}
-			update := signed[len(tt.pdf):]
-			if !bytes.Contains(update, []byte("/ByteRange [0 ")) || !bytes.HasSuffix(update, []byte("%%EOF\n")) {
-				t.Error("what follows the original is not an incremental update")
-			}
+			checkStreamed(t, v, p, tt.pdf, out.Bytes(), n.Size, tt.wantText)
 			if out.readBefore > tt.maxRead {
 				t.Errorf("SignTo read %d bytes of a %d-byte document before writing, want at most %d",
 					out.readBefore, len(tt.pdf), tt.maxRead)
 			}
-			if tt.wantText != "" && !bytes.Contains(update, []byte(tt.wantText)) {
-				t.Error("the new version of the page lost the part of its dictionary beyond the first window")
+
+			// The same document in memory, as vault.Fetch hands out a small one, is written
+			// from its own bytes: whole, from its start, whatever the caller's reader had
+			// read, whose offset is left where it was.
+			mem := bytes.NewReader(tt.pdf)
+			if _, err := mem.Read(make([]byte, 100)); err != nil {
+				t.Fatal(err)
 			}
-			requireGood(t, mustVerify(t, signed, 1)[0], p.ecdsa, "Seal-1", true)
-			path := writeTemp(t, "streamed.pdf", signed)
-			requireValidPdfsig(t, v.pdfsig(t, path)[0], true)
-			v.requireQPDFCheck(t, path)
-			v.requirePdfcpuValid(t, path, 1)
+			var memOut bytes.Buffer
+			n, err = SignTo(t.Context(), &memOut, mem, int64(len(tt.pdf)), request(p.ecdsa, stamp, box))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkStreamed(t, v, p, tt.pdf, memOut.Bytes(), n.Size, tt.wantText)
+			if mem.Len() != len(tt.pdf)-100 {
+				t.Errorf("the caller's reader has %d bytes left, want %d", mem.Len(), len(tt.pdf)-100)
+			}
 		})
 	}
+}
+
+// checkStreamed checks what SignTo wrote (and said it wrote) of pdf: the original unchanged,
+// then an incremental update, valid to every validator.
+func checkStreamed(t *testing.T, v *validators, p *pki, pdf, signed []byte, size int64, wantText string) {
+	t.Helper()
+	if size != int64(len(signed)) || !bytes.HasPrefix(signed, pdf) || len(signed) <= len(pdf) {
+		t.Fatalf("SignTo wrote %d bytes (said %d) that do not start with the %d of the original", len(signed), size, len(pdf))
+	}
+	update := signed[len(pdf):]
+	if !bytes.Contains(update, []byte("/ByteRange [0 ")) || !bytes.HasSuffix(update, []byte("%%EOF\n")) {
+		t.Error("what follows the original is not an incremental update")
+	}
+	if wantText != "" && !bytes.Contains(update, []byte(wantText)) {
+		t.Error("the new version of the page lost the part of its dictionary beyond the first window")
+	}
+	requireGood(t, mustVerify(t, signed, 1)[0], p.ecdsa, "Seal-1", true)
+	path := writeTemp(t, "streamed.pdf", signed)
+	requireValidPdfsig(t, v.pdfsig(t, path)[0], true)
+	v.requireQPDFCheck(t, path)
+	v.requirePdfcpuValid(t, path, 1)
 }
 
 // TestSignToWritesNothingForABadDocument: a document or placement SignTo refuses is a
@@ -160,6 +185,22 @@ func TestSignToReportsAFailedWrite(t *testing.T) {
 			request(p.ecdsa, sealPNG(t), Placement{Page: 1, X: 10, Y: 10, Width: 50, Height: 50}))
 		if !errors.Is(err, errDiskFull) {
 			t.Errorf("writer failing after %d bytes: SignTo says %v", limit, err)
+		}
+	}
+}
+
+// TestSignToStopsWhenCancelled: a cancelled request stops the copy, whether the document
+// is read from a file-like reader or written from memory, and SignTo says why.
+func TestSignToStopsWhenCancelled(t *testing.T) {
+	p := newPKI(t)
+	pdf := scanPDF(t, 2, 400, 566)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for name, doc := range map[string]io.ReaderAt{"in memory": bytes.NewReader(pdf), "read at offsets": &recordingReader{data: pdf}} {
+		var out bytes.Buffer
+		_, err := SignTo(ctx, &out, doc, int64(len(pdf)), request(p.ecdsa, sealPNG(t), Placement{Page: 1, X: 10, Y: 10, Width: 50, Height: 50}))
+		if !errors.Is(err, context.Canceled) || out.Len() != 0 {
+			t.Errorf("%s: SignTo after cancel wrote %d bytes and says %v, want nothing written and context.Canceled", name, out.Len(), err)
 		}
 	}
 }
