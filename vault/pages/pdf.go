@@ -163,14 +163,32 @@ func layoutDPI(recorded float64, w, h int) float64 {
 // without a password: it cannot be sealed as it is), a PDF without pages and one with more
 // than lim.MaxPages pages, with a *RejectError.
 func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
+	return checkPDF(name, bytes.NewReader(data), int64(len(data)), lim)
+}
+
+// pdfSource is what checkPDF reads a PDF from: bytes in memory, or a file, which pdfcpu
+// reads as it needs rather than the caller holding it whole.
+type pdfSource interface {
+	io.ReadSeeker
+	io.ReaderAt
+}
+
+// checkPDF is CheckPDF of the size bytes that r holds. The document is parsed once: its
+// page sizes are read as PageSizes reads them (what a seal is placed by), from the same
+// parse, before it is validated.
+func checkPDF(name string, r pdfSource, size int64, lim Limits) (pageCount int, err error) {
 	lim = lim.orDefaults()
-	if int64(len(data)) > lim.MaxPDFBytes {
+	if size > lim.MaxPDFBytes {
 		return 0, tooLarge(name, lim.MaxPDFBytes)
 	}
-	if len(data) == 0 {
+	if size == 0 {
 		return 0, reject(name, "the file is empty", "文件为空")
 	}
-	if k := sniff(data); !k.pdf {
+	head := make([]byte, min(size, 1024))
+	if _, err := r.ReadAt(head, 0); err != nil {
+		return 0, fmt.Errorf("pages: read %q: %w", clip(name), err)
+	}
+	if k := sniff(head); !k.pdf {
 		return 0, notPDF(name, k)
 	}
 	// pdfcpu's own message stays out of the reason: it can quote the document's bytes.
@@ -185,7 +203,7 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 
 	conf := PDFConfig()
 	conf.Cmd = model.VALIDATE
-	ctx, err := api.ReadContext(bytes.NewReader(data), conf)
+	ctx, err := api.ReadContext(r, conf)
 	switch {
 	case errors.Is(err, pdfcpu.ErrWrongPassword), errors.Is(err, pdfcpu.ErrOwnerPasswordRequired),
 		errors.Is(err, pdfcpu.ErrPermissionDenied), errors.Is(err, pdfcpu.ErrEncrypted):
@@ -194,6 +212,14 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 		return 0, damaged
 	case ctx.Encrypt != nil || ctx.E != nil:
 		return 0, encrypted(name)
+	}
+	// Every page must have a size as PageSizes reads it: a seal is placed by it.
+	if err := ctx.EnsurePageCount(); err != nil {
+		return 0, damaged
+	}
+	sizes, err := ctxPageSizes(ctx)
+	if err != nil {
+		return 0, damaged
 	}
 	if err := api.ValidateContext(ctx); err != nil {
 		return 0, damaged
@@ -205,9 +231,7 @@ func CheckPDF(name string, data []byte, lim Limits) (pageCount int, err error) {
 		return 0, reject(name,
 			fmt.Sprintf("the PDF has %d pages, more than the limit of %d", n, lim.MaxPages),
 			fmt.Sprintf("PDF 文件共 %d 页，超过 %d 页的上限", n, lim.MaxPages))
-	}
-	// Every page must have a size as PageSizes reads it: a seal is placed by it.
-	if sizes, err := PageSizes(data); err != nil || len(sizes) != ctx.PageCount {
+	case len(sizes) != n:
 		return 0, damaged
 	}
 	return ctx.PageCount, nil

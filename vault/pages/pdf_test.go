@@ -285,7 +285,26 @@ func TestCheckPDF(t *testing.T) {
 			if n != 0 {
 				t.Errorf("page count %d with a refusal", n)
 			}
+			// The page worker checks the upload from its file: the same verdict.
+			f, err := os.Open(writeFile(t, t.TempDir(), tc.name, tc.data).Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			n, err = checkPDF(tc.name, f, int64(len(tc.data)), tc.lim)
+			rejected(t, err, tc.name, tc.want)
+			if n != 0 {
+				t.Errorf("from the file: page count %d with a refusal", n)
+			}
 		})
+	}
+	f, err := os.Open(writeFile(t, t.TempDir(), "material.pdf", pdf).Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if n, err := checkPDF("material.pdf", f, int64(len(pdf)), DefaultLimits()); err != nil || n != 3 {
+		t.Errorf("checkPDF(assembled, from its file) = %d, %v; want 3 pages", n, err)
 	}
 }
 

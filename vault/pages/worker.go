@@ -462,15 +462,17 @@ func workPDF(job Job) (Result, error) {
 	if st.Size() > lim.MaxPDFBytes {
 		return Result{}, tooLarge(f.Name, lim.MaxPDFBytes)
 	}
-	data, err := os.ReadFile(f.Path)
+	// pdfcpu reads the file as it needs: the worker does not hold the whole upload as well.
+	fh, err := os.Open(f.Path)
 	if err != nil {
 		return Result{}, err
 	}
 	var res Result
-	if res.PageCount, err = CheckPDF(f.Name, data, lim); err != nil {
+	res.PageCount, err = checkPDF(f.Name, fh, st.Size(), lim)
+	fh.Close()
+	if err != nil {
 		return res, err
 	}
-	data = nil
 	res.Thumbnail, res.Warning = pdfThumbnail(f.Path, job.OutDir)
 	return res, nil
 }
