@@ -33,7 +33,7 @@ test: prereqs-test build vet versitygw
 	tools/with-testdb.sh $(GO) test -race -count=1 -timeout 40m ./...
 
 # The benchmarks of docs/BENCHMARKS.md, each with its floor or peer in the same run, against
-# the same kind of throw-away cluster and S3 server as the tests (about 40 minutes, 25 of
+# the same kind of throw-away cluster and S3 server as the tests (17–21 minutes on 2 cores, 10 of
 # them the audit trail's and the reuse plan's, which build a log of a million events and a
 # catalog of ten million materials; SEALVAULT_BENCH_EVENTS and SEALVAULT_BENCH_MATERIALS
 # make them smaller): ingest against its floor and raw Put on both backends, the page
