@@ -19,30 +19,36 @@ import (
 // an information dictionary, a cross-reference table and a trailer with an /ID. Pages of any
 // other kind (PNG, TIFF, a CMYK JPEG with its Adobe inversion) go through pdfcpu.
 
-// jpegPDFColorSpace is the PDF colour space of a JPEG page this writer embeds, or "" if the
-// page is one for pdfcpu.
-func jpegPDFColorSpace(p Page) (w, h int, space string) {
+// jpegImage is what the page writer needs of a JPEG page besides its bytes.
+type jpegImage struct {
+	w, h  int    // pixels
+	space string // the PDF colour space
+}
+
+// jpegPDFImage describes a JPEG page this writer embeds; ok is false for a page that is one
+// for pdfcpu.
+func jpegPDFImage(p Page) (img jpegImage, ok bool) {
 	k := sniff(p.Data)
 	if k.format != "jpeg" {
-		return 0, 0, ""
+		return img, false
 	}
 	cfg, err := decodeConfig(k.format, p.Data)
 	if err != nil {
-		return 0, 0, ""
+		return img, false
 	}
 	switch cfg.ColorModel {
 	case color.GrayModel:
-		return cfg.Width, cfg.Height, "/DeviceGray"
+		return jpegImage{cfg.Width, cfg.Height, "/DeviceGray"}, true
 	case color.YCbCrModel:
-		return cfg.Width, cfg.Height, "/DeviceRGB"
+		return jpegImage{cfg.Width, cfg.Height, "/DeviceRGB"}, true
 	}
-	return 0, 0, ""
+	return img, false
 }
 
-// writeJPEGPDF writes pages, every one a JPEG jpegPDFColorSpace accepts, as a PDF to w, laid
-// out as Assemble lays out every page: the page the size of its image at layoutDPI, the
-// image filling it.
-func writeJPEGPDF(w io.Writer, pages []Page) error {
+// writeJPEGPDF writes pages, every one a JPEG that jpegPDFImage described as images[i], as
+// a PDF to w, laid out as Assemble lays out every page: the page the size of its image at
+// layoutDPI, the image filling it.
+func writeJPEGPDF(w io.Writer, pages []Page, images []jpegImage) error {
 	pw := &pdfWriter{w: bufio.NewWriterSize(w, 32<<10)}
 	// Objects: 1 catalog, 2 page tree, 3 information, then 3 per page: page, content, image.
 	const first = 4
@@ -59,10 +65,7 @@ func writeJPEGPDF(w io.Writer, pages []Page) error {
 	pw.object(3, fmt.Sprintf("<< /Producer (sealvault) /CreationDate (%s) >>", pdfDate(time.Now())))
 
 	for i, p := range pages {
-		iw, ih, space := jpegPDFColorSpace(p)
-		if space == "" {
-			return fmt.Errorf("pages: assemble: page %d %q is not a grey or colour JPEG", i+1, clip(p.Name))
-		}
+		iw, ih := images[i].w, images[i].h
 		dpi := layoutDPI(p.DPI, iw, ih)
 		pageW, pageH := pdfNumber(float64(iw)*72/dpi), pdfNumber(float64(ih)*72/dpi)
 		page, content, img := first+3*i, first+3*i+1, first+3*i+2
@@ -71,7 +74,7 @@ func writeJPEGPDF(w io.Writer, pages []Page) error {
 		draw := fmt.Sprintf("q %s 0 0 %s 0 0 cm /Im0 Do Q\n", pageW, pageH)
 		pw.stream(content, "", []byte(draw))
 		pw.stream(img, fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace %s /BitsPerComponent 8 /Filter /DCTDecode /Interpolate true ",
-			iw, ih, space), p.Data)
+			iw, ih, images[i].space), p.Data)
 	}
 
 	xref := pw.n

@@ -229,8 +229,8 @@ func decodeConfig(format string, data []byte) (image.Config, error) {
 // decodePage decodes all of a page image whose header said cfg. A JPEG goes through
 // libjpeg-turbo where it can, reduced in the decode to the largest size at most want pixels
 // wide, or to an eighth if that is still wider (want 0: to an eighth, in grey, only to prove
-// it whole); any other image, and a JPEG
-// libjpeg-turbo is not given, is decoded at full size and must be as large as its header said.
+// it whole); any other image, and a JPEG libjpeg-turbo is not given, is decoded at full size
+// and must be as large as its header said.
 func decodePage(format string, data []byte, cfg image.Config, want int) (image.Image, error) {
 	if format == "jpeg" {
 		img, err := decodeJPEG(data, cfg.Width, cfg.Height, want, want == 0)

@@ -50,17 +50,15 @@ func AssembleTo(w io.Writer, pages []Page) (err error) {
 	if len(pages) == 0 {
 		return errors.New("pages: assemble: no pages")
 	}
-	allJPEG := true
+	images := make([]jpegImage, 0, len(pages))
 	for _, p := range pages {
-		if _, _, space := jpegPDFColorSpace(p); space == "" {
-			allJPEG = false
-			break
+		img, ok := jpegPDFImage(p)
+		if !ok {
+			return assemblePDFCPU(w, pages)
 		}
+		images = append(images, img)
 	}
-	if allJPEG {
-		return writeJPEGPDF(w, pages)
-	}
-	return assemblePDFCPU(w, pages)
+	return writeJPEGPDF(w, pages, images)
 }
 
 // assemblePDFCPU is AssembleTo through pdfcpu, for any mix of pages.
@@ -214,9 +212,6 @@ func checkPDF(name string, r pdfSource, size int64, lim Limits) (pageCount int, 
 		return 0, encrypted(name)
 	}
 	// Every page must have a size as PageSizes reads it: a seal is placed by it.
-	if err := ctx.EnsurePageCount(); err != nil {
-		return 0, damaged
-	}
 	sizes, err := ctxPageSizes(ctx)
 	if err != nil {
 		return 0, damaged
@@ -298,15 +293,15 @@ func PageSizes(data []byte) (sizes [][2]float64, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("pages: page sizes: %w", err)
 	}
-	if err := ctx.EnsurePageCount(); err != nil {
-		return nil, fmt.Errorf("pages: page sizes: %w", err)
-	}
 	return ctxPageSizes(ctx)
 }
 
 // ctxPageSizes is the width and height of each page of a read document, each positive and
 // finite.
 func ctxPageSizes(ctx *model.Context) ([][2]float64, error) {
+	if err := ctx.EnsurePageCount(); err != nil {
+		return nil, fmt.Errorf("pages: page sizes: %w", err)
+	}
 	dims, err := ctx.PageDims()
 	if err != nil {
 		return nil, fmt.Errorf("pages: page sizes: %w", err)

@@ -35,9 +35,9 @@ var errNotTurbo = errors.New("pages: not for libjpeg-turbo")
 const turboFlags = C.TJFLAG_STOPONWARNING | C.TJFLAG_LIMITSCANS | C.TJFLAG_FASTDCT
 
 // decodeJPEG decodes the whole of a JPEG (w×h pixels as its header says) reduced by the
-// smallest scaling factor that brings it to at most maxWidth pixels wide, or by the
-// smallest there is, 1/8, if none does (maxWidth 0); every coefficient is decoded either
-// way. gray asks for luminance only.
+// largest scaling factor that brings it to at most maxWidth pixels wide, or by the smallest
+// there is, 1/8, if none does (maxWidth 0); every coefficient is decoded either way. gray
+// asks for luminance only.
 func decodeJPEG(data []byte, w, h, maxWidth int, gray bool) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, errors.New("pages: empty JPEG")

@@ -459,9 +459,6 @@ func workPDF(job Job) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if st.Size() > lim.MaxPDFBytes {
-		return Result{}, tooLarge(f.Name, lim.MaxPDFBytes)
-	}
 	// pdfcpu reads the file as it needs: the worker does not hold the whole upload as well.
 	fh, err := os.Open(f.Path)
 	if err != nil {
